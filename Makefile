@@ -1,0 +1,164 @@
+# dedupd: one non-recursive Makefile.
+#
+#   make                 build ./dedupd
+#   make D=asan          sanitizer build (ASan + UBSan) under build-asan/
+#   make V=1             show the commands;  W=1  more warnings;  WERROR=1
+#   make check           install what is missing, build, run every test (root)
+#   make check-unit      cmocka unit tests only
+#   make check-asan      unit tests under ASan + UBSan
+#   make check-integration  tests on loop-mounted btrfs/XFS/ext4 images (root)
+#   make demo            scan a demo btrfs image full of duplicates (root)
+#   make bench           benchmark against duperemove (root, slow)
+#   make install         PREFIX=/usr/local DESTDIR=
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/sbin
+CC ?= gcc
+PKG_CONFIG ?= pkg-config
+
+ifeq ($(D),asan)
+B := build-asan
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+OPT := -O1 -g
+else
+B := build
+SANFLAGS :=
+OPT := -O2 -g
+endif
+
+ifneq ($(V),1)
+Q := @
+say = @printf '  %-6s %s\n' $(1) $(2);
+else
+Q :=
+say :=
+endif
+
+WARN := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
+	-Wformat=2 -Wvla -Wundef
+ifeq ($(W),1)
+WARN += -Wconversion -Wcast-qual -Wpointer-arith -Wnull-dereference
+endif
+ifneq ($(WERROR)$(CI),)
+WARN += -Werror
+endif
+
+# Recursive (=) so that pkg-config runs only when a rule needs it: `make check`
+# installs the packages before anything is compiled.
+PKGS := libxxhash libbtrfsutil
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+CMOCKA_CFLAGS = $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
+CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+
+ALL_CFLAGS = -std=gnu11 $(OPT) $(WARN) $(SANFLAGS) -D_GNU_SOURCE \
+	-D_FILE_OFFSET_BITS=64 -pthread -I. $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
+ALL_LDFLAGS = $(SANFLAGS) -pthread $(LDFLAGS)
+
+IOCTL_SRCS := $(wildcard ioctl-compat/*.c)
+HASHDB_SRCS := $(wildcard hashdb/*.c)
+DAEMON_SRCS := $(wildcard daemon/*.c)
+IOCTL_OBJS := $(IOCTL_SRCS:%.c=$(B)/%.o)
+HASHDB_OBJS := $(HASHDB_SRCS:%.c=$(B)/%.o)
+DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(B)/%.o)
+
+ifeq ($(D),asan)
+PROG := $(B)/dedupd
+else
+PROG := dedupd
+endif
+
+.PHONY: all clean check check-unit check-asan check-integration deps demo \
+	bench install microbench
+all: $(PROG)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$@)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/libioctlcompat.a: $(IOCTL_OBJS)
+	$(call say,AR,$@)rm -f $@ && $(AR) rcs $@ $^
+$(B)/libhashdb.a: $(HASHDB_OBJS)
+	$(call say,AR,$@)rm -f $@ && $(AR) rcs $@ $^
+
+$(PROG): $(DAEMON_OBJS) $(B)/libhashdb.a $(B)/libioctlcompat.a
+	$(call say,LD,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+# ---- unit tests: one cmocka binary per module, tests/unit/test-NAME.c ----
+# test-NAME_OBJS: the objects under test; test-NAME_WRAPS: symbols replaced
+# with -Wl,--wrap= (the test defines __wrap_SYMBOL).
+test-dedupe_OBJS := $(B)/ioctl-compat/dedupe.o
+test-dedupe_WRAPS := ioctl fstat64
+test-fiemap_OBJS := $(B)/ioctl-compat/fiemap.o
+test-fiemap_WRAPS := ioctl
+test-fsprobe_OBJS := $(B)/ioctl-compat/fsprobe.o
+test-fsprobe_WRAPS := fstatfs64 ioctl fstat64
+test-handle_OBJS := $(B)/ioctl-compat/handle.o
+test-handle_WRAPS :=
+test-hashdb_OBJS := $(B)/libhashdb.a
+test-hashdb_WRAPS :=
+
+UNIT_SRCS := $(wildcard tests/unit/test-*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
+
+.SECONDEXPANSION:
+$(B)/tests/test-%: tests/unit/test-%.c $$(test-$$*_OBJS)
+	@mkdir -p $(dir $@)
+	$(call say,CCLD,$@)$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< \
+		$(test-$*_OBJS) $(foreach w,$(test-$*_WRAPS),-Wl,--wrap=$(w)) \
+		$(ALL_LDFLAGS) $(CMOCKA_LIBS) $(PKG_LIBS) -lm
+
+check-unit: $(UNIT_BINS)
+	@fail=0; for t in $(UNIT_BINS); do \
+		echo "== $$t"; $$t || fail=1; done; \
+	if [ $$fail = 0 ]; then echo "unit tests: all passed"; \
+	else echo "unit tests: FAILED"; exit 1; fi
+
+check-asan:
+	$(Q)$(MAKE) --no-print-directory D=asan check-unit
+
+check-integration: $(PROG)
+	$(Q)DEDUPD=$(abspath $(PROG)) tests/integration/run.sh
+
+# Everything a fresh Debian machine needs, installed only if missing.
+DEB_PKGS := build-essential pkg-config libxxhash-dev uthash-dev \
+	libbtrfsutil-dev libcmocka-dev btrfs-progs xfsprogs e2fsprogs \
+	util-linux time
+deps:
+	$(Q)missing=$$(for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+		grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq $$missing >/dev/null; fi
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory check-unit
+	$(Q)$(MAKE) --no-print-directory check-asan
+	$(Q)$(MAKE) --no-print-directory check-integration
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)DEDUPD=$(abspath dedupd) contrib/demo.sh
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)DEDUPD=$(abspath dedupd) contrib/bench/run.sh
+
+microbench: $(B)/tests/bench-hashdb
+	$(B)/tests/bench-hashdb
+
+$(B)/tests/bench-hashdb: tests/unit/bench-hashdb.c $(B)/libhashdb.a
+	@mkdir -p $(dir $@)
+	$(call say,CCLD,$@)$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS)
+
+install: $(PROG)
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 $(PROG) $(DESTDIR)$(BINDIR)/dedupd
+
+clean:
+	rm -rf build build-asan dedupd
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,8 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef DEDUPD_COMMANDS_H
+#define DEDUPD_COMMANDS_H
+
+/* Each returns an exit status (enum exit_code). */
+int cmd_scan(int argc, char **argv);
+
+#endif

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef DEDUPD_ENGINE_H
+#define DEDUPD_ENGINE_H
+
+/*
+ * The engine shared by every way in: hash files, match them against the
+ * index, plan and execute dedupes. A pass works in batches: the files of a
+ * batch are hashed and matched on all cores (hasher.c), then the batch's
+ * dedupes are grouped by source and submitted (executor.c) while the pages
+ * are still in the page cache from hashing.
+ */
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "hashdb/hashdb.h"
+#include "ioctl-compat/fiemap.h"
+#include "ioctl-compat/fsprobe.h"
+
+struct engine_stats {
+	atomic_uint_fast64_t files_seen;
+	atomic_uint_fast64_t files_scanned;
+	atomic_uint_fast64_t files_unchanged;
+	atomic_uint_fast64_t files_skipped;
+	atomic_uint_fast64_t files_changed;
+	atomic_uint_fast64_t files_vanished;
+	atomic_uint_fast64_t files_unreadable;
+	atomic_uint_fast64_t bytes_seen;	/* sizes of files taken up */
+	atomic_uint_fast64_t bytes_hashed;
+	atomic_uint_fast64_t bytes_shared_skipped; /* extents seen this pass */
+	atomic_uint_fast64_t bytes_duplicate;
+	atomic_uint_fast64_t bytes_deduped;
+	atomic_uint_fast64_t bytes_already_shared;
+	atomic_uint_fast64_t bytes_relocated;
+	atomic_uint_fast64_t dedupe_calls;
+	atomic_uint_fast64_t differs;
+	atomic_uint_fast64_t errors;
+};
+
+struct phys_seen;	/* physical extents hashed in this pass */
+
+struct engine {
+	struct hashdb *db;
+	pthread_mutex_t db_lock;
+	struct fs_info fs;
+	uint32_t blksz;
+	int mount_fd;		/* for open_by_handle_at and O_TMPFILE */
+	int mnt_id;		/* the mount we stay on */
+	char *tmp_dir;		/* where relocation O_TMPFILEs go, or NULL */
+	bool dry_run;
+	uint64_t min_size;
+	unsigned int threads;
+	struct phys_seen *seen;
+	pthread_mutex_t seen_lock;
+	struct engine_stats st;
+};
+
+/* A run: dst blocks [dst_blk, dst_blk + nblk) hold what src holds at src_blk. */
+struct match_run {
+	uint32_t src_id;
+	uint64_t src_blk;
+	uint64_t dst_blk;
+	uint64_t nblk;
+	uint64_t len;		/* bytes: nblk blocks, less the tail's shortfall */
+};
+
+struct byte_range {
+	uint64_t off, len;
+};
+
+/* One file of a batch. */
+struct file_job {
+	char *path;
+	int fd;			/* open O_RDONLY until the batch is executed */
+	uint32_t file_id;
+	uint64_t size;
+	uint64_t cookie;
+	bool hashed;		/* hashed and matched; runs[] are valid */
+
+	struct extent *extents;	/* data extents from FIEMAP (btrfs relocation) */
+	size_t nextents, cap_extents;
+	struct match_run *runs;
+	size_t nruns, cap_runs;
+	struct byte_range *done;	/* ranges deduped, for relocation */
+	size_t ndone, cap_done;
+};
+
+int engine_init(struct engine *e, const char *root_path, int root_fd);
+void engine_fini(struct engine *e);
+
+/*
+ * Hashes and matches @job (hasher.c) with @buf (@buflen bytes, a multiple of
+ * the block size) as the read buffer; fills job->runs. Never fatal: what goes
+ * wrong is counted in the stats.
+ */
+void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
+		      size_t buflen);
+
+/* Executes every run of the batch (executor.c), then relocates. */
+void engine_execute(struct engine *e, struct file_job *jobs, size_t njobs);
+
+/* Frees what a job holds and closes its fd. */
+void file_job_release(struct file_job *job);
+
+uint64_t stat_cookie(const void *statbuf);
+
+#endif

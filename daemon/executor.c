@@ -1,0 +1,413 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Execute a batch's runs through FIDEDUPERANGE.
+ *
+ * Runs are cut into chunks of at most CHUNK_LEN (writers to a range block
+ * while the kernel compares it), then chunks with the same source range are
+ * grouped so that one call serves up to DEDUPE_MAX_DESTS destinations.
+ * Groups go largest gain first. On btrfs, an extent that was only partly
+ * deduped is freed only once the rest of it is gone too: its unique remainder
+ * is copied into an O_TMPFILE and deduped onto the original when that frees
+ * more than it writes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uthash.h>
+
+#include "daemon/engine.h"
+#include "daemon/log.h"
+#include "daemon/util.h"
+#include "ioctl-compat/dedupe.h"
+#include "ioctl-compat/handle.h"
+
+#define CHUNK_LEN (16ULL << 20)
+#define COPY_BUF (1u << 20)
+
+struct op {
+	uint32_t src_id;
+	uint64_t src_off;
+	uint64_t len;
+	struct file_job *dst;
+	uint64_t dst_off;
+};
+
+struct src_file {
+	uint32_t id;
+	int fd;			/* < 0: cannot be opened */
+	UT_hash_handle hh;
+};
+
+static int op_cmp_source(const void *a, const void *b)
+{
+	const struct op *x = a, *y = b;
+
+	if (x->src_id != y->src_id)
+		return x->src_id < y->src_id ? -1 : 1;
+	if (x->src_off != y->src_off)
+		return x->src_off < y->src_off ? -1 : 1;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return 0;
+}
+
+struct group {
+	size_t first, n;
+	uint64_t gain;
+};
+
+static int group_cmp_gain(const void *a, const void *b)
+{
+	const struct group *x = a, *y = b;
+
+	if (x->gain != y->gain)
+		return x->gain > y->gain ? -1 : 1;
+	return x->first < y->first ? -1 : 1;
+}
+
+static int source_fd(struct engine *e, struct src_file **cache, uint32_t id)
+{
+	struct src_file *s;
+	struct hashdb_file rec;
+	struct file_id_handle h;
+	int ret;
+
+	HASH_FIND(hh, *cache, &id, sizeof(id), s);
+	if (s)
+		return s->fd;
+	s = xcalloc(1, sizeof(*s));
+	s->id = id;
+	pthread_mutex_lock(&e->db_lock);
+	ret = hashdb_file_get(e->db, id, &rec);
+	pthread_mutex_unlock(&e->db_lock);
+	if (ret < 0) {
+		s->fd = ret;
+	} else {
+		h.type = rec.handle_type;
+		h.len = rec.handle_len;
+		memcpy(h.data, rec.handle, rec.handle_len);
+		s->fd = file_handle_open(e->mount_fd, &h,
+					 O_RDONLY | O_NOATIME | O_NONBLOCK);
+		if (s->fd == -EPERM)
+			s->fd = file_handle_open(e->mount_fd, &h,
+						 O_RDONLY | O_NONBLOCK);
+		if (s->fd == -ESTALE || s->fd == -ENOENT) {
+			/* Deleted since it was indexed: its hints are dead. */
+			pthread_mutex_lock(&e->db_lock);
+			(void)hashdb_file_forget(e->db, id);
+			pthread_mutex_unlock(&e->db_lock);
+		}
+	}
+	HASH_ADD(hh, *cache, id, sizeof(s->id), s);
+	return s->fd;
+}
+
+static void close_sources(struct src_file **cache)
+{
+	struct src_file *s, *tmp;
+
+	HASH_ITER(hh, *cache, s, tmp) {
+		HASH_DEL(*cache, s);
+		if (s->fd >= 0)
+			close(s->fd);
+		free(s);
+	}
+}
+
+static void add_done(struct file_job *job, uint64_t off, uint64_t len)
+{
+	job->done = grow_array(job->done, &job->cap_done, job->ndone + 1,
+			       sizeof(*job->done));
+	job->done[job->ndone++] = (struct byte_range){ off, len };
+}
+
+/* The extent of @job holding byte @off, or NULL. */
+static const struct extent *job_extent_at(const struct file_job *job,
+					  uint64_t off)
+{
+	size_t lo = 0, hi = job->nextents;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const struct extent *x = &job->extents[mid];
+
+		if (off < x->logical)
+			hi = mid;
+		else if (off >= x->logical + x->length)
+			lo = mid + 1;
+		else
+			return x;
+	}
+	return NULL;
+}
+
+/*
+ * Whether [dst_off, +len) of the destination already is the source's data
+ * on disk (a reflink, a snapshot, an earlier pass). Only an extent FIEMAP
+ * called shared can be, so others cost nothing to check.
+ */
+static bool already_shared(int src_fd, uint64_t src_off, uint64_t len,
+			   const struct file_job *dst, uint64_t dst_off)
+{
+	const struct extent *dx = job_extent_at(dst, dst_off);
+	struct fiemap_iter *it;
+	struct extent sx;
+	bool same = false;
+
+	if (!dx || !(dx->flags & EXTENT_SHARED) ||
+	    dx->logical + dx->length < dst_off + len)
+		return false;
+	if (fiemap_iter_open(src_fd, src_off, src_off + len, 0, &it) < 0)
+		return false;
+	if (fiemap_iter_next(it, &sx) == 1 && !(sx.flags & EXTENT_HOLE) &&
+	    sx.logical == src_off && sx.length >= len &&
+	    sx.physical == dx->physical + (dst_off - dx->logical))
+		same = true;
+	fiemap_iter_free(it);
+	return same;
+}
+
+static void run_group(struct engine *e, struct src_file **cache,
+		      struct op *ops, size_t n)
+{
+	struct dedupe_dest dests[DEDUPE_MAX_DESTS];
+	struct op *live[DEDUPE_MAX_DESTS];
+	const struct op *o = &ops[0];
+	unsigned int nd = 0;
+	int64_t ret;
+	int src;
+	size_t i;
+
+	src = source_fd(e, cache, o->src_id);
+	if (src < 0)
+		return;
+	for (i = 0; i < n; i++) {
+		if (already_shared(src, o->src_off, o->len, ops[i].dst,
+				   ops[i].dst_off)) {
+			atomic_fetch_add(&e->st.bytes_already_shared,
+					 ops[i].len);
+			continue;
+		}
+		live[nd] = &ops[i];
+		dests[nd++] = (struct dedupe_dest){ .fd = ops[i].dst->fd,
+						    .offset = ops[i].dst_off };
+	}
+	if (!nd)
+		return;
+	ret = dedupe_submit(src, o->src_off, o->len, dests, nd, e->blksz);
+	atomic_fetch_add(&e->st.dedupe_calls, 1);
+	if (ret <= 0) {
+		if (ret < 0)
+			log_debug("dedupe from file %u at %llu, %llu bytes: %s",
+				  o->src_id, (unsigned long long)o->src_off,
+				  (unsigned long long)o->len, strerror((int)-ret));
+		return;
+	}
+	for (i = 0; i < nd; i++) {
+		if (dests[i].status == 0 && dests[i].bytes) {
+			atomic_fetch_add(&e->st.bytes_deduped, dests[i].bytes);
+			add_done(live[i]->dst, live[i]->dst_off,
+				 dests[i].bytes);
+		} else if (dests[i].status == -EBADE) {
+			atomic_fetch_add(&e->st.differs, 1);
+		} else if (dests[i].status < 0) {
+			log_debug("dedupe onto '%s' at %llu, %llu bytes: %s",
+				  live[i]->dst->path,
+				  (unsigned long long)live[i]->dst_off,
+				  (unsigned long long)o->len,
+				  strerror(-dests[i].status));
+		}
+	}
+}
+
+static int range_cmp(const void *a, const void *b)
+{
+	const struct byte_range *x = a, *y = b;
+
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Copies [off, +len) of @job into @tmp at the same offset. */
+static int copy_range(int from, int to, uint64_t off, uint64_t len,
+		      uint8_t *buf)
+{
+	while (len) {
+		size_t want = len < COPY_BUF ? len : COPY_BUF;
+		ssize_t got = pread(from, buf, want, (off_t)off);
+		ssize_t put;
+
+		if (got < 0)
+			return -errno;
+		if ((size_t)got != want)
+			return -ESTALE;
+		put = pwrite(to, buf, want, (off_t)off);
+		if (put < 0)
+			return -errno;
+		if ((size_t)put != want)
+			return -ENOSPC;
+		off += want;
+		len -= want;
+	}
+	return 0;
+}
+
+/*
+ * The unique remainder of each partly deduped extent of @job, where moving
+ * it frees more than it writes. Appends to *@out.
+ */
+static size_t plan_relocation(const struct file_job *job,
+			      struct byte_range **out, size_t *cap)
+{
+	size_t n = 0, d = 0;
+
+	for (size_t i = 0; i < job->nextents; i++) {
+		const struct extent *x = &job->extents[i];
+		uint64_t lo = x->logical, hi = x->logical + x->length;
+		uint64_t deduped = 0, pos = lo;
+		size_t first = n;
+
+		if (x->flags & (EXTENT_SHARED | EXTENT_ENCODED |
+				EXTENT_INLINE | EXTENT_UNKNOWN |
+				EXTENT_DELALLOC))
+			continue;
+		while (d < job->ndone &&
+		       job->done[d].off + job->done[d].len <= lo)
+			d++;
+		for (size_t k = d; k < job->ndone && job->done[k].off < hi;
+		     k++) {
+			uint64_t a = job->done[k].off, b = a + job->done[k].len;
+
+			if (a < lo)
+				a = lo;
+			if (b > hi)
+				b = hi;
+			if (a > pos) {
+				*out = grow_array(*out, cap, n + 1,
+						  sizeof(**out));
+				(*out)[n++] = (struct byte_range){ pos,
+								   a - pos };
+			}
+			deduped += b - a;
+			if (b > pos)
+				pos = b;
+		}
+		if (pos < hi) {
+			*out = grow_array(*out, cap, n + 1, sizeof(**out));
+			(*out)[n++] = (struct byte_range){ pos, hi - pos };
+		}
+		if (!deduped || deduped <= x->length - deduped)
+			n = first;	/* not worth it: take nothing back */
+	}
+	return n;
+}
+
+static void relocate(struct engine *e, struct file_job *job, uint8_t *buf)
+{
+	struct byte_range *moves = NULL;
+	size_t cap = 0, n, i;
+	int tmp, ret = 0;
+
+	qsort(job->done, job->ndone, sizeof(*job->done), range_cmp);
+	n = plan_relocation(job, &moves, &cap);
+	if (!n)
+		goto out;
+	tmp = open(e->tmp_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (tmp < 0) {
+		log_debug("cannot create a temporary file in '%s': %s",
+			  e->tmp_dir, strerror(errno));
+		goto out;
+	}
+	for (i = 0; i < n && !ret; i++)
+		ret = copy_range(job->fd, tmp, moves[i].off, moves[i].len,
+				 buf);
+	if (ret) {
+		if (ret == -ENOSPC || ret == -EDQUOT)
+			log_warn("no space to relocate %s of '%s', skipping",
+				 "the rest", job->path);
+		else
+			log_debug("cannot relocate '%s': %s", job->path,
+				  strerror(-ret));
+		goto out_close;
+	}
+	for (i = 0; i < n; i++) {
+		int64_t r = dedupe_range(tmp, moves[i].off, moves[i].len,
+					 job->fd, moves[i].off, e->blksz);
+
+		atomic_fetch_add(&e->st.dedupe_calls, 1);
+		if (r > 0)
+			atomic_fetch_add(&e->st.bytes_relocated, (uint64_t)r);
+		else if (r == -EBADE)
+			atomic_fetch_add(&e->st.differs, 1);
+	}
+out_close:
+	close(tmp);
+out:
+	free(moves);
+}
+
+void engine_execute(struct engine *e, struct file_job *jobs, size_t njobs)
+{
+	struct src_file *cache = NULL;
+	struct op *ops = NULL;
+	struct group *groups = NULL;
+	size_t nops = 0, cap_ops = 0, ngroups = 0, cap_groups = 0, i, j;
+	uint8_t *buf;
+
+	if (e->dry_run)
+		return;
+	for (i = 0; i < njobs; i++) {
+		struct file_job *job = &jobs[i];
+
+		if (!job->hashed)
+			continue;
+		for (j = 0; j < job->nruns; j++) {
+			const struct match_run *r = &job->runs[j];
+			uint64_t done = 0;
+
+			while (done < r->len) {
+				uint64_t len = r->len - done;
+
+				if (len > CHUNK_LEN)
+					len = CHUNK_LEN;
+				ops = grow_array(ops, &cap_ops, nops + 1,
+						 sizeof(*ops));
+				ops[nops++] = (struct op){
+					.src_id = r->src_id,
+					.src_off = r->src_blk * e->blksz + done,
+					.len = len,
+					.dst = job,
+					.dst_off = r->dst_blk * e->blksz + done,
+				};
+				done += len;
+			}
+		}
+	}
+	qsort(ops, nops, sizeof(*ops), op_cmp_source);
+	for (i = 0; i < nops; i = j) {
+		for (j = i + 1; j < nops && j - i < DEDUPE_MAX_DESTS &&
+				!op_cmp_source(&ops[i], &ops[j]);
+		     j++)
+			;
+		groups = grow_array(groups, &cap_groups, ngroups + 1,
+				    sizeof(*groups));
+		groups[ngroups++] = (struct group){ i, j - i,
+						    ops[i].len * (j - i) };
+	}
+	qsort(groups, ngroups, sizeof(*groups), group_cmp_gain);
+	for (i = 0; i < ngroups; i++)
+		run_group(e, &cache, &ops[groups[i].first], groups[i].n);
+	close_sources(&cache);
+	free(groups);
+	free(ops);
+
+	if (e->fs.kind != FS_BTRFS || !e->tmp_dir)
+		return;
+	buf = xmalloc(COPY_BUF);
+	for (i = 0; i < njobs; i++)
+		if (jobs[i].ndone)
+			relocate(e, &jobs[i], buf);
+	free(buf);
+}

@@ -1,0 +1,500 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Hash one file and match it against the index.
+ *
+ * Only data extents are read (holes and preallocated ranges are not data),
+ * with large sequential reads. Each full block is hashed with xxh3; the
+ * partial block at EOF gets a hash seeded with its length, so it can match
+ * only an identical tail. All-zero blocks are left out: sharing them would
+ * pile references on one extent for no gain over a hole.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "daemon/engine.h"
+#include "daemon/log.h"
+#include "daemon/phys.h"
+#include "daemon/util.h"
+#include "ioctl-compat/handle.h"
+
+#define SEG_BLOCKS (1u << 16)	/* blocks matched at a time: bounds memory */
+#define TAIL_SEED 0x7a11ULL
+
+struct hash_state {
+	struct engine *e;
+	struct file_job *job;
+	uint64_t *seg;		/* hashes of the current segment, 0 = none */
+	uint64_t seg_start;	/* first block of the segment */
+	uint64_t seg_used;	/* blocks of the segment seen so far */
+	uint64_t nblocks;	/* blocks in the file, the tail included */
+	uint32_t tail_len;	/* bytes in the last block if partial, else 0 */
+	XXH3_state_t *digest;
+	uint64_t zero_run;	/* zero blocks pending in the digest */
+	bool digest_valid;
+	uint64_t zero_hash;
+};
+
+static bool block_is_zero(const uint8_t *p, size_t len)
+{
+	static const uint8_t zero[64];
+
+	for (size_t i = 0; i < len; i += sizeof(zero))
+		if (memcmp(p + i, zero, sizeof(zero)))
+			return false;
+	return true;
+}
+
+static void digest_add(struct hash_state *hs, uint64_t h)
+{
+	if (!h) {
+		hs->zero_run++;
+		return;
+	}
+	if (hs->zero_run) {
+		uint64_t mark[2] = { 0, hs->zero_run };
+
+		XXH3_64bits_update(hs->digest, mark, sizeof(mark));
+		hs->zero_run = 0;
+	}
+	XXH3_64bits_update(hs->digest, &h, sizeof(h));
+}
+
+/* Adds the zero/hole blocks up to @blk to the digest. */
+static void digest_skip_to(struct hash_state *hs, uint64_t *next_blk,
+			   uint64_t blk)
+{
+	if (blk > *next_blk)
+		hs->zero_run += blk - *next_blk;
+	*next_blk = blk;
+}
+
+static void add_run(struct file_job *job, uint32_t src_id, uint64_t src_blk,
+		    uint64_t dst_blk, uint64_t len)
+{
+	struct match_run *r = job->nruns ? &job->runs[job->nruns - 1] : NULL;
+
+	if (r && r->src_id == src_id && r->src_blk + r->nblk == src_blk &&
+	    r->dst_blk + r->nblk == dst_blk) {
+		r->nblk++;
+		r->len += len;
+		return;
+	}
+	job->runs = grow_array(job->runs, &job->cap_runs, job->nruns + 1,
+			       sizeof(*job->runs));
+	job->runs[job->nruns++] = (struct match_run){
+		.src_id = src_id,
+		.src_blk = src_blk,
+		.dst_blk = dst_blk,
+		.nblk = 1,
+		.len = len,
+	};
+}
+
+/* Looks up and indexes the hashed blocks of the current segment. */
+static void match_segment(struct hash_state *hs)
+{
+	struct engine *e = hs->e;
+	struct file_job *job = hs->job;
+	uint64_t i, loc;
+
+	pthread_mutex_lock(&e->db_lock);
+	for (i = 0; i < hs->seg_used; i++) {
+		uint64_t blk = hs->seg_start + i, h = hs->seg[i];
+		uint32_t len = e->blksz;
+		int ret;
+
+		if (!h)
+			continue;
+		if (hs->tail_len && blk == hs->nblocks - 1)
+			len = hs->tail_len;
+		ret = hashdb_lookup_insert(e->db, h,
+					   hashdb_loc(job->file_id, blk), &loc);
+		if (ret != 1)
+			continue;
+		if (hashdb_loc_file(loc) == job->file_id &&
+		    hashdb_loc_block(loc) == blk)
+			continue;	/* our own cell from an earlier pass */
+		add_run(job, hashdb_loc_file(loc), hashdb_loc_block(loc), blk,
+			len);
+	}
+	pthread_mutex_unlock(&e->db_lock);
+	memset(hs->seg, 0, hs->seg_used * sizeof(*hs->seg));
+	hs->seg_used = 0;
+}
+
+static void put_hash(struct hash_state *hs, uint64_t blk, uint64_t h)
+{
+	if (blk >= hs->seg_start + SEG_BLOCKS) {
+		match_segment(hs);
+		hs->seg_start = blk - blk % SEG_BLOCKS;
+	}
+	hs->seg[blk - hs->seg_start] = h;
+	hs->seg_used = blk - hs->seg_start + 1;
+}
+
+/* Reads and hashes [off, off + len) of the file. Returns 0 or -errno. */
+static int hash_range(struct hash_state *hs, uint64_t off, uint64_t len,
+		      uint8_t *buf, size_t buflen, uint64_t *next_blk)
+{
+	struct engine *e = hs->e;
+	struct file_job *job = hs->job;
+	uint64_t end = off + len;
+
+	while (off < end) {
+		size_t want = end - off < buflen ? end - off : buflen;
+		ssize_t got = pread(job->fd, buf, want, (off_t)off);
+		size_t i;
+
+		if (got < 0)
+			return -errno;
+		if ((size_t)got < want) {
+			/* The file shrank under us: it changed. */
+			return -ESTALE;
+		}
+		for (i = 0; i < want; i += e->blksz) {
+			size_t n = want - i < e->blksz ? want - i : e->blksz;
+			uint64_t blk = (off + i) / e->blksz, h;
+
+			digest_skip_to(hs, next_blk, blk);
+			if (n == e->blksz) {
+				h = XXH3_64bits(buf + i, n);
+				if (h == hs->zero_hash && block_is_zero(buf + i, n))
+					h = 0;
+			} else {
+				h = XXH3_64bits_withSeed(buf + i, n,
+							 TAIL_SEED + n);
+			}
+			if (h == 0 && n < e->blksz)
+				h = 1;	/* 0 means "no hash" */
+			if (h)
+				put_hash(hs, blk, h);
+			digest_add(hs, h);
+			*next_blk = blk + 1;
+		}
+		atomic_fetch_add(&e->st.bytes_hashed, want);
+		off += want;
+	}
+	return 0;
+}
+
+static void add_extent(struct file_job *job, const struct extent *ex)
+{
+	job->extents = grow_array(job->extents, &job->cap_extents,
+				  job->nextents + 1, sizeof(*job->extents));
+	job->extents[job->nextents++] = *ex;
+}
+
+/*
+ * btrfs frees a compressed extent only whole: drop the parts of runs that
+ * would dedupe part of one. Runs are trimmed to block boundaries of the
+ * extent.
+ */
+static void trim_encoded(struct engine *e, struct file_job *job)
+{
+	size_t i, j, out = 0;
+
+	for (i = 0; i < job->nruns; i++) {
+		struct match_run r = job->runs[i];
+		uint64_t lo = r.dst_blk * e->blksz, hi = lo + r.len;
+		bool keep = true;
+
+		for (j = 0; j < job->nextents && keep; j++) {
+			const struct extent *x = &job->extents[j];
+			uint64_t xlo = x->logical, xhi = x->logical + x->length;
+
+			if (!(x->flags & EXTENT_ENCODED) || xhi <= lo ||
+			    xlo >= hi)
+				continue;
+			if (xlo >= lo && xhi <= hi)
+				continue;	/* the whole extent: fine */
+			/* Partial: keep the part before or after it. */
+			if (xlo > lo) {
+				uint64_t nb = (xlo - lo) / e->blksz;
+
+				r.nblk = nb;
+				r.len = nb * e->blksz;
+				hi = lo + r.len;
+			} else if (xhi < hi) {
+				uint64_t skip = (xhi - lo + e->blksz - 1) /
+						e->blksz;
+
+				if (skip >= r.nblk) {
+					keep = false;
+					break;
+				}
+				r.src_blk += skip;
+				r.dst_blk += skip;
+				r.nblk -= skip;
+				r.len -= skip * e->blksz;
+				lo = r.dst_blk * e->blksz;
+			} else {
+				keep = false;
+			}
+			if (!r.nblk)
+				keep = false;
+		}
+		if (keep)
+			job->runs[out++] = r;
+	}
+	job->nruns = out;
+}
+
+/*
+ * Deduping a range of a file onto itself needs the ranges apart: shorten
+ * overlapping self-runs.
+ */
+static void trim_self_overlap(struct engine *e, struct file_job *job)
+{
+	size_t i, out = 0;
+
+	for (i = 0; i < job->nruns; i++) {
+		struct match_run r = job->runs[i];
+
+		if (r.src_id == job->file_id) {
+			uint64_t gap = r.src_blk > r.dst_blk ?
+					       r.src_blk - r.dst_blk :
+					       r.dst_blk - r.src_blk;
+
+			if (gap == 0)
+				continue;
+			if (r.nblk > gap) {
+				r.nblk = gap;
+				r.len = gap * e->blksz;
+			}
+		}
+		job->runs[out++] = r;
+	}
+	job->nruns = out;
+}
+
+static int open_for_hashing(const char *path)
+{
+	/* O_NONBLOCK: a FIFO swapped in after the walk must not hang us. */
+	int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
+	int fd = open(path, flags | O_NOATIME);
+
+	if (fd < 0 && errno == EPERM)
+		fd = open(path, flags);	/* O_NOATIME needs ownership */
+	return fd < 0 ? -errno : fd;
+}
+
+/* Returns 1 if the file is unchanged since it was last indexed. */
+static int lookup_file(struct engine *e, struct file_job *job,
+		       const struct file_id_handle *h)
+{
+	struct hashdb_file rec;
+	uint32_t id;
+	int ret;
+
+	pthread_mutex_lock(&e->db_lock);
+	ret = hashdb_file_find(e->db, h->type, h->data, h->len, &id);
+	if (ret == 1 && !hashdb_file_get(e->db, id, &rec) &&
+	    rec.cookie == job->cookie && rec.size == job->size) {
+		pthread_mutex_unlock(&e->db_lock);
+		return 1;
+	}
+	if (ret != 1) {
+		ret = hashdb_file_add(e->db, h->type, h->data, h->len, &id);
+		if (ret < 0) {
+			pthread_mutex_unlock(&e->db_lock);
+			return ret;
+		}
+	}
+	pthread_mutex_unlock(&e->db_lock);
+	job->file_id = id;
+	return 0;
+}
+
+static void finish_digest(struct hash_state *hs)
+{
+	struct engine *e = hs->e;
+	struct file_job *job = hs->job;
+	struct hashdb_file rec;
+	uint64_t digest;
+	uint32_t id;
+
+	if (hs->zero_run) {
+		uint64_t mark[2] = { 0, hs->zero_run };
+
+		XXH3_64bits_update(hs->digest, mark, sizeof(mark));
+	}
+	XXH3_64bits_update(hs->digest, &job->size, sizeof(job->size));
+	digest = XXH3_64bits_digest(hs->digest);
+
+	pthread_mutex_lock(&e->db_lock);
+	if (hashdb_digest_lookup(e->db, digest, &id) == 1 &&
+	    id != job->file_id && !hashdb_file_get(e->db, id, &rec) &&
+	    rec.size == job->size) {
+		/* The whole file: one run, whatever its extent layout. */
+		pthread_mutex_unlock(&e->db_lock);
+		job->nruns = 0;
+		job->runs = grow_array(job->runs, &job->cap_runs, 1,
+				       sizeof(*job->runs));
+		job->runs[job->nruns++] = (struct match_run){
+			.src_id = id,
+			.src_blk = 0,
+			.dst_blk = 0,
+			.nblk = hs->nblocks,
+			.len = job->size,
+		};
+		return;
+	}
+	(void)hashdb_digest_insert(e->db, digest, job->file_id);
+	pthread_mutex_unlock(&e->db_lock);
+}
+
+void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
+		      size_t buflen)
+{
+	struct hash_state hs = { .e = e, .job = job };
+	struct file_id_handle h;
+	struct fiemap_iter *it = NULL;
+	struct extent ex;
+	struct stat st;
+	uint64_t next_blk = 0, dup = 0;
+	int fd, ret, mnt_id;
+	size_t i;
+
+	fd = open_for_hashing(job->path);
+	if (fd < 0) {
+		if (fd == -EACCES || fd == -EPERM) {
+			log_info("cannot read '%s', skipping", job->path);
+			atomic_fetch_add(&e->st.files_unreadable, 1);
+		} else if (fd == -ENOENT || fd == -ELOOP || fd == -ENOTDIR) {
+			atomic_fetch_add(&e->st.files_vanished, 1);
+		} else {
+			log_info("cannot open '%s': %s, skipping", job->path,
+				 strerror(-fd));
+			atomic_fetch_add(&e->st.errors, 1);
+		}
+		return;
+	}
+	job->fd = fd;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		atomic_fetch_add(&e->st.files_vanished, 1);
+		goto out_close;
+	}
+	job->size = (uint64_t)st.st_size;
+	if (job->size < e->min_size || job->size == 0) {
+		atomic_fetch_add(&e->st.files_skipped, 1);
+		goto out_close;
+	}
+	job->cookie = stat_cookie(&st);
+	ret = file_handle_get(fd, "", &h, &mnt_id);
+	if (ret < 0) {
+		log_info("no file handle for '%s': %s, skipping", job->path,
+			 strerror(-ret));
+		atomic_fetch_add(&e->st.files_skipped, 1);
+		goto out_close;
+	}
+	if (mnt_id != e->mnt_id) {
+		/* A file bind-mounted into the tree: another mount. */
+		atomic_fetch_add(&e->st.files_skipped, 1);
+		goto out_close;
+	}
+	ret = lookup_file(e, job, &h);
+	if (ret == 1) {
+		atomic_fetch_add(&e->st.files_unchanged, 1);
+		goto out_close;
+	}
+	if (ret < 0) {
+		log_warn("cannot index '%s': %s, skipping", job->path,
+			 strerror(-ret));
+		atomic_fetch_add(&e->st.errors, 1);
+		goto out_close;
+	}
+
+	hs.nblocks = (job->size + e->blksz - 1) / e->blksz;
+	hs.tail_len = job->size % e->blksz;
+	hs.seg = xcalloc(SEG_BLOCKS, sizeof(*hs.seg));
+	hs.digest = XXH3_createState();
+	if (!hs.digest) {
+		free(hs.seg);
+		goto out_close;
+	}
+	XXH3_64bits_reset(hs.digest);
+	hs.digest_valid = true;
+	memset(buf, 0, e->blksz);
+	hs.zero_hash = XXH3_64bits(buf, e->blksz);
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+
+	ret = fiemap_iter_open(fd, 0, job->size, FIEMAP_ITER_SYNC, &it);
+	if (ret < 0) {
+		/* No extent map: hash it all as one extent of unknown place. */
+		ex = (struct extent){ .logical = 0, .length = job->size,
+				      .flags = EXTENT_UNKNOWN };
+		ret = hash_range(&hs, 0, job->size, buf, buflen, &next_blk);
+	} else {
+		while ((ret = fiemap_iter_next(it, &ex)) == 1) {
+			if (ex.flags & (EXTENT_HOLE | EXTENT_UNWRITTEN))
+				continue;
+			if (ex.flags & EXTENT_INLINE) {
+				/* In metadata: nothing on disk to free. */
+				hs.digest_valid = false;
+				continue;
+			}
+			if ((ex.flags & EXTENT_SHARED) &&
+			    !(ex.flags & (EXTENT_UNKNOWN | EXTENT_DELALLOC)) &&
+			    phys_seen_check_add(e, ex.physical, ex.length)) {
+				atomic_fetch_add(&e->st.bytes_shared_skipped,
+						 ex.length);
+				hs.digest_valid = false;
+				continue;
+			}
+			add_extent(job, &ex);
+			ret = hash_range(&hs, ex.logical, ex.length, buf,
+					 buflen, &next_blk);
+			if (ret < 0)
+				break;
+		}
+		it = fiemap_iter_free(it);
+	}
+	if (ret < 0) {
+		if (ret == -ESTALE) {
+			atomic_fetch_add(&e->st.files_changed, 1);
+		} else {
+			log_info("cannot read '%s': %s, skipping", job->path,
+				 strerror(-ret));
+			atomic_fetch_add(&e->st.errors, 1);
+		}
+		job->nruns = 0;
+		goto out_free;
+	}
+	digest_skip_to(&hs, &next_blk, hs.nblocks);
+	match_segment(&hs);
+
+	/* Changed while we read it? Then our hashes may be of neither. */
+	if (fstat(fd, &st) < 0 || stat_cookie(&st) != job->cookie) {
+		atomic_fetch_add(&e->st.files_changed, 1);
+		job->nruns = 0;
+		goto out_free;
+	}
+	if (hs.digest_valid)
+		finish_digest(&hs);
+	trim_encoded(e, job);
+	trim_self_overlap(e, job);
+	for (i = 0; i < job->nruns; i++)
+		dup += job->runs[i].len;
+	atomic_fetch_add(&e->st.bytes_duplicate, dup);
+	atomic_fetch_add(&e->st.files_scanned, 1);
+	job->hashed = true;
+	if (!e->dry_run) {
+		pthread_mutex_lock(&e->db_lock);
+		(void)hashdb_file_set_cookie(e->db, job->file_id, job->cookie,
+					     job->size);
+		pthread_mutex_unlock(&e->db_lock);
+	}
+out_free:
+	XXH3_freeState(hs.digest);
+	free(hs.seg);
+	if (job->hashed && job->nruns)
+		return;		/* keep the fd: the executor needs it */
+out_close:
+	close(fd);
+	job->fd = -1;
+}

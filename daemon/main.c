@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <stdio.h>
+#include <string.h>
+
+#include "daemon/commands.h"
+#include "daemon/log.h"
+#include "daemon/util.h"
+
+#define DEDUPD_VERSION "0.1"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: dedupd COMMAND [OPTION]... [ARG]...\n"
+"Block-level deduplication for btrfs and XFS (reflink).\n"
+"\n"
+"Commands:\n"
+"  scan PATH...   one pass over a filesystem: find duplicate blocks and\n"
+"                 share them (see 'dedupd scan --help')\n"
+"  help           this text\n"
+"  version        print the version\n"
+"\n"
+"Exit status: 0 done; 1 runtime error; 2 usage error; 3 the filesystem\n"
+"cannot dedupe; 4 the index is in use by another dedupd.\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : NULL;
+
+	if (!cmd) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(cmd, "scan"))
+		return cmd_scan(argc - 1, argv + 1);
+	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") ||
+	    !strcmp(cmd, "-h")) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+		printf("dedupd %s\n", DEDUPD_VERSION);
+		return EXIT_OK;
+	}
+	log_error("unknown command '%s' (see 'dedupd --help')", cmd);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,537 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * dedupd scan: a one-shot pass over one filesystem.
+ *
+ * The walk feeds batches of files; each batch is hashed and matched on all
+ * cores, then its dedupes are executed while the data are still in the page
+ * cache. The index persists, so a second pass over an unchanged tree hashes
+ * nothing.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "daemon/commands.h"
+#include "daemon/engine.h"
+#include "daemon/log.h"
+#include "daemon/progress.h"
+#include "daemon/util.h"
+#include "daemon/walk.h"
+#include "ioctl-compat/fsprobe.h"
+
+#define BATCH_FILES 4096
+#define BATCH_BYTES (512ULL << 20)
+#define READ_BUF (2u << 20)
+#define STATE_DIR "/var/lib/dedupd"
+
+struct scan_opts {
+	bool dry_run, json, progress;
+	const char *db_path;
+	uint64_t db_size;
+	struct walk_opts walk;
+	uint64_t min_size;
+	unsigned int threads;
+};
+
+struct batch {
+	struct engine *e;
+	struct file_job *jobs;
+	size_t n, cap;
+	uint64_t bytes;
+	size_t max_files;
+	atomic_size_t next;
+};
+
+static void scan_usage(FILE *f)
+{
+	fprintf(f,
+"Usage: dedupd scan [OPTION]... PATH...\n"
+"Find duplicate blocks in the files under PATH (one filesystem, btrfs or XFS\n"
+"with reflink) and share them with FIDEDUPERANGE: the kernel compares the\n"
+"data before sharing, so a file that changes meanwhile is never harmed.\n"
+"\n"
+"  -n, --dry-run        hash and match, report what would be deduped, change\n"
+"                       nothing (the index is updated, file cookies are not)\n"
+"  -j, --json           print the report as one JSON object on stdout\n"
+"      --db PATH        index file (default " STATE_DIR "/<fs-uuid>/index)\n"
+"      --db-size SIZE   index budget, e.g. 64M or 1G (default: 16 bytes per\n"
+"                       used block of the filesystem, 16M to 1G); 16 bytes\n"
+"                       index one 4 KiB block, beyond that blocks are sampled\n"
+"  -x, --exclude GLOB   skip what matches GLOB: without '/', the name; with\n"
+"                       '/', the whole path (repeatable)\n"
+"      --min-size N     skip files smaller than N bytes (default 1)\n"
+"  -t, --threads N      hashing threads (default: one per CPU)\n"
+"      --no-progress    no progress bar, even on a terminal\n"
+"  -v, --verbose        say more (twice: debug)\n"
+"  -q, --quiet          only errors; no report unless --json\n"
+"  -h, --help           this text\n"
+"\n"
+"Files that cannot be read, vanish or change during the scan are counted in\n"
+"the report and skipped. A damaged or foreign index is rebuilt.\n"
+"\n"
+"Exit status: 0 done; 1 runtime error; 2 usage error; 3 the filesystem\n"
+"cannot dedupe (e.g. ext4, tmpfs, XFS without reflink); 4 the index is in use\n"
+"by another dedupd.\n");
+}
+
+static int parse_args(int argc, char **argv, struct scan_opts *o)
+{
+	enum { OPT_DB = 256, OPT_DB_SIZE, OPT_MIN_SIZE, OPT_NO_PROGRESS };
+	static const struct option longopts[] = {
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "db", required_argument, NULL, OPT_DB },
+		{ "db-size", required_argument, NULL, OPT_DB_SIZE },
+		{ "exclude", required_argument, NULL, 'x' },
+		{ "min-size", required_argument, NULL, OPT_MIN_SIZE },
+		{ "threads", required_argument, NULL, 't' },
+		{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint64_t v;
+	int c;
+
+	o->progress = true;
+	o->min_size = 1;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "njx:t:vqh", longopts, NULL)) !=
+	       -1) {
+		switch (c) {
+		case 'n':
+			o->dry_run = true;
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case OPT_DB:
+			if (!*optarg) {
+				log_error("--db needs a path");
+				return -EINVAL;
+			}
+			o->db_path = optarg;
+			break;
+		case OPT_DB_SIZE:
+			if (parse_size(optarg, &v) || v < HASHDB_MIN_SIZE ||
+			    v > HASHDB_MAX_SIZE) {
+				log_error("invalid --db-size '%s' (1M to 1T, e.g. 64M)",
+					  optarg);
+				return -EINVAL;
+			}
+			o->db_size = v;
+			break;
+		case 'x':
+			o->walk.excludes = xrealloc(o->walk.excludes,
+				(o->walk.nexcludes + 1) * sizeof(char *));
+			o->walk.excludes[o->walk.nexcludes++] = optarg;
+			break;
+		case OPT_MIN_SIZE:
+			if (parse_size(optarg, &v)) {
+				log_error("invalid --min-size '%s'", optarg);
+				return -EINVAL;
+			}
+			o->min_size = v ? v : 1;
+			break;
+		case 't':
+			if (parse_size(optarg, &v) || v < 1 || v > 256) {
+				log_error("invalid --threads '%s' (1 to 256)",
+					  optarg);
+				return -EINVAL;
+			}
+			o->threads = (unsigned int)v;
+			break;
+		case OPT_NO_PROGRESS:
+			o->progress = false;
+			break;
+		case 'v':
+			if (log_level < LOG_LVL_DEBUG)
+				log_level++;
+			break;
+		case 'q':
+			log_level = LOG_LVL_ERROR;
+			break;
+		case 'h':
+			scan_usage(stdout);
+			exit(EXIT_OK);
+		default:
+			fprintf(stderr,
+				"Try 'dedupd scan --help' for more information.\n");
+			return -EINVAL;
+		}
+	}
+	if (optind >= argc) {
+		log_error("scan needs at least one PATH (see 'dedupd scan --help')");
+		return -EINVAL;
+	}
+	if (!o->threads) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		o->threads = n > 0 ? (unsigned int)n : 1;
+	}
+	o->walk.min_size = o->min_size;
+	return 0;
+}
+
+static void *hash_worker(void *arg)
+{
+	struct batch *b = arg;
+	uint8_t *buf;
+	size_t i;
+
+	if (posix_memalign((void **)&buf, 4096, READ_BUF))
+		return NULL;
+	while ((i = atomic_fetch_add(&b->next, 1)) < b->n) {
+		struct file_job *job = &b->jobs[i];
+
+		engine_hash_file(b->e, job, buf, READ_BUF);
+		atomic_fetch_add(&b->e->st.bytes_seen, job->size);
+	}
+	free(buf);
+	return NULL;
+}
+
+static void run_batch(struct batch *b)
+{
+	unsigned int n = b->e->threads, i;
+	pthread_t tids[256];
+
+	if (!b->n)
+		return;
+	atomic_store(&b->next, 0);
+	if (n > b->n)
+		n = (unsigned int)b->n;
+	for (i = 1; i < n; i++)
+		if (pthread_create(&tids[i], NULL, hash_worker, b))
+			break;
+	hash_worker(b);
+	while (--i > 0)
+		pthread_join(tids[i], NULL);
+	engine_execute(b->e, b->jobs, b->n);
+	for (i = 0; i < b->n; i++)
+		file_job_release(&b->jobs[i]);
+	b->n = 0;
+	b->bytes = 0;
+}
+
+static int add_file(void *arg, const char *path, uint64_t size)
+{
+	struct batch *b = arg;
+	struct file_job *job;
+
+	atomic_fetch_add(&b->e->st.files_seen, 1);
+	b->jobs = grow_array(b->jobs, &b->cap, b->n + 1, sizeof(*b->jobs));
+	job = &b->jobs[b->n++];
+	memset(job, 0, sizeof(*job));
+	job->fd = -1;
+	job->path = xstrdup(path);
+	b->bytes += size;
+	if (b->n >= b->max_files || b->bytes >= BATCH_BYTES)
+		run_batch(b);
+	return 0;
+}
+
+static int count_file(void *arg, const char *path, uint64_t size)
+{
+	(void)path;
+	*(uint64_t *)arg += size;
+	return 0;
+}
+
+static int used_bytes(int fd, uint64_t *ret)
+{
+	struct statvfs sv;
+
+	/* On btrfs, statfs counts what the last commit freed. */
+	(void)syncfs(fd);
+	if (fstatvfs(fd, &sv) < 0)
+		return -errno;
+	*ret = (uint64_t)(sv.f_blocks - sv.f_bfree) * sv.f_frsize;
+	return 0;
+}
+
+static int mkdir_p(const char *dir, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	char *p;
+
+	if (snprintf(tmp, sizeof(tmp), "%s", dir) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	for (p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static uint64_t default_db_size(int fd, uint32_t blksz)
+{
+	uint64_t used = 0, size = 16ULL << 20;
+
+	if (used_bytes(fd, &used) < 0)
+		return size;
+	while (size < (1ULL << 30) && size < used / blksz * HASHDB_CELL_SIZE)
+		size <<= 1;
+	return size;
+}
+
+static const char *const open_result_name[] = {
+	[HASHDB_OPENED] = "opened",
+	[HASHDB_CREATED] = "created",
+	[HASHDB_REBUILT] = "rebuilt",
+	[HASHDB_RESIZED] = "resized",
+};
+
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static size_t batch_files_limit(void)
+{
+	struct rlimit rl;
+
+	/* Each file of a batch stays open until its dedupes are done. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur < 3 * BATCH_FILES)
+		return rl.rlim_cur > 64 ? (size_t)rl.rlim_cur / 3 : 16;
+	return BATCH_FILES;
+}
+
+#define ST(x) ((unsigned long long)atomic_load(&e->st.x))
+
+static void report(const struct engine *e, const struct scan_opts *o,
+		   int open_result, int64_t freed, double secs)
+{
+	char b1[32], b2[32], b3[32], b4[32], b5[32];
+
+	if (o->json) {
+		printf("{\"filesystem\":\"%s\",\"dry_run\":%s,"
+		       "\"index_result\":\"%s\","
+		       "\"files_seen\":%llu,\"files_scanned\":%llu,"
+		       "\"files_unchanged\":%llu,\"files_skipped\":%llu,"
+		       "\"files_changed\":%llu,\"files_vanished\":%llu,"
+		       "\"files_unreadable\":%llu,\"errors\":%llu,"
+		       "\"bytes_hashed\":%llu,\"bytes_shared_skipped\":%llu,"
+		       "\"bytes_duplicate\":%llu,\"bytes_deduped\":%llu,"
+		       "\"bytes_already_shared\":%llu,"
+		       "\"bytes_relocated\":%llu,\"bytes_freed\":%lld,"
+		       "\"dedupe_calls\":%llu,\"differs\":%llu,"
+		       "\"seconds\":%.3f}\n",
+		       e->fs.name, o->dry_run ? "true" : "false",
+		       open_result_name[open_result], ST(files_seen),
+		       ST(files_scanned), ST(files_unchanged),
+		       ST(files_skipped), ST(files_changed),
+		       ST(files_vanished), ST(files_unreadable), ST(errors),
+		       ST(bytes_hashed), ST(bytes_shared_skipped),
+		       ST(bytes_duplicate), ST(bytes_deduped),
+		       ST(bytes_already_shared), ST(bytes_relocated),
+		       (long long)freed, ST(dedupe_calls), ST(differs), secs);
+		return;
+	}
+	if (log_level < LOG_LVL_WARN)
+		return;
+	printf("%s %llu files in %.1f s (%llu unchanged, %llu skipped, "
+	       "%llu changed, %llu vanished, %llu unreadable)\n",
+	       o->dry_run ? "dry run over" : "scanned", ST(files_seen), secs,
+	       ST(files_unchanged), ST(files_skipped), ST(files_changed),
+	       ST(files_vanished), ST(files_unreadable));
+	printf("  hashed     %s\n", fmt_bytes(ST(bytes_hashed), b1, sizeof(b1)));
+	printf("  duplicate  %s\n",
+	       fmt_bytes(ST(bytes_duplicate), b2, sizeof(b2)));
+	if (o->dry_run)
+		return;
+	printf("  deduped    %s in %llu calls (%llu ranges had changed)\n",
+	       fmt_bytes(ST(bytes_deduped), b3, sizeof(b3)), ST(dedupe_calls),
+	       ST(differs));
+	printf("  relocated  %s\n",
+	       fmt_bytes(ST(bytes_relocated), b4, sizeof(b4)));
+	printf("  freed      %s%s\n", freed < 0 ? "-" : "",
+	       fmt_bytes((uint64_t)(freed < 0 ? -freed : freed), b5,
+			 sizeof(b5)));
+}
+
+int cmd_scan(int argc, char **argv)
+{
+	struct scan_opts o = { 0 };
+	struct engine e = { 0 };
+	struct batch b = { .e = &e };
+	struct walk_stats ws = { 0 };
+	char db_default[PATH_MAX], uuid[40];
+	const char *db_path;
+	uint64_t used_before = 0, used_after = 0, total = 0;
+	double t0 = now_sec();
+	int root_fd = -1, ret, rc = EXIT_RUNTIME, open_result;
+	struct stat sb;
+	int i;
+
+	if (parse_args(argc, argv, &o) < 0)
+		return EXIT_USAGE;
+	raise_fd_limit();
+
+	/* Every PATH must be on one filesystem that can dedupe. */
+	for (i = optind; i < argc; i++) {
+		struct fs_info fs;
+		int fd = open(argv[i], O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+		if (fd < 0) {
+			log_error("cannot open '%s': %s", argv[i],
+				  strerror(errno));
+			goto out;
+		}
+		ret = fs_probe(fd, 0, &fs);
+		if (ret < 0) {
+			log_error("cannot probe the filesystem of '%s': %s",
+				  argv[i], strerror(-ret));
+			close(fd);
+			goto out;
+		}
+		if (!fs.can_dedupe) {
+			log_error("'%s' is on %s, which cannot dedupe (dedupd needs btrfs, or XFS with reflink)",
+				  argv[i], fs.name);
+			close(fd);
+			rc = EXIT_UNSUPPORTED_FS;
+			goto out;
+		}
+		if (root_fd < 0) {
+			e.fs = fs;
+			root_fd = fd;
+			continue;
+		}
+		if (memcmp(fs.uuid, e.fs.uuid, sizeof(fs.uuid))) {
+			log_error("'%s' is on another filesystem than '%s': scan one filesystem at a time",
+				  argv[i], argv[optind]);
+			close(fd);
+			goto out;
+		}
+		close(fd);
+	}
+	if (fstat(root_fd, &sb) < 0)
+		goto out;
+	if (!S_ISDIR(sb.st_mode)) {
+		/* A file: relocation temp files go in its directory. */
+		char *dup = xstrdup(argv[optind]);
+
+		e.tmp_dir = xstrdup(dirname(dup));
+		free(dup);
+	} else {
+		e.tmp_dir = xstrdup(argv[optind]);
+	}
+	if (engine_init(&e, argv[optind], root_fd) < 0)
+		goto out;
+	{
+		struct statx stx;
+
+		if (statx(root_fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0) {
+			log_error("cannot stat '%s': %s", argv[optind],
+				  strerror(errno));
+			goto out;
+		}
+		e.mnt_id = (int)stx.stx_mnt_id;
+		o.walk.mnt_id = e.mnt_id;
+	}
+	e.dry_run = o.dry_run;
+	e.min_size = o.min_size;
+	e.threads = o.threads;
+
+	db_path = o.db_path;
+	if (!db_path) {
+		fs_uuid_format(e.fs.uuid, uuid);
+		snprintf(db_default, sizeof(db_default), "%s/%s", STATE_DIR,
+			 uuid);
+		ret = mkdir_p(db_default, 0700);
+		if (ret < 0) {
+			log_error("cannot create '%s': %s (use --db PATH)",
+				  db_default, strerror(-ret));
+			goto out;
+		}
+		strncat(db_default, "/index",
+			sizeof(db_default) - strlen(db_default) - 1);
+		db_path = db_default;
+	}
+	if (!o.db_size && access(db_path, F_OK) < 0)
+		o.db_size = default_db_size(root_fd, e.blksz);
+	open_result = hashdb_open(db_path, e.fs.uuid, o.db_size, &e.db);
+	if (open_result == -EWOULDBLOCK) {
+		log_error("index '%s' is in use by another dedupd", db_path);
+		rc = EXIT_INDEX_LOCKED;
+		goto out;
+	}
+	if (open_result < 0) {
+		log_error("cannot open index '%s': %s", db_path,
+			  strerror(-open_result));
+		goto out;
+	}
+	if (open_result == HASHDB_REBUILT)
+		log_warn("index '%s' was damaged or belongs to another filesystem, rebuilding it",
+			 db_path);
+	else if (open_result == HASHDB_RESIZED)
+		log_info("index '%s' resized: starting it afresh", db_path);
+
+	if (used_bytes(root_fd, &used_before) < 0)
+		used_before = 0;
+	if (o.progress && log_level >= LOG_LVL_WARN && isatty(STDERR_FILENO)) {
+		struct walk_stats cs = { 0 };
+
+		for (i = optind; i < argc; i++)
+			(void)walk_tree(argv[i], &o.walk, &cs, count_file,
+					&total);
+		progress_start(&e.st, total);
+	}
+	b.max_files = batch_files_limit();
+	for (i = optind; i < argc; i++) {
+		ret = walk_tree(argv[i], &o.walk, &ws, add_file, &b);
+		if (ret < 0) {
+			progress_stop();
+			log_error("cannot read '%s': %s", argv[i],
+				  strerror(-ret));
+			goto out_db;
+		}
+	}
+	run_batch(&b);
+	progress_stop();
+	atomic_fetch_add(&e.st.files_skipped, ws.excluded + ws.small);
+	atomic_fetch_add(&e.st.files_seen, ws.excluded + ws.small);
+	if (ws.errors)
+		atomic_fetch_add(&e.st.files_unreadable, ws.errors);
+
+	ret = hashdb_sync(e.db);
+	if (ret < 0)
+		log_warn("cannot save index '%s': %s", db_path, strerror(-ret));
+	if (used_bytes(root_fd, &used_after) < 0)
+		used_after = used_before;
+	report(&e, &o, open_result, (int64_t)(used_before - used_after),
+	       now_sec() - t0);
+	rc = EXIT_OK;
+out_db:
+	e.db = hashdb_close(e.db);
+out:
+	free(b.jobs);
+	if (root_fd >= 0) {
+		engine_fini(&e);
+		close(root_fd);
+	}
+	free(o.walk.excludes);
+	return rc;
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef DEDUPD_UTIL_H
+#define DEDUPD_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Exit codes, documented in README.md and --help. */
+enum exit_code {
+	EXIT_OK = 0,
+	EXIT_RUNTIME = 1,
+	EXIT_USAGE = 2,
+	EXIT_UNSUPPORTED_FS = 3,
+	EXIT_INDEX_LOCKED = 4,
+};
+
+/*
+ * Parses "4096", "64K", "16M", "1G", "2T" (powers of 1024, optional "iB"/"B").
+ * Returns 0 and sets *@ret, or -EINVAL / -ERANGE.
+ */
+int parse_size(const char *s, uint64_t *ret);
+
+/* Formats @bytes as "1.5 GiB" into @buf. Returns @buf. */
+char *fmt_bytes(uint64_t bytes, char *buf, size_t len);
+
+/* Monotonic seconds. */
+double now_sec(void);
+
+/* Allocation that cannot fail: the program aborts with a message on OOM. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+
+/* Grows an array to hold at least @need elements of @size. */
+void *grow_array(void *p, size_t *cap, size_t need, size_t size);
+
+#endif
