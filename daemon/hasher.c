@@ -24,6 +24,7 @@
 
 #define SEG_BLOCKS (1u << 16)	/* blocks matched at a time: bounds memory */
 #define TAIL_SEED 0x7a11ULL
+#define EXTEND_BLOCKS 64	/* source blocks read at a time to grow a run */
 
 struct hash_state {
 	struct engine *e;
@@ -36,7 +37,11 @@ struct hash_state {
 	XXH3_state_t *digest;
 	uint64_t zero_run;	/* zero blocks pending in the digest */
 	bool digest_valid;
+	bool extend;		/* the index samples or evicts: grow runs */
 	uint64_t zero_hash;
+	uint32_t src_id;	/* source open for extension, or 0 */
+	int src_fd;
+	uint8_t *xbuf;		/* EXTEND_BLOCKS blocks */
 };
 
 static bool block_is_zero(const uint8_t *p, size_t len)
@@ -95,11 +100,143 @@ static void add_run(struct file_job *job, uint32_t src_id, uint64_t src_blk,
 	};
 }
 
+static uint64_t block_hash(const uint8_t *p, size_t n, uint32_t blksz,
+			   uint64_t zero_hash)
+{
+	uint64_t h;
+
+	if (n == blksz) {
+		h = XXH3_64bits(p, n);
+		if (h == zero_hash && block_is_zero(p, n))
+			return 0;
+		return h;
+	}
+	h = XXH3_64bits_withSeed(p, n, TAIL_SEED + n);
+	return h ? h : 1;	/* 0 means "no hash" */
+}
+
+/* The source of a run, opened read-only by handle; -errno if gone. */
+static int extension_source(struct hash_state *hs, uint32_t id)
+{
+	struct hashdb_file rec;
+	struct file_id_handle h;
+	int ret;
+
+	if (hs->src_id == id)
+		return hs->src_fd;
+	if (hs->src_fd >= 0)
+		close(hs->src_fd);
+	hs->src_id = id;
+	pthread_mutex_lock(&hs->e->db_lock);
+	ret = hashdb_file_get(hs->e->db, id, &rec);
+	pthread_mutex_unlock(&hs->e->db_lock);
+	if (ret < 0) {
+		hs->src_fd = ret;
+		return ret;
+	}
+	h.type = rec.handle_type;
+	h.len = rec.handle_len;
+	memcpy(h.data, rec.handle, rec.handle_len);
+	hs->src_fd = file_handle_open(hs->e->mount_fd, &h,
+				      O_RDONLY | O_NOATIME | O_NONBLOCK);
+	if (hs->src_fd == -EPERM)
+		hs->src_fd = file_handle_open(hs->e->mount_fd, &h,
+					      O_RDONLY | O_NONBLOCK);
+	return hs->src_fd;
+}
+
+/*
+ * Counts how many blocks, going from dst block @dst / src block @src in
+ * direction @dir (+1 or -1), are the same in both, at most @max. The
+ * destination's hashes are in the segment; the source's are read back.
+ */
+static uint64_t extend_count(struct hash_state *hs, int src_fd, uint64_t dst,
+			     uint64_t src, int dir, uint64_t max)
+{
+	uint32_t bs = hs->e->blksz;
+	uint64_t n = 0;
+
+	while (n < max) {
+		uint64_t want = max - n < EXTEND_BLOCKS ? max - n : EXTEND_BLOCKS;
+		uint64_t first = dir > 0 ? src + n : src - n - (want - 1);
+		ssize_t got = pread(src_fd, hs->xbuf, want * bs,
+				    (off_t)(first * bs));
+		uint64_t k;
+
+		if (got <= 0)
+			break;
+		for (k = 0; k < want; k++) {
+			uint64_t i = dir > 0 ? k : want - 1 - k;
+			uint64_t d = dir > 0 ? dst + n : dst - n;
+			uint64_t have, h;
+
+			if (i * bs >= (uint64_t)got)
+				return n;
+			have = (uint64_t)got - i * bs;
+			h = block_hash(hs->xbuf + i * bs, have < bs ? have : bs,
+				       bs, hs->zero_hash);
+			if (!h || h != hs->seg[d - hs->seg_start])
+				return n;
+			n++;
+		}
+	}
+	return n;
+}
+
+/*
+ * Sampling leaves most blocks out of the index: a run is found from the
+ * blocks that were kept, then grown both ways while the source's blocks
+ * read back equal ours. The kernel verifies whatever we guess.
+ */
+static void extend_runs(struct hash_state *hs, size_t first_run)
+{
+	struct file_job *job = hs->job;
+	uint64_t lo_limit = hs->seg_start;
+	size_t i;
+
+	for (i = first_run; i < job->nruns; i++) {
+		struct match_run *r = &job->runs[i];
+		uint64_t hi_limit = i + 1 < job->nruns ?
+					    job->runs[i + 1].dst_blk :
+					    hs->seg_start + hs->seg_used;
+		uint64_t back, fwd, max;
+		int fd = extension_source(hs, r->src_id);
+
+		if (fd < 0)
+			goto next;
+		if (hs->tail_len && r->dst_blk + r->nblk == hs->nblocks)
+			hi_limit = r->dst_blk + r->nblk; /* ends with the tail */
+		max = r->dst_blk - lo_limit;
+		if (max > r->src_blk)
+			max = r->src_blk;
+		back = max ? extend_count(hs, fd, r->dst_blk - 1,
+					  r->src_blk - 1, -1, max) : 0;
+		r->dst_blk -= back;
+		r->src_blk -= back;
+		r->nblk += back;
+		r->len += back * hs->e->blksz;
+		max = hi_limit - (r->dst_blk + r->nblk);
+		fwd = max ? extend_count(hs, fd, r->dst_blk + r->nblk,
+					 r->src_blk + r->nblk, 1, max) : 0;
+		if (fwd) {
+			uint64_t end = r->dst_blk + r->nblk + fwd;
+
+			r->nblk += fwd;
+			r->len += fwd * hs->e->blksz;
+			if (hs->tail_len && end == hs->nblocks)
+				r->len -= hs->e->blksz - hs->tail_len;
+		}
+next:
+		lo_limit = r->dst_blk + r->nblk;
+	}
+}
+
 /* Looks up and indexes the hashed blocks of the current segment. */
 static void match_segment(struct hash_state *hs)
 {
 	struct engine *e = hs->e;
 	struct file_job *job = hs->job;
+	size_t first_run = job->nruns;
 	uint64_t i, loc;
 
 	pthread_mutex_lock(&e->db_lock);
@@ -123,6 +260,8 @@ static void match_segment(struct hash_state *hs)
 			len);
 	}
 	pthread_mutex_unlock(&e->db_lock);
+	if (hs->extend && job->nruns > first_run)
+		extend_runs(hs, first_run);
 	memset(hs->seg, 0, hs->seg_used * sizeof(*hs->seg));
 	hs->seg_used = 0;
 }
@@ -161,16 +300,7 @@ static int hash_range(struct hash_state *hs, uint64_t off, uint64_t len,
 			uint64_t blk = (off + i) / e->blksz, h;
 
 			digest_skip_to(hs, next_blk, blk);
-			if (n == e->blksz) {
-				h = XXH3_64bits(buf + i, n);
-				if (h == hs->zero_hash && block_is_zero(buf + i, n))
-					h = 0;
-			} else {
-				h = XXH3_64bits_withSeed(buf + i, n,
-							 TAIL_SEED + n);
-			}
-			if (h == 0 && n < e->blksz)
-				h = 1;	/* 0 means "no hash" */
+			h = block_hash(buf + i, n, e->blksz, hs->zero_hash);
 			if (h)
 				put_hash(hs, blk, h);
 			digest_add(hs, h);
@@ -351,7 +481,7 @@ static void finish_digest(struct hash_state *hs)
 void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 		      size_t buflen)
 {
-	struct hash_state hs = { .e = e, .job = job };
+	struct hash_state hs = { .e = e, .job = job, .src_fd = -1 };
 	struct file_id_handle h;
 	struct fiemap_iter *it = NULL;
 	struct extent ex;
@@ -421,6 +551,16 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 	hs.digest_valid = true;
 	memset(buf, 0, e->blksz);
 	hs.zero_hash = XXH3_64bits(buf, e->blksz);
+	{
+		struct hashdb_stats dst;
+
+		pthread_mutex_lock(&e->db_lock);
+		hashdb_get_stats(e->db, &dst);
+		pthread_mutex_unlock(&e->db_lock);
+		hs.extend = dst.sample_bits > 0 || dst.evictions > 0;
+	}
+	if (hs.extend)
+		hs.xbuf = xmalloc((size_t)EXTEND_BLOCKS * e->blksz);
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 
 	ret = fiemap_iter_open(fd, 0, job->size, FIEMAP_ITER_SYNC, &it);
@@ -491,6 +631,9 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 	}
 out_free:
 	XXH3_freeState(hs.digest);
+	if (hs.src_fd >= 0)
+		close(hs.src_fd);
+	free(hs.xbuf);
 	free(hs.seg);
 	if (job->hashed && job->nruns)
 		return;		/* keep the fd: the executor needs it */

@@ -9,12 +9,14 @@
  *
  * Layout (all little-endian, offsets in the header):
  *   header        4 KiB: magic, version, filesystem UUID, geometry, counters,
- *                 checksum of the header
+ *                 checksum of the header (two copies written in turn, so
+ *                 that a torn write leaves the other one valid)
  *   block table   fixed budget: buckets of HASHDB_BUCKET_CELLS 16-byte cells
  *                 { u64 hash; u64 loc }, loc 0 = empty
  *   digest table  fixed: open addressing { u64 digest; u64 file id }
- *   file index    grows: open addressing u32 slots -> file id
  *   file table    grows: HASHDB_FILE_RECORD_SIZE bytes per file, by id
+ *   file index    grows: open addressing u32 slots -> file id (the table
+ *                 grows in place over it, and it is rebuilt after the table)
  *
  * Block table: a lookup touches one bucket. When the data outgrow the
  * budget, content-defined sampling keeps only hashes whose low
@@ -102,7 +104,7 @@ int hashdb_lookup(struct hashdb *db, uint64_t hash, uint64_t *ret_loc);
  * Looks @hash up and, if absent, indexes it at @loc (subject to sampling).
  * Returns 1 and sets *@ret_loc if the hash was already indexed (nothing is
  * inserted), 0 if it was inserted or left out by sampling.
- * Returns -EINVAL for loc 0.
+ * Returns -EINVAL for loc 0 or a location whose file is not live.
  */
 int hashdb_lookup_insert(struct hashdb *db, uint64_t hash, uint64_t loc,
 			 uint64_t *ret_loc);
@@ -127,7 +129,8 @@ int hashdb_digest_lookup(struct hashdb *db, uint64_t digest,
 
 /*
  * Records that file @file_id has whole-file digest @digest (replacing any
- * older entry for that digest). Returns 0, or -EINVAL.
+ * older entry for that digest). Returns 0, or -EINVAL if @file_id is not a
+ * live file.
  */
 int hashdb_digest_insert(struct hashdb *db, uint64_t digest, uint32_t file_id);
 
@@ -142,7 +145,8 @@ struct hashdb_file {
 };
 
 /*
- * Finds the live file with this handle. Returns 1 and sets *@ret_id, or 0.
+ * Finds the live file with this handle. Returns 1 and sets *@ret_id, or 0
+ * (also for a handle no file can have: length 0 or over HASHDB_HANDLE_MAX).
  */
 int hashdb_file_find(struct hashdb *db, int32_t handle_type,
 		     const void *handle, uint32_t handle_len,
