@@ -94,9 +94,15 @@ test-fiemap_WRAPS := ioctl
 test-fsprobe_OBJS := $(B)/ioctl-compat/fsprobe.o
 test-fsprobe_WRAPS := fstatfs64 ioctl fstat64
 test-handle_OBJS := $(B)/ioctl-compat/handle.o
-test-handle_WRAPS :=
+test-handle_WRAPS := name_to_handle_at
 test-hashdb_OBJS := $(B)/libhashdb.a
 test-hashdb_WRAPS :=
+test-plan_OBJS := $(B)/daemon/plan.o $(B)/daemon/util.o
+test-plan_WRAPS :=
+test-util_OBJS := $(B)/daemon/util.o
+test-util_WRAPS :=
+test-walk_OBJS := $(B)/daemon/walk.o $(B)/daemon/util.o $(B)/daemon/log.o
+test-walk_WRAPS := statx
 
 UNIT_SRCS := $(wildcard tests/unit/test-*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)

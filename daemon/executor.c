@@ -20,6 +20,7 @@
 
 #include "daemon/engine.h"
 #include "daemon/log.h"
+#include "daemon/plan.h"
 #include "daemon/util.h"
 #include "ioctl-compat/dedupe.h"
 #include "ioctl-compat/handle.h"
@@ -223,12 +224,6 @@ static void run_group(struct engine *e, struct src_file **cache,
 	}
 }
 
-static int range_cmp(const void *a, const void *b)
-{
-	const struct byte_range *x = a, *y = b;
-
-	return x->off < y->off ? -1 : x->off > y->off;
-}
 
 /* Copies [off, +len) of @job into @tmp at the same offset. */
 static int copy_range(int from, int to, uint64_t off, uint64_t len,
@@ -254,55 +249,6 @@ static int copy_range(int from, int to, uint64_t off, uint64_t len,
 	return 0;
 }
 
-/*
- * The unique remainder of each partly deduped extent of @job, where moving
- * it frees more than it writes. Appends to *@out.
- */
-static size_t plan_relocation(const struct file_job *job,
-			      struct byte_range **out, size_t *cap)
-{
-	size_t n = 0, d = 0;
-
-	for (size_t i = 0; i < job->nextents; i++) {
-		const struct extent *x = &job->extents[i];
-		uint64_t lo = x->logical, hi = x->logical + x->length;
-		uint64_t deduped = 0, pos = lo;
-		size_t first = n;
-
-		if (x->flags & (EXTENT_SHARED | EXTENT_ENCODED |
-				EXTENT_INLINE | EXTENT_UNKNOWN |
-				EXTENT_DELALLOC))
-			continue;
-		while (d < job->ndone &&
-		       job->done[d].off + job->done[d].len <= lo)
-			d++;
-		for (size_t k = d; k < job->ndone && job->done[k].off < hi;
-		     k++) {
-			uint64_t a = job->done[k].off, b = a + job->done[k].len;
-
-			if (a < lo)
-				a = lo;
-			if (b > hi)
-				b = hi;
-			if (a > pos) {
-				*out = grow_array(*out, cap, n + 1,
-						  sizeof(**out));
-				(*out)[n++] = (struct byte_range){ pos,
-								   a - pos };
-			}
-			deduped += b - a;
-			if (b > pos)
-				pos = b;
-		}
-		if (pos < hi) {
-			*out = grow_array(*out, cap, n + 1, sizeof(**out));
-			(*out)[n++] = (struct byte_range){ pos, hi - pos };
-		}
-		if (!deduped || deduped <= x->length - deduped)
-			n = first;	/* not worth it: take nothing back */
-	}
-	return n;
-}
 
 static void relocate(struct engine *e, struct file_job *job, uint8_t *buf)
 {
@@ -310,7 +256,6 @@ static void relocate(struct engine *e, struct file_job *job, uint8_t *buf)
 	size_t cap = 0, n, i;
 	int tmp, ret = 0;
 
-	qsort(job->done, job->ndone, sizeof(*job->done), range_cmp);
 	n = plan_relocation(job, &moves, &cap);
 	if (!n)
 		goto out;

@@ -19,6 +19,7 @@
 #include "daemon/engine.h"
 #include "daemon/log.h"
 #include "daemon/phys.h"
+#include "daemon/plan.h"
 #include "daemon/util.h"
 #include "ioctl-compat/handle.h"
 
@@ -319,88 +320,7 @@ static void add_extent(struct file_job *job, const struct extent *ex)
 	job->extents[job->nextents++] = *ex;
 }
 
-/*
- * btrfs frees a compressed extent only whole: drop the parts of runs that
- * would dedupe part of one. Runs are trimmed to block boundaries of the
- * extent.
- */
-static void trim_encoded(struct engine *e, struct file_job *job)
-{
-	size_t i, j, out = 0;
 
-	for (i = 0; i < job->nruns; i++) {
-		struct match_run r = job->runs[i];
-		uint64_t lo = r.dst_blk * e->blksz, hi = lo + r.len;
-		bool keep = true;
-
-		for (j = 0; j < job->nextents && keep; j++) {
-			const struct extent *x = &job->extents[j];
-			uint64_t xlo = x->logical, xhi = x->logical + x->length;
-
-			if (!(x->flags & EXTENT_ENCODED) || xhi <= lo ||
-			    xlo >= hi)
-				continue;
-			if (xlo >= lo && xhi <= hi)
-				continue;	/* the whole extent: fine */
-			/* Partial: keep the part before or after it. */
-			if (xlo > lo) {
-				uint64_t nb = (xlo - lo) / e->blksz;
-
-				r.nblk = nb;
-				r.len = nb * e->blksz;
-				hi = lo + r.len;
-			} else if (xhi < hi) {
-				uint64_t skip = (xhi - lo + e->blksz - 1) /
-						e->blksz;
-
-				if (skip >= r.nblk) {
-					keep = false;
-					break;
-				}
-				r.src_blk += skip;
-				r.dst_blk += skip;
-				r.nblk -= skip;
-				r.len -= skip * e->blksz;
-				lo = r.dst_blk * e->blksz;
-			} else {
-				keep = false;
-			}
-			if (!r.nblk)
-				keep = false;
-		}
-		if (keep)
-			job->runs[out++] = r;
-	}
-	job->nruns = out;
-}
-
-/*
- * Deduping a range of a file onto itself needs the ranges apart: shorten
- * overlapping self-runs.
- */
-static void trim_self_overlap(struct engine *e, struct file_job *job)
-{
-	size_t i, out = 0;
-
-	for (i = 0; i < job->nruns; i++) {
-		struct match_run r = job->runs[i];
-
-		if (r.src_id == job->file_id) {
-			uint64_t gap = r.src_blk > r.dst_blk ?
-					       r.src_blk - r.dst_blk :
-					       r.dst_blk - r.src_blk;
-
-			if (gap == 0)
-				continue;
-			if (r.nblk > gap) {
-				r.nblk = gap;
-				r.len = gap * e->blksz;
-			}
-		}
-		job->runs[out++] = r;
-	}
-	job->nruns = out;
-}
 
 static int open_for_hashing(const char *path)
 {
@@ -616,8 +536,8 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 	}
 	if (hs.digest_valid)
 		finish_digest(&hs);
-	trim_encoded(e, job);
-	trim_self_overlap(e, job);
+	plan_trim_encoded(job, e->blksz);
+	plan_trim_self_overlap(job, e->blksz);
 	for (i = 0; i < job->nruns; i++)
 		dup += job->runs[i].len;
 	atomic_fetch_add(&e->st.bytes_duplicate, dup);

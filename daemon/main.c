@@ -32,8 +32,13 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (!strcmp(cmd, "scan"))
+	if (!strcmp(cmd, "scan")) {
+		/* getopt names argv[0] in its messages */
+		static char name[] = "dedupd scan";
+
+		argv[1] = name;
 		return cmd_scan(argc - 1, argv + 1);
+	}
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") ||
 	    !strcmp(cmd, "-h")) {
 		usage(stdout);

@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Unit tests for daemon/walk.c on a real temporary tree; statx is wrapped so
+ * that a directory named "othermount" looks like another mount.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "daemon/walk.h"
+
+int __real_statx(int dirfd, const char *path, int flags, unsigned int mask,
+		 struct statx *stx);
+int __wrap_statx(int dirfd, const char *path, int flags, unsigned int mask,
+		 struct statx *stx);
+
+int __wrap_statx(int dirfd, const char *path, int flags, unsigned int mask,
+		 struct statx *stx)
+{
+	char link[64], target[4096];
+	ssize_t n;
+
+	memset(stx, 0, sizeof(*stx));
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd);
+	n = readlink(link, target, sizeof(target) - 1);
+	target[n > 0 ? n : 0] = '\0';
+	stx->stx_mnt_id = strstr(target, "othermount") ? 99 : 1;
+	(void)path;
+	(void)flags;
+	(void)mask;
+	return 0;
+}
+
+static char root[] = "/tmp/dedupd-test-walk-XXXXXX";
+
+struct seen {
+	char names[32][256];
+	uint64_t sizes[32];
+	int n;
+};
+
+static int collect(void *arg, const char *path, uint64_t size)
+{
+	struct seen *s = arg;
+
+	snprintf(s->names[s->n], sizeof(s->names[0]), "%s",
+		 path + strlen(root));
+	s->sizes[s->n++] = size;
+	return 0;
+}
+
+static int stop_at_two(void *arg, const char *path, uint64_t size)
+{
+	int *n = arg;
+
+	(void)path;
+	(void)size;
+	return ++*n == 2 ? -42 : 0;
+}
+
+static void mkfile(const char *rel, size_t size)
+{
+	char p[512], buf[100] = { 0 };
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/%s", root, rel);
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	while (size) {
+		size_t n = size < sizeof(buf) ? size : sizeof(buf);
+
+		assert_int_equal(write(fd, buf, n), (ssize_t)n);
+		size -= n;
+	}
+	close(fd);
+}
+
+static void mkd(const char *rel)
+{
+	char p[512];
+
+	snprintf(p, sizeof(p), "%s/%s", root, rel);
+	assert_int_equal(mkdir(p, 0755), 0);
+}
+
+static int setup(void **state)
+{
+	char p[512];
+
+	(void)state;
+	if (!mkdtemp(root))
+		return -1;
+	mkd("a");
+	mkd("a/b");
+	mkd("othermount");
+	mkd("cache");
+	mkfile("top", 10);
+	mkfile("empty", 0);
+	mkfile("a/one", 300);
+	mkfile("a/b/two.log", 20);
+	mkfile("a/b/three", 5);
+	mkfile("othermount/hidden", 50);
+	mkfile("cache/c1", 50);
+	snprintf(p, sizeof(p), "%s/a/link", root);
+	if (symlink("/etc/passwd", p))
+		return -1;
+	snprintf(p, sizeof(p), "%s/fifo", root);
+	return mkfifo(p, 0600);
+}
+
+static int teardown(void **state)
+{
+	char cmd[600];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	return system(cmd);
+}
+
+static int has(const struct seen *s, const char *name)
+{
+	for (int i = 0; i < s->n; i++)
+		if (!strcmp(s->names[i], name))
+			return 1;
+	return 0;
+}
+
+static void walks_regular_files_on_one_mount(void **state)
+{
+	struct walk_opts o = { .mnt_id = 1, .min_size = 1 };
+	struct walk_stats st = { 0 };
+	struct seen s = { .n = 0 };
+
+	(void)state;
+	assert_int_equal(walk_tree(root, &o, &st, collect, &s), 0);
+	assert_int_equal(s.n, 5);
+	assert_true(has(&s, "/top"));
+	assert_true(has(&s, "/a/one"));
+	assert_true(has(&s, "/a/b/two.log"));
+	assert_true(has(&s, "/a/b/three"));
+	assert_true(has(&s, "/cache/c1"));
+	assert_false(has(&s, "/othermount/hidden"));	/* other mount */
+	assert_false(has(&s, "/a/link"));		/* symlink */
+	assert_false(has(&s, "/empty"));		/* empty file */
+	assert_int_equal(st.other_mounts, 1);
+	assert_int_equal(st.small, 1);
+}
+
+static void excludes_and_min_size(void **state)
+{
+	char glob[600];
+	char *ex[2] = { "*.log", glob };
+	struct walk_opts o = { .mnt_id = 1, .min_size = 10, .excludes = ex,
+			       .nexcludes = 2 };
+	struct walk_stats st = { 0 };
+	struct seen s = { .n = 0 };
+
+	(void)state;
+	snprintf(glob, sizeof(glob), "%s/cache", root);
+	assert_int_equal(walk_tree(root, &o, &st, collect, &s), 0);
+	assert_int_equal(s.n, 2);
+	assert_true(has(&s, "/top"));
+	assert_true(has(&s, "/a/one"));
+	assert_int_equal(st.excluded, 2);	/* two.log, cache/ */
+	assert_int_equal(st.small, 2);		/* three, empty */
+}
+
+static void callback_stops_the_walk(void **state)
+{
+	struct walk_opts o = { .mnt_id = 1, .min_size = 1 };
+	struct walk_stats st = { 0 };
+	int n = 0;
+
+	(void)state;
+	assert_int_equal(walk_tree(root, &o, &st, stop_at_two, &n), -42);
+	assert_int_equal(n, 2);
+}
+
+static void a_file_as_root_and_a_missing_root(void **state)
+{
+	struct walk_opts o = { .mnt_id = 1, .min_size = 1 };
+	struct walk_stats st = { 0 };
+	struct seen s = { .n = 0 };
+	char p[512];
+
+	(void)state;
+	snprintf(p, sizeof(p), "%s/a/one", root);
+	assert_int_equal(walk_tree(p, &o, &st, collect, &s), 0);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.sizes[0], 300);
+	snprintf(p, sizeof(p), "%s/nonexistent", root);
+	assert_int_equal(walk_tree(p, &o, &st, collect, &s), -ENOENT);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(walks_regular_files_on_one_mount),
+		cmocka_unit_test(excludes_and_min_size),
+		cmocka_unit_test(callback_stops_the_walk),
+		cmocka_unit_test(a_file_as_root_and_a_missing_root),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
