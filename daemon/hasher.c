@@ -491,8 +491,12 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 		ret = hash_range(&hs, 0, job->size, buf, buflen, &next_blk);
 	} else {
 		while ((ret = fiemap_iter_next(it, &ex)) == 1) {
-			if (ex.flags & (EXTENT_HOLE | EXTENT_UNWRITTEN))
+			if (ex.flags & (EXTENT_HOLE | EXTENT_UNWRITTEN)) {
+				/* Holes are not data: block runs skip them,
+				 * a whole-file run would count them. */
+				hs.digest_valid = false;
 				continue;
+			}
 			if (ex.flags & EXTENT_INLINE) {
 				/* In metadata: nothing on disk to free. */
 				hs.digest_valid = false;
