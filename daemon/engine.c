@@ -59,6 +59,8 @@ void engine_fini(struct engine *e)
 		HASH_DEL(e->seen, p);
 		free(p);
 	}
+	free(e->ids_taken);
+	e->ids_taken = NULL;
 	pthread_mutex_destroy(&e->db_lock);
 	pthread_mutex_destroy(&e->seen_lock);
 	free(e->tmp_dir);

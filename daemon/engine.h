@@ -28,6 +28,7 @@ struct engine_stats {
 	atomic_uint_fast64_t files_changed;
 	atomic_uint_fast64_t files_vanished;
 	atomic_uint_fast64_t files_unreadable;
+	atomic_uint_fast64_t files_hardlinks;	/* another name of a file taken */
 	atomic_uint_fast64_t bytes_seen;	/* sizes of files taken up */
 	atomic_uint_fast64_t bytes_hashed;
 	atomic_uint_fast64_t bytes_shared_skipped; /* extents seen this pass */
@@ -53,6 +54,8 @@ struct engine {
 	bool dry_run;
 	uint64_t min_size;
 	unsigned int threads;
+	uint8_t *ids_taken;	/* bitmap of file ids taken up in this pass */
+	size_t ids_cap;		/* bits; under db_lock */
 	struct phys_seen *seen;
 	pthread_mutex_t seen_lock;
 	struct engine_stats st;

@@ -333,7 +333,32 @@ static int open_for_hashing(const char *path)
 	return fd < 0 ? -errno : fd;
 }
 
-/* Returns 1 if the file is unchanged since it was last indexed. */
+/*
+ * Marks file @id taken up in this pass. Returns true if it already was: a
+ * hard link to a file seen under another name. Called under db_lock.
+ */
+static bool take_id(struct engine *e, uint32_t id)
+{
+	bool was;
+
+	if (id >= e->ids_cap) {
+		size_t bytes = e->ids_cap / 8, need = ((size_t)id + 1) / 8 + 1;
+
+		need = need < 4096 ? 4096 : need * 2;
+		e->ids_taken = xrealloc(e->ids_taken, need);
+		memset(e->ids_taken + bytes, 0, need - bytes);
+		e->ids_cap = need * 8;
+	}
+	was = e->ids_taken[id / 8] & (1u << (id % 8));
+	e->ids_taken[id / 8] |= (uint8_t)(1u << (id % 8));
+	return was;
+}
+
+/*
+ * Finds or adds the file in the index. Returns 1 if it is unchanged since it
+ * was last indexed, 2 if it is a hard link to a file already taken up in
+ * this pass, 0 if it is to be hashed (job->file_id set), or -errno.
+ */
 static int lookup_file(struct engine *e, struct file_job *job,
 		       const struct file_id_handle *h)
 {
@@ -343,6 +368,10 @@ static int lookup_file(struct engine *e, struct file_job *job,
 
 	pthread_mutex_lock(&e->db_lock);
 	ret = hashdb_file_find(e->db, h->type, h->data, h->len, &id);
+	if (ret == 1 && take_id(e, id)) {
+		pthread_mutex_unlock(&e->db_lock);
+		return 2;
+	}
 	if (ret == 1 && !hashdb_file_get(e->db, id, &rec) &&
 	    rec.cookie == job->cookie && rec.size == job->size) {
 		pthread_mutex_unlock(&e->db_lock);
@@ -354,6 +383,7 @@ static int lookup_file(struct engine *e, struct file_job *job,
 			pthread_mutex_unlock(&e->db_lock);
 			return ret;
 		}
+		(void)take_id(e, id);
 	}
 	pthread_mutex_unlock(&e->db_lock);
 	job->file_id = id;
@@ -450,6 +480,10 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 	ret = lookup_file(e, job, &h);
 	if (ret == 1) {
 		atomic_fetch_add(&e->st.files_unchanged, 1);
+		goto out_close;
+	}
+	if (ret == 2) {
+		atomic_fetch_add(&e->st.files_hardlinks, 1);
 		goto out_close;
 	}
 	if (ret < 0) {

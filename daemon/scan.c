@@ -332,7 +332,8 @@ static void report(const struct engine *e, const struct scan_opts *o,
 		       "\"files_seen\":%llu,\"files_scanned\":%llu,"
 		       "\"files_unchanged\":%llu,\"files_skipped\":%llu,"
 		       "\"files_changed\":%llu,\"files_vanished\":%llu,"
-		       "\"files_unreadable\":%llu,\"errors\":%llu,"
+		       "\"files_unreadable\":%llu,\"files_hardlinks\":%llu,"
+		       "\"errors\":%llu,"
 		       "\"bytes_hashed\":%llu,\"bytes_shared_skipped\":%llu,"
 		       "\"bytes_duplicate\":%llu,\"bytes_deduped\":%llu,"
 		       "\"bytes_already_shared\":%llu,"
@@ -343,7 +344,8 @@ static void report(const struct engine *e, const struct scan_opts *o,
 		       open_result_name[open_result], ST(files_seen),
 		       ST(files_scanned), ST(files_unchanged),
 		       ST(files_skipped), ST(files_changed),
-		       ST(files_vanished), ST(files_unreadable), ST(errors),
+		       ST(files_vanished), ST(files_unreadable),
+		       ST(files_hardlinks), ST(errors),
 		       ST(bytes_hashed), ST(bytes_shared_skipped),
 		       ST(bytes_duplicate), ST(bytes_deduped),
 		       ST(bytes_already_shared), ST(bytes_relocated),
@@ -353,10 +355,11 @@ static void report(const struct engine *e, const struct scan_opts *o,
 	if (log_level < LOG_LVL_WARN)
 		return;
 	printf("%s %llu files in %.1f s (%llu unchanged, %llu skipped, "
-	       "%llu changed, %llu vanished, %llu unreadable)\n",
+	       "%llu hard links, %llu changed, %llu vanished, "
+	       "%llu unreadable)\n",
 	       o->dry_run ? "dry run over" : "scanned", ST(files_seen), secs,
-	       ST(files_unchanged), ST(files_skipped), ST(files_changed),
-	       ST(files_vanished), ST(files_unreadable));
+	       ST(files_unchanged), ST(files_skipped), ST(files_hardlinks),
+	       ST(files_changed), ST(files_vanished), ST(files_unreadable));
 	printf("  hashed     %s\n", fmt_bytes(ST(bytes_hashed), b1, sizeof(b1)));
 	printf("  duplicate  %s\n",
 	       fmt_bytes(ST(bytes_duplicate), b2, sizeof(b2)));
