@@ -58,6 +58,12 @@ struct engine {
 	size_t ids_cap;		/* bits; under db_lock */
 	struct phys_seen *seen;
 	pthread_mutex_t seen_lock;
+	/*
+	 * Without CAP_DAC_READ_SEARCH files cannot be opened by handle: then
+	 * sources are opened by the paths of this pass (under db_lock).
+	 */
+	bool by_path;
+	struct id_path *paths;
 	struct engine_stats st;
 };
 
@@ -104,6 +110,16 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 
 /* Executes every run of the batch (executor.c), then relocates. */
 void engine_execute(struct engine *e, struct file_job *jobs, size_t njobs);
+
+/*
+ * Opens indexed file @id read-only (O_NOATIME where allowed): by handle, or
+ * by its path in this pass when handles cannot be opened. Returns an fd or
+ * -errno: -ESTALE if the file is gone (its id is then forgotten).
+ */
+int engine_open_file(struct engine *e, uint32_t id);
+
+/* Remembers @path for @id when sources are opened by path. db_lock held. */
+void engine_remember_path(struct engine *e, uint32_t id, const char *path);
 
 /* Frees what a job holds and closes its fd. */
 void file_job_release(struct file_job *job);

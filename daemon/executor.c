@@ -23,7 +23,6 @@
 #include "daemon/plan.h"
 #include "daemon/util.h"
 #include "ioctl-compat/dedupe.h"
-#include "ioctl-compat/handle.h"
 
 #define CHUNK_LEN (16ULL << 20)
 #define COPY_BUF (1u << 20)
@@ -72,36 +71,13 @@ static int group_cmp_gain(const void *a, const void *b)
 static int source_fd(struct engine *e, struct src_file **cache, uint32_t id)
 {
 	struct src_file *s;
-	struct hashdb_file rec;
-	struct file_id_handle h;
-	int ret;
 
 	HASH_FIND(hh, *cache, &id, sizeof(id), s);
 	if (s)
 		return s->fd;
 	s = xcalloc(1, sizeof(*s));
 	s->id = id;
-	pthread_mutex_lock(&e->db_lock);
-	ret = hashdb_file_get(e->db, id, &rec);
-	pthread_mutex_unlock(&e->db_lock);
-	if (ret < 0) {
-		s->fd = ret;
-	} else {
-		h.type = rec.handle_type;
-		h.len = rec.handle_len;
-		memcpy(h.data, rec.handle, rec.handle_len);
-		s->fd = file_handle_open(e->mount_fd, &h,
-					 O_RDONLY | O_NOATIME | O_NONBLOCK);
-		if (s->fd == -EPERM)
-			s->fd = file_handle_open(e->mount_fd, &h,
-						 O_RDONLY | O_NONBLOCK);
-		if (s->fd == -ESTALE || s->fd == -ENOENT) {
-			/* Deleted since it was indexed: its hints are dead. */
-			pthread_mutex_lock(&e->db_lock);
-			(void)hashdb_file_forget(e->db, id);
-			pthread_mutex_unlock(&e->db_lock);
-		}
-	}
+	s->fd = engine_open_file(e, id);
 	HASH_ADD(hh, *cache, id, sizeof(s->id), s);
 	return s->fd;
 }

@@ -116,33 +116,15 @@ static uint64_t block_hash(const uint8_t *p, size_t n, uint32_t blksz,
 	return h ? h : 1;	/* 0 means "no hash" */
 }
 
-/* The source of a run, opened read-only by handle; -errno if gone. */
+/* The source of a run, opened read-only; -errno if gone. */
 static int extension_source(struct hash_state *hs, uint32_t id)
 {
-	struct hashdb_file rec;
-	struct file_id_handle h;
-	int ret;
-
 	if (hs->src_id == id)
 		return hs->src_fd;
 	if (hs->src_fd >= 0)
 		close(hs->src_fd);
 	hs->src_id = id;
-	pthread_mutex_lock(&hs->e->db_lock);
-	ret = hashdb_file_get(hs->e->db, id, &rec);
-	pthread_mutex_unlock(&hs->e->db_lock);
-	if (ret < 0) {
-		hs->src_fd = ret;
-		return ret;
-	}
-	h.type = rec.handle_type;
-	h.len = rec.handle_len;
-	memcpy(h.data, rec.handle, rec.handle_len);
-	hs->src_fd = file_handle_open(hs->e->mount_fd, &h,
-				      O_RDONLY | O_NOATIME | O_NONBLOCK);
-	if (hs->src_fd == -EPERM)
-		hs->src_fd = file_handle_open(hs->e->mount_fd, &h,
-					      O_RDONLY | O_NONBLOCK);
+	hs->src_fd = engine_open_file(hs->e, id);
 	return hs->src_fd;
 }
 
@@ -313,6 +295,35 @@ static int hash_range(struct hash_state *hs, uint64_t off, uint64_t len,
 	return 0;
 }
 
+/*
+ * A shared extent: hash only the pieces of it that no other file hashed in
+ * this pass (reflinks and snapshots of it cost nothing).
+ */
+static int hash_shared_extent(struct hash_state *hs, const struct extent *ex,
+			      uint8_t *buf, size_t buflen, uint64_t *next_blk)
+{
+	struct byte_range pieces[32];
+	uint64_t done = 0;
+	size_t n, i;
+	int ret;
+
+	n = phys_seen_claim(hs->e, ex->physical, ex->length, pieces,
+			    sizeof(pieces) / sizeof(pieces[0]));
+	for (i = 0; i < n; i++) {
+		ret = hash_range(hs, ex->logical + pieces[i].off,
+				 pieces[i].len, buf, buflen, next_blk);
+		if (ret < 0)
+			return ret;
+		done += pieces[i].len;
+	}
+	if (done < ex->length) {
+		atomic_fetch_add(&hs->e->st.bytes_shared_skipped,
+				 ex->length - done);
+		hs->digest_valid = false;
+	}
+	return 0;
+}
+
 static void add_extent(struct file_job *job, const struct extent *ex)
 {
 	job->extents = grow_array(job->extents, &job->cap_extents,
@@ -385,6 +396,7 @@ static int lookup_file(struct engine *e, struct file_job *job,
 		}
 		(void)take_id(e, id);
 	}
+	engine_remember_path(e, id, job->path);
 	pthread_mutex_unlock(&e->db_lock);
 	job->file_id = id;
 	return 0;
@@ -536,15 +548,16 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 				hs.digest_valid = false;
 				continue;
 			}
+			add_extent(job, &ex);
 			if ((ex.flags & EXTENT_SHARED) &&
-			    !(ex.flags & (EXTENT_UNKNOWN | EXTENT_DELALLOC)) &&
-			    phys_seen_check_add(e, ex.physical, ex.length)) {
-				atomic_fetch_add(&e->st.bytes_shared_skipped,
-						 ex.length);
-				hs.digest_valid = false;
+			    !(ex.flags & (EXTENT_UNKNOWN | EXTENT_DELALLOC |
+					  EXTENT_ENCODED))) {
+				ret = hash_shared_extent(&hs, &ex, buf, buflen,
+							 &next_blk);
+				if (ret < 0)
+					break;
 				continue;
 			}
-			add_extent(job, &ex);
 			ret = hash_range(&hs, ex.logical, ex.length, buf,
 					 buflen, &next_blk);
 			if (ret < 0)
@@ -572,7 +585,12 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 		job->nruns = 0;
 		goto out_free;
 	}
-	if (hs.digest_valid)
+	/*
+	 * The digest serves files whose blocks found nothing (sampling left
+	 * them out): only those look up and record it, so two copies hashed
+	 * at once never match each other both ways.
+	 */
+	if (hs.digest_valid && !job->nruns)
 		finish_digest(&hs);
 	plan_trim_encoded(job, e->blksz);
 	plan_trim_self_overlap(job, e->blksz);

@@ -143,8 +143,15 @@ size_t plan_relocation(struct file_job *job, struct byte_range **out,
 			*out = grow_array(*out, cap, n + 1, sizeof(**out));
 			(*out)[n++] = (struct byte_range){ pos, hi - pos };
 		}
-		if (!deduped || deduped <= x->length - deduped)
-			n = first;	/* not worth it: take nothing back */
+		/*
+		 * Moving the rest frees the whole extent and writes the rest:
+		 * it always frees more than it writes, but the net gain is
+		 * what was deduped. Cap the write at RELOCATE_MAX_RATIO times
+		 * that gain.
+		 */
+		if (!deduped ||
+		    x->length - deduped > RELOCATE_MAX_RATIO * deduped)
+			n = first;
 	}
 	return n;
 }

@@ -20,10 +20,14 @@ void plan_trim_encoded(struct file_job *job, uint32_t blksz);
  */
 void plan_trim_self_overlap(struct file_job *job, uint32_t blksz);
 
+/* Relocate at most this many bytes for each byte a relocation gains. */
+#define RELOCATE_MAX_RATIO 8
+
 /*
  * The unique remainder of each partly deduped data extent of @job (not
- * shared, encoded, inline or of unknown place) where moving it frees more
- * than it writes: the extent's deduped bytes exceed the rest. Sorts
+ * shared, encoded, inline or of unknown place): moving it frees the whole
+ * old extent. Taken when the remainder is at most RELOCATE_MAX_RATIO times
+ * the bytes deduped in that extent (the net gain). Sorts
  * job->done. Writes the ranges to *@out (grown as needed, *@cap its
  * capacity) and returns how many.
  */

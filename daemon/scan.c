@@ -106,7 +106,8 @@ static int parse_args(int argc, char **argv, struct scan_opts *o)
 	o->progress = true;
 	o->min_size = 1;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "njx:t:vqh", longopts, NULL)) !=
+	opterr = 0;	/* our own one-line errors */
+	while ((c = getopt_long(argc, argv, ":njx:t:vqh", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 'n':
@@ -164,9 +165,17 @@ static int parse_args(int argc, char **argv, struct scan_opts *o)
 		case 'h':
 			scan_usage(stdout);
 			exit(EXIT_OK);
+		case ':':
+			log_error("option '%s' needs an argument (see 'dedupd scan --help')",
+				  argv[optind - 1]);
+			return -EINVAL;
 		default:
-			fprintf(stderr,
-				"Try 'dedupd scan --help' for more information.\n");
+			if (optopt)
+				log_error("unknown option '-%c' (see 'dedupd scan --help')",
+					  optopt);
+			else
+				log_error("unknown option '%s' (see 'dedupd scan --help')",
+					  argv[optind - 1]);
 			return -EINVAL;
 		}
 	}

@@ -221,6 +221,15 @@ static int header_read(int fd, uint64_t file_size, const uint8_t fs_uuid[16],
 	if (n != HASHDB_HEADER_SIZE)
 		goto out_free;
 
+	/*
+	 * A torn header write leaves a copy whose checksum fails, and the
+	 * other copy serves. A copy without our magic was not torn by us:
+	 * the file was damaged or is not ours, and is not trusted.
+	 */
+	for (i = 0; i < HASHDB_HEADER_SLOTS; i++)
+		if (memcmp(page + i * HASHDB_HEADER_SLOT_SIZE, HASHDB_MAGIC,
+			   sizeof(h.magic)))
+			goto out_free;
 	for (i = 0; i < HASHDB_HEADER_SLOTS; i++) {
 		if (!header_decode(page + i * HASHDB_HEADER_SLOT_SIZE,
 				   file_size, &h))
@@ -308,6 +317,8 @@ static int create_index(struct hashdb *db, uint64_t budget)
 
 	db->sequence = 0;
 	db->flags = 0;
+	/* Both copies: an open demands our magic in each (header_read). */
+	hashdb_header_write(db);
 	hashdb_header_write(db);
 	if (msync(db->map, HASHDB_HEADER_SIZE, MS_SYNC) < 0) {
 		ret = -errno;

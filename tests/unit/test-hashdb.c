@@ -289,6 +289,19 @@ static void bad_magic_rebuilds(void **state)
 	expect_rebuilt(f->path, uuid_a);
 }
 
+/* One copy's magic gone is damage, not a torn write: rebuilt too. */
+static void one_bad_magic_rebuilds(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t page[HASHDB_HEADER_SIZE];
+
+	make_index(f->path);
+	read_page(f->path, page);
+	memset(slot_of(page, 0)->magic, 0, sizeof(slot_of(page, 0)->magic));
+	write_page(f->path, page);
+	expect_rebuilt(f->path, uuid_a);
+}
+
 static void bad_version_rebuilds(void **state)
 {
 	struct fixture *f = *state;
@@ -1123,6 +1136,7 @@ int main(void)
 		T(garbage_file_rebuilds),
 		T(garbage_magic_only_rebuilds),
 		T(torn_header_uses_other_copy),
+		T(one_bad_magic_rebuilds),
 		T(killed_without_sync_reopens),
 		T(second_open_would_block),
 		T(bad_arguments),

@@ -153,8 +153,12 @@ static void relocation_not_when_it_costs(void **state)
 	(void)state;
 	job_init(&job);
 	add_ext(&job, 0, 100 * BS, 0);
-	add_done(&job, 0, 50 * BS);	/* half: writes as much as it frees */
+	add_done(&job, 0, 11 * BS);	/* 89 written to gain 11: over 8x */
 	assert_int_equal(plan_relocation(&job, &out, &cap), 0);
+	job.done[0].len = 12 * BS;	/* 88 for 12: under 8x */
+	assert_int_equal(plan_relocation(&job, &out, &cap), 1);
+	assert_int_equal(out[0].off, 12 * BS);
+	assert_int_equal(out[0].len, 88 * BS);
 	free(out);
 	job_free(&job);
 }
