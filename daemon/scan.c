@@ -482,9 +482,16 @@ int cmd_scan(int argc, char **argv)
 			sizeof(db_default) - strlen(db_default) - 1);
 		db_path = db_default;
 	}
-	if (!o.db_size && access(db_path, F_OK) < 0)
-		o.db_size = default_db_size(root_fd, e.blksz);
 	open_result = hashdb_open(db_path, e.fs.uuid, o.db_size, &e.db);
+	if (!o.db_size && (open_result == HASHDB_CREATED ||
+			   open_result == HASHDB_REBUILT)) {
+		/* A new index: size it to the filesystem, not the minimum. */
+		e.db = hashdb_close(e.db);
+		ret = hashdb_open(db_path, e.fs.uuid,
+				  default_db_size(root_fd, e.blksz), &e.db);
+		if (ret < 0)
+			open_result = ret;
+	}
 	if (open_result == -EWOULDBLOCK) {
 		log_error("index '%s' is in use by another dedupd", db_path);
 		rc = EXIT_INDEX_LOCKED;
