@@ -67,6 +67,8 @@ int engine_init(struct engine *e, const char *root_path, int root_fd)
 	e->blksz = e->fs.block_size;
 	e->seen = NULL;
 	e->paths = NULL;
+	memset(&e->relinks, 0, sizeof(e->relinks));
+	pthread_mutex_init(&e->relinks.lock, NULL);
 	/* open_by_handle_at needs CAP_DAC_READ_SEARCH: probe it once. */
 	e->by_path = false;
 	if (root_fd >= 0 && file_handle_get(root_fd, "", &h, NULL) == 0) {
@@ -156,6 +158,9 @@ void engine_fini(struct engine *e)
 	}
 	free(e->ids_taken);
 	e->ids_taken = NULL;
+	free(e->relinks.v);
+	memset(&e->relinks.v, 0, sizeof(e->relinks.v));
+	pthread_mutex_destroy(&e->relinks.lock);
 	pthread_mutex_destroy(&e->db_lock);
 	pthread_mutex_destroy(&e->seen_lock);
 	free(e->tmp_dir);
@@ -289,6 +294,7 @@ void file_job_release(struct file_job *job)
 	free(job->extents);
 	free(job->runs);
 	free(job->done);
+	free(job->aliases);
 	memset(job, 0, sizeof(*job));
 	job->fd = -1;
 }

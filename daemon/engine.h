@@ -36,12 +36,37 @@ struct engine_stats {
 	atomic_uint_fast64_t bytes_deduped;
 	atomic_uint_fast64_t bytes_already_shared;
 	atomic_uint_fast64_t bytes_relocated;
+	atomic_uint_fast64_t bytes_relinked;	/* other names of deduped data */
 	atomic_uint_fast64_t dedupe_calls;
 	atomic_uint_fast64_t differs;
 	atomic_uint_fast64_t errors;
 };
 
 struct phys_seen;	/* physical extents hashed in this pass */
+
+/* [logical, +len) of a file is the same disk data as [physical, +len). */
+struct alias {
+	uint64_t logical, physical, len;
+};
+
+/*
+ * Where a range of a shared extent went: [physical, +len) was deduped onto
+ * file src_id at src_off. Another file still referring to that range (a
+ * snapshot, a reflink) is deduped onto the same source, so that the old
+ * extent is freed.
+ */
+struct relink {
+	uint64_t physical, len;
+	uint32_t src_id;
+	uint64_t src_off;
+};
+
+struct relink_map {
+	struct relink *v;
+	size_t n, cap, sorted;
+	pthread_mutex_t lock;
+};
+
 
 struct engine {
 	struct hashdb *db;
@@ -64,6 +89,7 @@ struct engine {
 	 */
 	bool by_path;
 	struct id_path *paths;
+	struct relink_map relinks;	/* for this pass */
 	struct engine_stats st;
 };
 
@@ -95,6 +121,8 @@ struct file_job {
 	size_t nruns, cap_runs;
 	struct byte_range *done;	/* ranges deduped, for relocation */
 	size_t ndone, cap_done;
+	struct alias *aliases;	/* pieces of shared extents another file took */
+	size_t naliases, cap_aliases;
 };
 
 int engine_init(struct engine *e, const char *root_path, int root_fd);

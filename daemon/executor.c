@@ -33,6 +33,7 @@ struct op {
 	uint64_t len;
 	struct file_job *dst;
 	uint64_t dst_off;
+	bool alias;		/* relinks another name of deduped data */
 };
 
 struct src_file {
@@ -147,6 +148,92 @@ static bool already_shared(int src_fd, uint64_t src_off, uint64_t len,
 	return same;
 }
 
+/*
+ * After [dst_off, +len) of @o's destination was deduped onto the source at
+ * @src_off: the parts of it in shared extents may have other names
+ * (snapshots, reflinks) that still pin the old extent. Record where they
+ * went, for those names to follow.
+ */
+static void record_relinks(struct engine *e, const struct op *o,
+			   uint64_t src_off, uint64_t len)
+{
+	const struct file_job *job = o->dst;
+	uint64_t lo = o->dst_off, hi = o->dst_off + len;
+	struct relink_map *m = &e->relinks;
+
+	for (size_t i = 0; i < job->nextents; i++) {
+		const struct extent *x = &job->extents[i];
+		uint64_t a = x->logical > lo ? x->logical : lo;
+		uint64_t b = x->logical + x->length < hi ?
+				     x->logical + x->length : hi;
+
+		if (a >= b || !(x->flags & EXTENT_SHARED) ||
+		    (x->flags & (EXTENT_ENCODED | EXTENT_UNKNOWN |
+				 EXTENT_DELALLOC | EXTENT_INLINE)))
+			continue;
+		pthread_mutex_lock(&m->lock);
+		m->v = grow_array(m->v, &m->cap, m->n + 1, sizeof(*m->v));
+		m->v[m->n++] = (struct relink){
+			.physical = x->physical + (a - x->logical),
+			.len = b - a,
+			.src_id = o->src_id,
+			.src_off = src_off + (a - lo),
+		};
+		pthread_mutex_unlock(&m->lock);
+	}
+}
+
+static int relink_cmp(const void *a, const void *b)
+{
+	const struct relink *x = a, *y = b;
+
+	return x->physical < y->physical ? -1 : x->physical > y->physical;
+}
+
+/*
+ * Ops that dedupe each alias of @job onto where its data went. Relinks are
+ * disjoint: each range of an extent is claimed and deduped once.
+ */
+static void alias_ops(struct engine *e, struct file_job *job, struct op **ops,
+		      size_t *nops, size_t *cap)
+{
+	struct relink_map *m = &e->relinks;
+
+	for (size_t i = 0; i < job->naliases; i++) {
+		const struct alias *al = &job->aliases[i];
+		uint64_t end = al->physical + al->len;
+		size_t lo = 0, hi = m->n;
+
+		while (lo < hi) {	/* the first relink ending after it */
+			size_t mid = (lo + hi) / 2;
+
+			if (m->v[mid].physical + m->v[mid].len <= al->physical)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; lo < m->n && m->v[lo].physical < end; lo++) {
+			const struct relink *r = &m->v[lo];
+			uint64_t a = r->physical > al->physical ?
+					     r->physical : al->physical;
+			uint64_t b = r->physical + r->len < end ?
+					     r->physical + r->len : end;
+
+			if (a >= b)
+				continue;
+			*ops = grow_array(*ops, cap, *nops + 1, sizeof(**ops));
+			(*ops)[(*nops)++] = (struct op){
+				.src_id = r->src_id,
+				.src_off = r->src_off + (a - r->physical),
+				.len = b - a,
+				.dst = job,
+				.dst_off = al->logical + (a - al->physical),
+				.alias = true,
+			};
+		}
+	}
+}
+
 static void run_group(struct engine *e, struct src_file **cache,
 		      struct op *ops, size_t n)
 {
@@ -185,9 +272,13 @@ static void run_group(struct engine *e, struct src_file **cache,
 	}
 	for (i = 0; i < nd; i++) {
 		if (dests[i].status == 0 && dests[i].bytes) {
-			atomic_fetch_add(&e->st.bytes_deduped, dests[i].bytes);
+			atomic_fetch_add(live[i]->alias ?
+						 &e->st.bytes_relinked :
+						 &e->st.bytes_deduped,
+					 dests[i].bytes);
 			add_done(live[i]->dst, live[i]->dst_off,
 				 dests[i].bytes);
+			record_relinks(e, live[i], o->src_off, dests[i].bytes);
 		} else if (dests[i].status == -EBADE) {
 			atomic_fetch_add(&e->st.differs, 1);
 		} else if (dests[i].status < 0) {
@@ -269,12 +360,35 @@ out:
 	free(moves);
 }
 
+/* Groups @ops by source range and runs the groups, largest gain first. */
+static void run_ops(struct engine *e, struct src_file **cache, struct op *ops,
+		    size_t nops)
+{
+	struct group *groups = NULL;
+	size_t ngroups = 0, cap_groups = 0, i, j;
+
+	qsort(ops, nops, sizeof(*ops), op_cmp_source);
+	for (i = 0; i < nops; i = j) {
+		for (j = i + 1; j < nops && j - i < DEDUPE_MAX_DESTS &&
+				!op_cmp_source(&ops[i], &ops[j]);
+		     j++)
+			;
+		groups = grow_array(groups, &cap_groups, ngroups + 1,
+				    sizeof(*groups));
+		groups[ngroups++] = (struct group){ i, j - i,
+						    ops[i].len * (j - i) };
+	}
+	qsort(groups, ngroups, sizeof(*groups), group_cmp_gain);
+	for (i = 0; i < ngroups; i++)
+		run_group(e, cache, &ops[groups[i].first], groups[i].n);
+	free(groups);
+}
+
 void engine_execute(struct engine *e, struct file_job *jobs, size_t njobs)
 {
 	struct src_file *cache = NULL;
 	struct op *ops = NULL;
-	struct group *groups = NULL;
-	size_t nops = 0, cap_ops = 0, ngroups = 0, cap_groups = 0, i, j;
+	size_t nops = 0, cap_ops = 0, i, j;
 	uint8_t *buf;
 
 	if (e->dry_run)
@@ -306,22 +420,20 @@ void engine_execute(struct engine *e, struct file_job *jobs, size_t njobs)
 			}
 		}
 	}
-	qsort(ops, nops, sizeof(*ops), op_cmp_source);
-	for (i = 0; i < nops; i = j) {
-		for (j = i + 1; j < nops && j - i < DEDUPE_MAX_DESTS &&
-				!op_cmp_source(&ops[i], &ops[j]);
-		     j++)
-			;
-		groups = grow_array(groups, &cap_groups, ngroups + 1,
-				    sizeof(*groups));
-		groups[ngroups++] = (struct group){ i, j - i,
-						    ops[i].len * (j - i) };
+	run_ops(e, &cache, ops, nops);
+
+	/* Then the other names of what was deduped: snapshots, reflinks. */
+	nops = 0;
+	if (e->relinks.n > e->relinks.sorted) {
+		qsort(e->relinks.v, e->relinks.n, sizeof(*e->relinks.v),
+		      relink_cmp);
+		e->relinks.sorted = e->relinks.n;
 	}
-	qsort(groups, ngroups, sizeof(*groups), group_cmp_gain);
-	for (i = 0; i < ngroups; i++)
-		run_group(e, &cache, &ops[groups[i].first], groups[i].n);
+	for (i = 0; i < njobs; i++)
+		if (jobs[i].hashed && jobs[i].naliases)
+			alias_ops(e, &jobs[i], &ops, &nops, &cap_ops);
+	run_ops(e, &cache, ops, nops);
 	close_sources(&cache);
-	free(groups);
 	free(ops);
 
 	if (e->fs.kind != FS_BTRFS || !e->tmp_dir)

@@ -295,6 +295,15 @@ static int hash_range(struct hash_state *hs, uint64_t off, uint64_t len,
 	return 0;
 }
 
+static void add_alias(struct file_job *job, uint64_t logical,
+		      uint64_t physical, uint64_t len)
+{
+	job->aliases = grow_array(job->aliases, &job->cap_aliases,
+				  job->naliases + 1, sizeof(*job->aliases));
+	job->aliases[job->naliases++] = (struct alias){ logical, physical,
+							len };
+}
+
 /*
  * A shared extent: hash only the pieces of it that no other file hashed in
  * this pass (reflinks and snapshots of it cost nothing).
@@ -307,14 +316,24 @@ static int hash_shared_extent(struct hash_state *hs, const struct extent *ex,
 	size_t n, i;
 	int ret;
 
+	uint64_t pos = 0;
+
 	n = phys_seen_claim(hs->e, ex->physical, ex->length, pieces,
 			    sizeof(pieces) / sizeof(pieces[0]));
-	for (i = 0; i < n; i++) {
+	for (i = 0; i <= n; i++) {
+		uint64_t next = i < n ? pieces[i].off : ex->length;
+
+		if (next > pos)	/* taken by another file: an alias */
+			add_alias(hs->job, ex->logical + pos,
+				  ex->physical + pos, next - pos);
+		if (i == n)
+			break;
 		ret = hash_range(hs, ex->logical + pieces[i].off,
 				 pieces[i].len, buf, buflen, next_blk);
 		if (ret < 0)
 			return ret;
 		done += pieces[i].len;
+		pos = pieces[i].off + pieces[i].len;
 	}
 	if (done < ex->length) {
 		atomic_fetch_add(&hs->e->st.bytes_shared_skipped,
@@ -611,7 +630,7 @@ out_free:
 		close(hs.src_fd);
 	free(hs.xbuf);
 	free(hs.seg);
-	if (job->hashed && job->nruns)
+	if (job->hashed && (job->nruns || job->naliases))
 		return;		/* keep the fd: the executor needs it */
 out_close:
 	close(fd);

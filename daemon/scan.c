@@ -346,7 +346,8 @@ static void report(const struct engine *e, const struct scan_opts *o,
 		       "\"bytes_hashed\":%llu,\"bytes_shared_skipped\":%llu,"
 		       "\"bytes_duplicate\":%llu,\"bytes_deduped\":%llu,"
 		       "\"bytes_already_shared\":%llu,"
-		       "\"bytes_relocated\":%llu,\"bytes_freed\":%lld,"
+		       "\"bytes_relocated\":%llu,\"bytes_relinked\":%llu,"
+		       "\"bytes_freed\":%lld,"
 		       "\"dedupe_calls\":%llu,\"differs\":%llu,"
 		       "\"seconds\":%.3f}\n",
 		       e->fs.name, o->dry_run ? "true" : "false",
@@ -358,6 +359,7 @@ static void report(const struct engine *e, const struct scan_opts *o,
 		       ST(bytes_hashed), ST(bytes_shared_skipped),
 		       ST(bytes_duplicate), ST(bytes_deduped),
 		       ST(bytes_already_shared), ST(bytes_relocated),
+		       ST(bytes_relinked),
 		       (long long)freed, ST(dedupe_calls), ST(differs), secs);
 		return;
 	}
@@ -379,6 +381,8 @@ static void report(const struct engine *e, const struct scan_opts *o,
 	       ST(differs));
 	printf("  relocated  %s\n",
 	       fmt_bytes(ST(bytes_relocated), b4, sizeof(b4)));
+	printf("  relinked   %s (snapshots and reflinks of deduped data)\n",
+	       fmt_bytes(ST(bytes_relinked), b4, sizeof(b4)));
 	printf("  freed      %s%s\n", freed < 0 ? "-" : "",
 	       fmt_bytes((uint64_t)(freed < 0 ? -freed : freed), b5,
 			 sizeof(b5)));
