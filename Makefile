@@ -99,7 +99,8 @@ test-hashdb_OBJS := $(B)/libhashdb.a
 test-hashdb_WRAPS :=
 test-plan_OBJS := $(B)/daemon/plan.o $(B)/daemon/util.o
 test-plan_WRAPS :=
-test-phys_OBJS := $(B)/daemon/engine.o $(B)/daemon/util.o
+test-phys_OBJS := $(B)/daemon/engine.o $(B)/daemon/util.o $(B)/libhashdb.a \
+	$(B)/libioctlcompat.a
 test-phys_WRAPS :=
 test-util_OBJS := $(B)/daemon/util.o
 test-util_WRAPS :=
