@@ -210,8 +210,47 @@ static void *hash_worker(void *arg)
 	return NULL;
 }
 
-static void run_batch(struct batch *b)
+static void release_batch(struct batch *b)
 {
+	for (size_t i = 0; i < b->n; i++)
+		file_job_release(&b->jobs[i]);
+	b->n = 0;
+	b->bytes = 0;
+}
+
+/*
+ * Two batches in flight: while one thread submits a batch's dedupes, the
+ * workers read and hash the next, so the disk is never idle waiting for the
+ * kernel's compares. Executions stay in order (a batch's aliases may follow
+ * relinks recorded by the one before).
+ */
+struct pipeline {
+	struct batch b[2];
+	struct batch *fill;	/* the batch the walk is filling */
+	struct batch *exec;	/* the batch being executed, or NULL */
+	pthread_t exec_tid;
+};
+
+static void *exec_thread(void *arg)
+{
+	struct batch *b = arg;
+
+	engine_execute(b->e, b->jobs, b->n);
+	return NULL;
+}
+
+static void wait_exec(struct pipeline *p)
+{
+	if (!p->exec)
+		return;
+	pthread_join(p->exec_tid, NULL);
+	release_batch(p->exec);
+	p->exec = NULL;
+}
+
+static void run_batch(struct pipeline *p)
+{
+	struct batch *b = p->fill;
 	unsigned int n = b->e->threads, i;
 	pthread_t tids[256];
 
@@ -226,16 +265,20 @@ static void run_batch(struct batch *b)
 	hash_worker(b);
 	while (--i > 0)
 		pthread_join(tids[i], NULL);
-	engine_execute(b->e, b->jobs, b->n);
-	for (i = 0; i < b->n; i++)
-		file_job_release(&b->jobs[i]);
-	b->n = 0;
-	b->bytes = 0;
+	wait_exec(p);
+	if (pthread_create(&p->exec_tid, NULL, exec_thread, b)) {
+		exec_thread(b);	/* no thread: do it here */
+		release_batch(b);
+	} else {
+		p->exec = b;
+	}
+	p->fill = b == &p->b[0] ? &p->b[1] : &p->b[0];
 }
 
 static int add_file(void *arg, const char *path, uint64_t size)
 {
-	struct batch *b = arg;
+	struct pipeline *p = arg;
+	struct batch *b = p->fill;
 	struct file_job *job;
 
 	atomic_fetch_add(&b->e->st.files_seen, 1);
@@ -246,7 +289,7 @@ static int add_file(void *arg, const char *path, uint64_t size)
 	job->path = xstrdup(path);
 	b->bytes += size;
 	if (b->n >= b->max_files || b->bytes >= BATCH_BYTES)
-		run_batch(b);
+		run_batch(p);
 	return 0;
 }
 
@@ -321,10 +364,13 @@ static size_t batch_files_limit(void)
 {
 	struct rlimit rl;
 
-	/* Each file of a batch stays open until its dedupes are done. */
+	/*
+	 * Each file of a batch stays open until its dedupes are done, two
+	 * batches are in flight, and sources are open too.
+	 */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
-	    rl.rlim_cur < 3 * BATCH_FILES)
-		return rl.rlim_cur > 64 ? (size_t)rl.rlim_cur / 3 : 16;
+	    rl.rlim_cur < 5 * BATCH_FILES)
+		return rl.rlim_cur > 128 ? (size_t)rl.rlim_cur / 5 : 16;
 	return BATCH_FILES;
 }
 
@@ -392,7 +438,7 @@ int cmd_scan(int argc, char **argv)
 {
 	struct scan_opts o = { 0 };
 	struct engine e = { 0 };
-	struct batch b = { .e = &e };
+	struct pipeline pipe = { .b = { { .e = &e }, { .e = &e } } };
 	struct walk_stats ws = { 0 };
 	char db_default[PATH_MAX], uuid[40];
 	const char *db_path;
@@ -522,9 +568,10 @@ int cmd_scan(int argc, char **argv)
 					&total);
 		progress_start(&e.st, total);
 	}
-	b.max_files = batch_files_limit();
+	pipe.b[0].max_files = pipe.b[1].max_files = batch_files_limit();
+	pipe.fill = &pipe.b[0];
 	for (i = optind; i < argc; i++) {
-		ret = walk_tree(argv[i], &o.walk, &ws, add_file, &b);
+		ret = walk_tree(argv[i], &o.walk, &ws, add_file, &pipe);
 		if (ret < 0) {
 			progress_stop();
 			log_error("cannot read '%s': %s", argv[i],
@@ -532,7 +579,8 @@ int cmd_scan(int argc, char **argv)
 			goto out_db;
 		}
 	}
-	run_batch(&b);
+	run_batch(&pipe);
+	wait_exec(&pipe);
 	progress_stop();
 	atomic_fetch_add(&e.st.files_skipped, ws.excluded + ws.small);
 	atomic_fetch_add(&e.st.files_seen, ws.excluded + ws.small);
@@ -548,9 +596,13 @@ int cmd_scan(int argc, char **argv)
 	       now_sec() - t0);
 	rc = EXIT_OK;
 out_db:
+	wait_exec(&pipe);	/* the executor uses the index */
 	e.db = hashdb_close(e.db);
 out:
-	free(b.jobs);
+	release_batch(&pipe.b[0]);
+	release_batch(&pipe.b[1]);
+	free(pipe.b[0].jobs);
+	free(pipe.b[1].jobs);
 	if (root_fd >= 0) {
 		engine_fini(&e);
 		close(root_fd);
