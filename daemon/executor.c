@@ -317,7 +317,18 @@ static int copy_range(int from, int to, uint64_t off, uint64_t len,
 }
 
 
-static void relocate(struct engine *e, struct file_job *job, uint8_t *buf)
+struct moved {
+	uint32_t id;
+	uint64_t off, len;
+};
+
+struct moved_list {
+	struct moved *v;
+	size_t n, cap;
+};
+
+static void relocate(struct engine *e, struct file_job *job, uint8_t *buf,
+		     struct moved_list *moved)
 {
 	struct byte_range *moves = NULL;
 	size_t cap = 0, n, i;
@@ -349,9 +360,13 @@ static void relocate(struct engine *e, struct file_job *job, uint8_t *buf)
 					 job->fd, moves[i].off, e->blksz);
 
 		atomic_fetch_add(&e->st.dedupe_calls, 1);
-		if (r > 0)
+		if (r > 0) {
 			atomic_fetch_add(&e->st.bytes_relocated, (uint64_t)r);
-		else if (r == -EBADE)
+			moved->v = grow_array(moved->v, &moved->cap,
+					      moved->n + 1, sizeof(*moved->v));
+			moved->v[moved->n++] = (struct moved){
+				job->file_id, moves[i].off, (uint64_t)r };
+		} else if (r == -EBADE)
 			atomic_fetch_add(&e->st.differs, 1);
 	}
 out_close:
@@ -384,11 +399,74 @@ static void run_ops(struct engine *e, struct src_file **cache, struct op *ops,
 	free(groups);
 }
 
+static int moved_cmp(const void *a, const void *b)
+{
+	const struct moved *x = a, *y = b;
+
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/*
+ * A range relocated in this batch may already have served as the source of
+ * another file's dedupe: that file still holds the old extent. Dedupe it
+ * again from the same offsets, which now are the new copy.
+ */
+static void follow_moves(struct engine *e, struct src_file **cache,
+			 const struct op *ops, size_t nops,
+			 struct moved_list *moved)
+{
+	struct op *again = NULL;
+	size_t n = 0, cap = 0, i;
+
+	if (!moved->n)
+		return;
+	qsort(moved->v, moved->n, sizeof(*moved->v), moved_cmp);
+	for (i = 0; i < nops; i++) {
+		const struct op *o = &ops[i];
+		uint64_t end = o->src_off + o->len;
+		size_t lo = 0, hi = moved->n;
+
+		while (lo < hi) {	/* first move of o's source ending after */
+			size_t mid = (lo + hi) / 2;
+			const struct moved *m = &moved->v[mid];
+
+			if (m->id < o->src_id ||
+			    (m->id == o->src_id && m->off + m->len <= o->src_off))
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; lo < moved->n && moved->v[lo].id == o->src_id &&
+		       moved->v[lo].off < end;
+		     lo++) {
+			const struct moved *m = &moved->v[lo];
+			uint64_t a = m->off > o->src_off ? m->off : o->src_off;
+			uint64_t b = m->off + m->len < end ? m->off + m->len :
+							     end;
+
+			again = grow_array(again, &cap, n + 1, sizeof(*again));
+			again[n++] = (struct op){
+				.src_id = o->src_id,
+				.src_off = a,
+				.len = b - a,
+				.dst = o->dst,
+				.dst_off = o->dst_off + (a - o->src_off),
+				.alias = true,
+			};
+		}
+	}
+	run_ops(e, cache, again, n);
+	free(again);
+}
+
 void engine_execute(struct engine *e, struct file_job *jobs, size_t njobs)
 {
 	struct src_file *cache = NULL;
+	struct moved_list moved = { 0 };
 	struct op *ops = NULL;
-	size_t nops = 0, cap_ops = 0, i, j;
+	size_t nops = 0, cap_ops = 0, n1, i, j;
 	uint8_t *buf;
 
 	if (e->dry_run)
@@ -420,10 +498,10 @@ void engine_execute(struct engine *e, struct file_job *jobs, size_t njobs)
 			}
 		}
 	}
-	run_ops(e, &cache, ops, nops);
+	n1 = nops;
+	run_ops(e, &cache, ops, n1);
 
 	/* Then the other names of what was deduped: snapshots, reflinks. */
-	nops = 0;
 	if (e->relinks.n > e->relinks.sorted) {
 		qsort(e->relinks.v, e->relinks.n, sizeof(*e->relinks.v),
 		      relink_cmp);
@@ -432,15 +510,17 @@ void engine_execute(struct engine *e, struct file_job *jobs, size_t njobs)
 	for (i = 0; i < njobs; i++)
 		if (jobs[i].hashed && jobs[i].naliases)
 			alias_ops(e, &jobs[i], &ops, &nops, &cap_ops);
-	run_ops(e, &cache, ops, nops);
-	close_sources(&cache);
-	free(ops);
+	run_ops(e, &cache, ops + n1, nops - n1);
 
-	if (e->fs.kind != FS_BTRFS || !e->tmp_dir)
-		return;
-	buf = xmalloc(COPY_BUF);
-	for (i = 0; i < njobs; i++)
-		if (jobs[i].ndone)
-			relocate(e, &jobs[i], buf);
-	free(buf);
+	if (e->fs.kind == FS_BTRFS && e->tmp_dir) {
+		buf = xmalloc(COPY_BUF);
+		for (i = 0; i < njobs; i++)
+			if (jobs[i].ndone)
+				relocate(e, &jobs[i], buf, &moved);
+		free(buf);
+		follow_moves(e, &cache, ops, nops, &moved);
+	}
+	close_sources(&cache);
+	free(moved.v);
+	free(ops);
 }
