@@ -275,9 +275,9 @@ static void run_batch(struct pipeline *p)
 	p->fill = b == &p->b[0] ? &p->b[1] : &p->b[0];
 }
 
-static int add_file(void *arg, const char *path, uint64_t size)
+/* Adds a file to the batch being filled; takes @path. */
+static void add_file(struct pipeline *p, char *path, uint64_t size)
 {
-	struct pipeline *p = arg;
 	struct batch *b = p->fill;
 	struct file_job *job;
 
@@ -286,11 +286,98 @@ static int add_file(void *arg, const char *path, uint64_t size)
 	job = &b->jobs[b->n++];
 	memset(job, 0, sizeof(*job));
 	job->fd = -1;
-	job->path = xstrdup(path);
+	job->path = path;
 	b->bytes += size;
 	if (b->n >= b->max_files || b->bytes >= BATCH_BYTES)
 		run_batch(p);
+}
+
+/*
+ * The walk runs in its own thread ahead of the hashing, through a bounded
+ * queue: on a cold cache reading directories and inodes is I/O too, and it
+ * overlaps the reading of data instead of taking turns with it.
+ */
+#define WALK_QUEUE 8192
+
+struct walk_queue {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct { char *path; uint64_t size; } v[WALK_QUEUE];
+	size_t head, n;
+	bool done;
+	int ret;		/* of the first walk that failed */
+	const char *failed;	/* its PATH */
+	/* for the walker */
+	char **paths;
+	int npaths;
+	const struct walk_opts *opts;
+	struct walk_stats *stats;
+	struct pipeline *direct;	/* no thread: files go straight in */
+};
+
+static int enqueue_file(void *arg, const char *path, uint64_t size)
+{
+	struct walk_queue *q = arg;
+	char *dup = xstrdup(path);
+
+	if (q->direct) {
+		add_file(q->direct, dup, size);
+		return 0;
+	}
+	pthread_mutex_lock(&q->lock);
+	while (q->n == WALK_QUEUE)
+		pthread_cond_wait(&q->cond, &q->lock);
+	q->v[(q->head + q->n) % WALK_QUEUE].path = dup;
+	q->v[(q->head + q->n) % WALK_QUEUE].size = size;
+	if (q->n++ == 0)
+		pthread_cond_broadcast(&q->cond);
+	pthread_mutex_unlock(&q->lock);
 	return 0;
+}
+
+static void *walk_thread(void *arg)
+{
+	struct walk_queue *q = arg;
+	int i, ret;
+
+	for (i = 0; i < q->npaths; i++) {
+		ret = walk_tree(q->paths[i], q->opts, q->stats, enqueue_file,
+				q);
+		if (ret < 0) {
+			q->ret = ret;
+			q->failed = q->paths[i];
+			break;
+		}
+	}
+	pthread_mutex_lock(&q->lock);
+	q->done = true;
+	pthread_cond_broadcast(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+	return NULL;
+}
+
+/* Takes the walk's files into batches until the walk ends. */
+static void consume_walk(struct walk_queue *q, struct pipeline *p)
+{
+	for (;;) {
+		char *path;
+		uint64_t size;
+
+		pthread_mutex_lock(&q->lock);
+		while (!q->n && !q->done)
+			pthread_cond_wait(&q->cond, &q->lock);
+		if (!q->n) {
+			pthread_mutex_unlock(&q->lock);
+			return;
+		}
+		path = q->v[q->head].path;
+		size = q->v[q->head].size;
+		q->head = (q->head + 1) % WALK_QUEUE;
+		if (q->n-- == WALK_QUEUE)
+			pthread_cond_broadcast(&q->cond);
+		pthread_mutex_unlock(&q->lock);
+		add_file(p, path, size);
+	}
 }
 
 static int count_file(void *arg, const char *path, uint64_t size)
@@ -570,12 +657,28 @@ int cmd_scan(int argc, char **argv)
 	}
 	pipe.b[0].max_files = pipe.b[1].max_files = batch_files_limit();
 	pipe.fill = &pipe.b[0];
-	for (i = optind; i < argc; i++) {
-		ret = walk_tree(argv[i], &o.walk, &ws, add_file, &pipe);
-		if (ret < 0) {
+	{
+		static struct walk_queue q;
+		pthread_t tid;
+
+		memset(&q, 0, sizeof(q));
+		pthread_mutex_init(&q.lock, NULL);
+		pthread_cond_init(&q.cond, NULL);
+		q.paths = argv + optind;
+		q.npaths = argc - optind;
+		q.opts = &o.walk;
+		q.stats = &ws;
+		if (pthread_create(&tid, NULL, walk_thread, &q)) {
+			q.direct = &pipe;
+			walk_thread(&q);
+		} else {
+			consume_walk(&q, &pipe);
+			pthread_join(tid, NULL);
+		}
+		if (q.ret < 0) {
 			progress_stop();
-			log_error("cannot read '%s': %s", argv[i],
-				  strerror(-ret));
+			log_error("cannot read '%s': %s", q.failed,
+				  strerror(-q.ret));
 			goto out_db;
 		}
 	}
