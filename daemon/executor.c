@@ -36,6 +36,24 @@ struct op {
 	bool alias;		/* relinks another name of deduped data */
 };
 
+/* Ranges of files whose data moved in this batch (deduped or relocated). */
+struct moved {
+	uint32_t id;
+	uint64_t off, len;
+};
+
+struct moved_list {
+	struct moved *v;
+	size_t n, cap;
+};
+
+static void add_moved(struct moved_list *m, uint32_t id, uint64_t off,
+		      uint64_t len)
+{
+	m->v = grow_array(m->v, &m->cap, m->n + 1, sizeof(*m->v));
+	m->v[m->n++] = (struct moved){ id, off, len };
+}
+
 struct src_file {
 	uint32_t id;
 	int fd;			/* < 0: cannot be opened */
@@ -235,7 +253,7 @@ static void alias_ops(struct engine *e, struct file_job *job, struct op **ops,
 }
 
 static void run_group(struct engine *e, struct src_file **cache,
-		      struct op *ops, size_t n)
+		      struct moved_list *moved, struct op *ops, size_t n)
 {
 	struct dedupe_dest dests[DEDUPE_MAX_DESTS];
 	struct op *live[DEDUPE_MAX_DESTS];
@@ -279,6 +297,8 @@ static void run_group(struct engine *e, struct src_file **cache,
 			add_done(live[i]->dst, live[i]->dst_off,
 				 dests[i].bytes);
 			record_relinks(e, live[i], o->src_off, dests[i].bytes);
+			add_moved(moved, live[i]->dst->file_id,
+				  live[i]->dst_off, dests[i].bytes);
 		} else if (dests[i].status == -EBADE) {
 			atomic_fetch_add(&e->st.differs, 1);
 		} else if (dests[i].status < 0) {
@@ -317,16 +337,6 @@ static int copy_range(int from, int to, uint64_t off, uint64_t len,
 }
 
 
-struct moved {
-	uint32_t id;
-	uint64_t off, len;
-};
-
-struct moved_list {
-	struct moved *v;
-	size_t n, cap;
-};
-
 static void relocate(struct engine *e, struct file_job *job, uint8_t *buf,
 		     struct moved_list *moved)
 {
@@ -362,10 +372,8 @@ static void relocate(struct engine *e, struct file_job *job, uint8_t *buf,
 		atomic_fetch_add(&e->st.dedupe_calls, 1);
 		if (r > 0) {
 			atomic_fetch_add(&e->st.bytes_relocated, (uint64_t)r);
-			moved->v = grow_array(moved->v, &moved->cap,
-					      moved->n + 1, sizeof(*moved->v));
-			moved->v[moved->n++] = (struct moved){
-				job->file_id, moves[i].off, (uint64_t)r };
+			add_moved(moved, job->file_id, moves[i].off,
+				  (uint64_t)r);
 		} else if (r == -EBADE)
 			atomic_fetch_add(&e->st.differs, 1);
 	}
@@ -376,8 +384,8 @@ out:
 }
 
 /* Groups @ops by source range and runs the groups, largest gain first. */
-static void run_ops(struct engine *e, struct src_file **cache, struct op *ops,
-		    size_t nops)
+static void run_ops(struct engine *e, struct src_file **cache,
+		    struct moved_list *moved, struct op *ops, size_t nops)
 {
 	struct group *groups = NULL;
 	size_t ngroups = 0, cap_groups = 0, i, j;
@@ -395,7 +403,7 @@ static void run_ops(struct engine *e, struct src_file **cache, struct op *ops,
 	}
 	qsort(groups, ngroups, sizeof(*groups), group_cmp_gain);
 	for (i = 0; i < ngroups; i++)
-		run_group(e, cache, &ops[groups[i].first], groups[i].n);
+		run_group(e, cache, moved, &ops[groups[i].first], groups[i].n);
 	free(groups);
 }
 
@@ -408,57 +416,75 @@ static int moved_cmp(const void *a, const void *b)
 	return x->off < y->off ? -1 : x->off > y->off;
 }
 
+#define FOLLOW_ROUNDS 4
+
 /*
- * A range relocated in this batch may already have served as the source of
- * another file's dedupe: that file still holds the old extent. Dedupe it
- * again from the same offsets, which now are the new copy.
+ * A range that moved in this batch (deduped onto another file, or
+ * relocated) may already have served as the source of another file's
+ * dedupe: that file still holds the old extent, which stays pinned. Dedupe
+ * it again from the same offsets, which now are the data's new place; that
+ * moves it in turn, so repeat for what depended on it, a few rounds at most.
+ * With every block indexed this is rare: a source range is never itself a
+ * duplicate. It comes with relocation and with sampling.
  */
 static void follow_moves(struct engine *e, struct src_file **cache,
-			 const struct op *ops, size_t nops,
+			 struct op **ops, size_t *nops, size_t *cap,
 			 struct moved_list *moved)
 {
-	struct op *again = NULL;
-	size_t n = 0, cap = 0, i;
+	struct moved_list next = { 0 };
+	size_t first = 0, round, i, n;
 
-	if (!moved->n)
-		return;
-	qsort(moved->v, moved->n, sizeof(*moved->v), moved_cmp);
-	for (i = 0; i < nops; i++) {
-		const struct op *o = &ops[i];
-		uint64_t end = o->src_off + o->len;
-		size_t lo = 0, hi = moved->n;
+	for (round = 0; round < FOLLOW_ROUNDS && moved->n; round++) {
+		n = *nops;
+		qsort(moved->v, moved->n, sizeof(*moved->v), moved_cmp);
+		for (i = first; i < n; i++) {
+			struct op o = (*ops)[i];
+			uint64_t end = o.src_off + o.len;
+			size_t lo = 0, hi = moved->n;
 
-		while (lo < hi) {	/* first move of o's source ending after */
-			size_t mid = (lo + hi) / 2;
-			const struct moved *m = &moved->v[mid];
+			while (lo < hi) {	/* first move of the source ending after */
+				size_t mid = (lo + hi) / 2;
+				const struct moved *m = &moved->v[mid];
 
-			if (m->id < o->src_id ||
-			    (m->id == o->src_id && m->off + m->len <= o->src_off))
-				lo = mid + 1;
-			else
-				hi = mid;
+				if (m->id < o.src_id ||
+				    (m->id == o.src_id &&
+				     m->off + m->len <= o.src_off))
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			for (; lo < moved->n && moved->v[lo].id == o.src_id &&
+			       moved->v[lo].off < end;
+			     lo++) {
+				const struct moved *m = &moved->v[lo];
+				uint64_t a = m->off > o.src_off ? m->off :
+								  o.src_off;
+				uint64_t b = m->off + m->len < end ?
+						     m->off + m->len : end;
+
+				*ops = grow_array(*ops, cap, *nops + 1,
+						  sizeof(**ops));
+				(*ops)[(*nops)++] = (struct op){
+					.src_id = o.src_id,
+					.src_off = a,
+					.len = b - a,
+					.dst = o.dst,
+					.dst_off = o.dst_off + (a - o.src_off),
+					.alias = true,
+				};
+			}
 		}
-		for (; lo < moved->n && moved->v[lo].id == o->src_id &&
-		       moved->v[lo].off < end;
-		     lo++) {
-			const struct moved *m = &moved->v[lo];
-			uint64_t a = m->off > o->src_off ? m->off : o->src_off;
-			uint64_t b = m->off + m->len < end ? m->off + m->len :
-							     end;
-
-			again = grow_array(again, &cap, n + 1, sizeof(*again));
-			again[n++] = (struct op){
-				.src_id = o->src_id,
-				.src_off = a,
-				.len = b - a,
-				.dst = o->dst,
-				.dst_off = o->dst_off + (a - o->src_off),
-				.alias = true,
-			};
-		}
+		if (*nops == n)
+			break;
+		next.n = 0;
+		run_ops(e, cache, &next, *ops + n, *nops - n);
+		first = n;
+		moved->n = 0;
+		for (i = 0; i < next.n; i++)
+			add_moved(moved, next.v[i].id, next.v[i].off,
+				  next.v[i].len);
 	}
-	run_ops(e, cache, again, n);
-	free(again);
+	free(next.v);
 }
 
 void engine_execute(struct engine *e, struct file_job *jobs, size_t njobs)
@@ -499,7 +525,7 @@ void engine_execute(struct engine *e, struct file_job *jobs, size_t njobs)
 		}
 	}
 	n1 = nops;
-	run_ops(e, &cache, ops, n1);
+	run_ops(e, &cache, &moved, ops, n1);
 
 	/* Then the other names of what was deduped: snapshots, reflinks. */
 	if (e->relinks.n > e->relinks.sorted) {
@@ -510,7 +536,7 @@ void engine_execute(struct engine *e, struct file_job *jobs, size_t njobs)
 	for (i = 0; i < njobs; i++)
 		if (jobs[i].hashed && jobs[i].naliases)
 			alias_ops(e, &jobs[i], &ops, &nops, &cap_ops);
-	run_ops(e, &cache, ops + n1, nops - n1);
+	run_ops(e, &cache, &moved, ops + n1, nops - n1);
 
 	if (e->fs.kind == FS_BTRFS && e->tmp_dir) {
 		buf = xmalloc(COPY_BUF);
@@ -518,8 +544,8 @@ void engine_execute(struct engine *e, struct file_job *jobs, size_t njobs)
 			if (jobs[i].ndone)
 				relocate(e, &jobs[i], buf, &moved);
 		free(buf);
-		follow_moves(e, &cache, ops, nops, &moved);
 	}
+	follow_moves(e, &cache, &ops, &nops, &cap_ops, &moved);
 	close_sources(&cache);
 	free(moved.v);
 	free(ops);

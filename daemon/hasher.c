@@ -166,6 +166,29 @@ static uint64_t extend_count(struct hash_state *hs, int src_fd, uint64_t dst,
 	return n;
 }
 
+/* Joins runs from @from on that grew into each other: one dedupe, one extent. */
+static void merge_runs(struct file_job *job, size_t from)
+{
+	size_t i, out = from;
+
+	if (job->nruns <= from + 1)
+		return;
+	for (i = from + 1; i < job->nruns; i++) {
+		struct match_run *p = &job->runs[out], *r = &job->runs[i];
+
+		/* A run ending with a tail is at EOF: nothing follows it. */
+		if (r->src_id == p->src_id &&
+		    p->src_blk + p->nblk == r->src_blk &&
+		    p->dst_blk + p->nblk == r->dst_blk) {
+			p->nblk += r->nblk;
+			p->len += r->len;
+		} else {
+			job->runs[++out] = *r;
+		}
+	}
+	job->nruns = out + 1;
+}
+
 /*
  * Sampling leaves most blocks out of the index: a run is found from the
  * blocks that were kept, then grown both ways while the source's blocks
@@ -212,6 +235,7 @@ static void extend_runs(struct hash_state *hs, size_t first_run)
 next:
 		lo_limit = r->dst_blk + r->nblk;
 	}
+	merge_runs(job, first_run ? first_run - 1 : 0);
 }
 
 /* Looks up and indexes the hashed blocks of the current segment. */

@@ -63,7 +63,7 @@ static void scan_usage(FILE *f)
 "                       nothing (the index is updated, file cookies are not)\n"
 "  -j, --json           print the report as one JSON object on stdout\n"
 "      --db PATH        index file (default " STATE_DIR "/<fs-uuid>/index)\n"
-"      --db-size SIZE   index budget, e.g. 64M or 1G (default: 16 bytes per\n"
+"      --db-size SIZE   index budget, 256K to 1T (default: 16 bytes per\n"
 "                       used block of the filesystem, 16M to 1G); 16 bytes\n"
 "                       index one 4 KiB block, beyond that blocks are sampled\n"
 "  -x, --exclude GLOB   skip what matches GLOB: without '/', the name; with\n"
@@ -126,7 +126,7 @@ static int parse_args(int argc, char **argv, struct scan_opts *o)
 		case OPT_DB_SIZE:
 			if (parse_size(optarg, &v) || v < HASHDB_MIN_SIZE ||
 			    v > HASHDB_MAX_SIZE) {
-				log_error("invalid --db-size '%s' (1M to 1T, e.g. 64M)",
+				log_error("invalid --db-size '%s' (256K to 1T, e.g. 64M)",
 					  optarg);
 				return -EINVAL;
 			}
@@ -464,7 +464,8 @@ static size_t batch_files_limit(void)
 #define ST(x) ((unsigned long long)atomic_load(&e->st.x))
 
 static void report(const struct engine *e, const struct scan_opts *o,
-		   int open_result, int64_t freed, double secs)
+		   const struct hashdb_stats *ix, int open_result,
+		   int64_t freed, double secs)
 {
 	char b1[32], b2[32], b3[32], b4[32], b5[32];
 
@@ -482,7 +483,9 @@ static void report(const struct engine *e, const struct scan_opts *o,
 		       "\"bytes_relocated\":%llu,\"bytes_relinked\":%llu,"
 		       "\"bytes_freed\":%lld,"
 		       "\"dedupe_calls\":%llu,\"differs\":%llu,"
-		       "\"seconds\":%.3f}\n",
+		       "\"index_bytes\":%llu,\"index_cells\":%llu,"
+		       "\"index_cells_used\":%llu,\"index_sample_bits\":%u,"
+		       "\"index_files\":%u,\"seconds\":%.3f}\n",
 		       e->fs.name, o->dry_run ? "true" : "false",
 		       open_result_name[open_result], ST(files_seen),
 		       ST(files_scanned), ST(files_unchanged),
@@ -493,7 +496,11 @@ static void report(const struct engine *e, const struct scan_opts *o,
 		       ST(bytes_duplicate), ST(bytes_deduped),
 		       ST(bytes_already_shared), ST(bytes_relocated),
 		       ST(bytes_relinked),
-		       (long long)freed, ST(dedupe_calls), ST(differs), secs);
+		       (long long)freed, ST(dedupe_calls), ST(differs),
+		       (unsigned long long)ix->file_bytes,
+		       (unsigned long long)ix->cells,
+		       (unsigned long long)ix->cells_used, ix->sample_bits,
+		       ix->files, secs);
 		return;
 	}
 	if (log_level < LOG_LVL_WARN)
@@ -695,8 +702,13 @@ int cmd_scan(int argc, char **argv)
 		log_warn("cannot save index '%s': %s", db_path, strerror(-ret));
 	if (used_bytes(root_fd, &used_after) < 0)
 		used_after = used_before;
-	report(&e, &o, open_result, (int64_t)(used_before - used_after),
-	       now_sec() - t0);
+	{
+		struct hashdb_stats ix;
+
+		hashdb_get_stats(e.db, &ix);
+		report(&e, &o, &ix, open_result,
+		       (int64_t)(used_before - used_after), now_sec() - t0);
+	}
 	rc = EXIT_OK;
 out_db:
 	wait_exec(&pipe);	/* the executor uses the index */
