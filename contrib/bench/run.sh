@@ -252,6 +252,24 @@ o += ["", "<details><summary>raw</summary>", "", "```"] + lines + ["```", "</det
 open(out, "w").write("\n".join(o))
 EOF
 
+# ---- the index microbenchmark (tests/unit/bench-hashdb.c) ----
+if [ "${MICROBENCH:-1}" = 1 ]; then
+	echo "bench: index microbenchmark (1 GiB)"
+	make -C "$top" --no-print-directory -s build/tests/bench-hashdb >/dev/null
+	mbdir=$(mktemp -d "$WORK/microbench.XXXXXX")
+	"$top/build/tests/bench-hashdb" 1G 0 "$mbdir" >"$WORK/microbench.txt" 2>&1 ||
+		echo "bench: microbenchmark failed" >&2
+	rm -rf "$mbdir"
+	{
+		echo "Index microbenchmark (\`make microbench\`: a 1 GiB index in $(df --output=fstype "$WORK" | tail -n 1) on $WORK, filled to 80 % of its cells, then saturated):"
+		echo
+		echo '```'
+		grep -E '^(cells|insert_rate|fill|bytes_per_block|lookup_hit_rate|lookup_miss_rate|saturated_(fill|bytes_per_block)|reopen_time) ' "$WORK/microbench.txt"
+		echo '```'
+		echo
+	} >>"$section"
+fi
+
 [ -f "$RESULTS" ] || printf '# dedupd benchmark results\n\nAppended by contrib/bench/run.sh (`make bench`); never edited by hand.\n\n' >"$RESULTS"
 cat "$section" >>"$RESULTS"
 echo
