@@ -21,7 +21,7 @@ static void usage(FILE *f)
 "  version        print the version\n"
 "\n"
 "Exit status: 0 done; 1 runtime error; 2 usage error; 3 the filesystem\n"
-"cannot dedupe; 4 the index is in use by another dedupd.\n");
+"cannot dedupe; 4 the index is in use by another dedupd; 130 interrupted.\n");
 }
 
 int main(int argc, char **argv)

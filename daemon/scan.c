@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -80,7 +81,8 @@ static void scan_usage(FILE *f)
 "\n"
 "Exit status: 0 done; 1 runtime error; 2 usage error; 3 the filesystem\n"
 "cannot dedupe (e.g. ext4, tmpfs, XFS without reflink); 4 the index is in use\n"
-"by another dedupd.\n");
+"by another dedupd; 130 interrupted (SIGINT or SIGTERM: the files in flight\n"
+"were finished, the index saved and the report printed).\n");
 }
 
 static int parse_args(int argc, char **argv, struct scan_opts *o)
@@ -192,6 +194,27 @@ static int parse_args(int argc, char **argv, struct scan_opts *o)
 	return 0;
 }
 
+/*
+ * SIGINT and SIGTERM stop the walk and the taking of new files; the files
+ * in flight finish, the index is saved and the report printed.
+ */
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+static void catch_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGINT, &sa, NULL);
+	(void)sigaction(SIGTERM, &sa, NULL);
+}
+
 static void *hash_worker(void *arg)
 {
 	struct batch *b = arg;
@@ -200,7 +223,8 @@ static void *hash_worker(void *arg)
 
 	if (posix_memalign((void **)&buf, 4096, READ_BUF))
 		return NULL;
-	while ((i = atomic_fetch_add(&b->next, 1)) < b->n) {
+	/* Interrupted: files not yet taken stay unindexed, for next time. */
+	while (!interrupted && (i = atomic_fetch_add(&b->next, 1)) < b->n) {
 		struct file_job *job = &b->jobs[i];
 
 		engine_hash_file(b->e, job, buf, READ_BUF);
@@ -318,8 +342,11 @@ struct walk_queue {
 static int enqueue_file(void *arg, const char *path, uint64_t size)
 {
 	struct walk_queue *q = arg;
-	char *dup = xstrdup(path);
+	char *dup;
 
+	if (interrupted)
+		return -EINTR;
+	dup = xstrdup(path);
 	if (q->direct) {
 		add_file(q->direct, dup, size);
 		return 0;
@@ -343,6 +370,8 @@ static void *walk_thread(void *arg)
 	for (i = 0; i < q->npaths; i++) {
 		ret = walk_tree(q->paths[i], q->opts, q->stats, enqueue_file,
 				q);
+		if (ret == -EINTR)
+			break;
 		if (ret < 0) {
 			q->ret = ret;
 			q->failed = q->paths[i];
@@ -545,6 +574,7 @@ int cmd_scan(int argc, char **argv)
 	if (parse_args(argc, argv, &o) < 0)
 		return EXIT_USAGE;
 	raise_fd_limit();
+	catch_signals();
 
 	/* Every PATH must be on one filesystem that can dedupe. */
 	for (i = optind; i < argc; i++) {
@@ -710,6 +740,10 @@ int cmd_scan(int argc, char **argv)
 		       (int64_t)(used_before - used_after), now_sec() - t0);
 	}
 	rc = EXIT_OK;
+	if (interrupted) {
+		log_error("interrupted: stopped after the files in flight, index saved");
+		rc = EXIT_INTERRUPTED;
+	}
 out_db:
 	wait_exec(&pipe);	/* the executor uses the index */
 	e.db = hashdb_close(e.db);

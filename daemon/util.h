@@ -12,6 +12,7 @@ enum exit_code {
 	EXIT_USAGE = 2,
 	EXIT_UNSUPPORTED_FS = 3,
 	EXIT_INDEX_LOCKED = 4,
+	EXIT_INTERRUPTED = 130,	/* SIGINT or SIGTERM: stopped cleanly */
 };
 
 /*
