@@ -264,7 +264,7 @@ if [ "${MICROBENCH:-1}" = 1 ]; then
 		echo "Index microbenchmark (\`make microbench\`: a 1 GiB index in $(df --output=fstype "$WORK" | tail -n 1) on $WORK, filled to 80 % of its cells, then saturated):"
 		echo
 		echo '```'
-		grep -E '^(cells|insert_rate|fill|bytes_per_block|lookup_hit_rate|lookup_miss_rate|saturated_(fill|bytes_per_block)|reopen_time) ' "$WORK/microbench.txt"
+		grep -E '^(cells|insert_rate|fill|bytes_per_block_[a-z]+|lookup_hit_rate|lookup_miss_rate|saturated_(fill|bytes_per_block_[a-z]+)|reopen_time) ' "$WORK/microbench.txt"
 		echo '```'
 		echo
 	} >>"$section"
