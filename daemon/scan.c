@@ -258,8 +258,11 @@ struct pipeline {
 static void *exec_thread(void *arg)
 {
 	struct batch *b = arg;
+	double t0 = now_sec();
 
 	engine_execute(b->e, b->jobs, b->n);
+	log_debug("batch of %zu files executed in %.3f s", b->n,
+		  now_sec() - t0);
 	return NULL;
 }
 
@@ -277,6 +280,7 @@ static void run_batch(struct pipeline *p)
 	struct batch *b = p->fill;
 	unsigned int n = b->e->threads, i;
 	pthread_t tids[256];
+	double t0 = now_sec();
 
 	if (!b->n)
 		return;
@@ -289,7 +293,10 @@ static void run_batch(struct pipeline *p)
 	hash_worker(b);
 	while (--i > 0)
 		pthread_join(tids[i], NULL);
+	log_debug("batch of %zu files hashed in %.3f s", b->n, now_sec() - t0);
+	t0 = now_sec();
 	wait_exec(p);
+	log_debug("waited %.3f s for the batch before", now_sec() - t0);
 	if (pthread_create(&p->exec_tid, NULL, exec_thread, b)) {
 		exec_thread(b);	/* no thread: do it here */
 		release_batch(b);
@@ -727,11 +734,14 @@ int cmd_scan(int argc, char **argv)
 	if (ws.errors)
 		atomic_fetch_add(&e.st.files_unreadable, ws.errors);
 
+	log_debug("walk, hashing and dedupes done at %.3f s", now_sec() - t0);
 	ret = hashdb_sync(e.db);
 	if (ret < 0)
 		log_warn("cannot save index '%s': %s", db_path, strerror(-ret));
+	log_debug("index saved at %.3f s", now_sec() - t0);
 	if (used_bytes(root_fd, &used_after) < 0)
 		used_after = used_before;
+	log_debug("filesystem synced at %.3f s", now_sec() - t0);
 	{
 		struct hashdb_stats ix;
 
