@@ -296,7 +296,11 @@ static void run_group(struct engine *e, struct src_file **cache,
 					 dests[i].bytes);
 			add_done(live[i]->dst, live[i]->dst_off,
 				 dests[i].bytes);
-			record_relinks(e, live[i], o->src_off, dests[i].bytes);
+			/* A relink or a re-run moves a range whose old place
+			 * the original dedupe recorded, with this source. */
+			if (!live[i]->alias)
+				record_relinks(e, live[i], o->src_off,
+					       dests[i].bytes);
 			add_moved(moved, live[i]->dst->file_id,
 				  live[i]->dst_off, dests[i].bytes);
 		} else if (dests[i].status == -EBADE) {
