@@ -97,6 +97,10 @@ test-handle_OBJS := $(B)/ioctl-compat/handle.o
 test-handle_WRAPS := name_to_handle_at
 test-hashdb_OBJS := $(B)/libhashdb.a
 test-hashdb_WRAPS :=
+test-executor_OBJS := $(B)/daemon/executor.o $(B)/daemon/engine.o \
+	$(B)/daemon/plan.o $(B)/daemon/util.o $(B)/daemon/log.o \
+	$(B)/libhashdb.a $(B)/libioctlcompat.a
+test-executor_WRAPS := dedupe_submit engine_open_file close
 test-plan_OBJS := $(B)/daemon/plan.o $(B)/daemon/util.o
 test-plan_WRAPS :=
 test-phys_OBJS := $(B)/daemon/engine.o $(B)/daemon/util.o $(B)/libhashdb.a \

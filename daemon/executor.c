@@ -394,6 +394,8 @@ static void run_ops(struct engine *e, struct src_file **cache,
 	struct group *groups = NULL;
 	size_t ngroups = 0, cap_groups = 0, i, j;
 
+	if (!nops)
+		return;		/* ops may be NULL: qsort must not see it */
 	qsort(ops, nops, sizeof(*ops), op_cmp_source);
 	for (i = 0; i < nops; i = j) {
 		for (j = i + 1; j < nops && j - i < DEDUPE_MAX_DESTS &&

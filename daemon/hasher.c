@@ -38,7 +38,6 @@ struct hash_state {
 	XXH3_state_t *digest;
 	uint64_t zero_run;	/* zero blocks pending in the digest */
 	bool digest_valid;
-	bool extend;		/* the index samples or evicts: grow runs */
 	uint64_t zero_hash;
 	uint32_t src_id;	/* source open for extension, or 0 */
 	int src_fd;
@@ -192,49 +191,63 @@ static void merge_runs(struct file_job *job, size_t from)
 /*
  * Sampling leaves most blocks out of the index: a run is found from the
  * blocks that were kept, then grown both ways while the source's blocks
- * read back equal ours. The kernel verifies whatever we guess.
+ * read back equal ours. A run may grow over the runs after it (they found
+ * the same data elsewhere, e.g. in a copy of the source): those are cut or
+ * dropped, so a range is deduped in one piece. The kernel verifies whatever
+ * we guess.
  */
 static void extend_runs(struct hash_state *hs, size_t first_run)
 {
 	struct file_job *job = hs->job;
-	uint64_t lo_limit = hs->seg_start;
-	size_t i;
+	uint32_t bs = hs->e->blksz;
+	uint64_t seg_end = hs->seg_start + hs->seg_used;
+	uint64_t prev_end = hs->seg_start;
+	size_t i, out = first_run;
 
 	for (i = first_run; i < job->nruns; i++) {
-		struct match_run *r = &job->runs[i];
-		uint64_t hi_limit = i + 1 < job->nruns ?
-					    job->runs[i + 1].dst_blk :
-					    hs->seg_start + hs->seg_used;
-		uint64_t back, fwd, max;
-		int fd = extension_source(hs, r->src_id);
+		struct match_run r = job->runs[i];
+		uint64_t max, n;
+		int fd;
 
-		if (fd < 0)
-			goto next;
-		if (hs->tail_len && r->dst_blk + r->nblk == hs->nblocks)
-			hi_limit = r->dst_blk + r->nblk; /* ends with the tail */
-		max = r->dst_blk - lo_limit;
-		if (max > r->src_blk)
-			max = r->src_blk;
-		back = max ? extend_count(hs, fd, r->dst_blk - 1,
-					  r->src_blk - 1, -1, max) : 0;
-		r->dst_blk -= back;
-		r->src_blk -= back;
-		r->nblk += back;
-		r->len += back * hs->e->blksz;
-		max = hi_limit - (r->dst_blk + r->nblk);
-		fwd = max ? extend_count(hs, fd, r->dst_blk + r->nblk,
-					 r->src_blk + r->nblk, 1, max) : 0;
-		if (fwd) {
-			uint64_t end = r->dst_blk + r->nblk + fwd;
+		if (r.dst_blk + r.nblk <= prev_end)
+			continue;	/* covered by the run before */
+		if (r.dst_blk < prev_end) {
+			/* whole blocks: a tail is only ever a run's last */
+			uint64_t cut = prev_end - r.dst_blk;
 
-			r->nblk += fwd;
-			r->len += fwd * hs->e->blksz;
-			if (hs->tail_len && end == hs->nblocks)
-				r->len -= hs->e->blksz - hs->tail_len;
+			r.dst_blk += cut;
+			r.src_blk += cut;
+			r.nblk -= cut;
+			r.len -= cut * bs;
 		}
-next:
-		lo_limit = r->dst_blk + r->nblk;
+		fd = extension_source(hs, r.src_id);
+		if (fd >= 0) {
+			max = r.dst_blk - prev_end;
+			if (max > r.src_blk)
+				max = r.src_blk;
+			n = max ? extend_count(hs, fd, r.dst_blk - 1,
+					       r.src_blk - 1, -1, max) : 0;
+			r.dst_blk -= n;
+			r.src_blk -= n;
+			r.nblk += n;
+			r.len += n * bs;
+			/* a run that ends with the tail is at EOF already */
+			if (!(hs->tail_len && r.dst_blk + r.nblk == hs->nblocks)) {
+				max = seg_end - (r.dst_blk + r.nblk);
+				n = max ? extend_count(hs, fd, r.dst_blk + r.nblk,
+						       r.src_blk + r.nblk, 1,
+						       max) : 0;
+				r.nblk += n;
+				r.len += n * bs;
+				if (n && hs->tail_len &&
+				    r.dst_blk + r.nblk == hs->nblocks)
+					r.len -= bs - hs->tail_len;
+			}
+		}
+		job->runs[out++] = r;
+		prev_end = r.dst_blk + r.nblk;
 	}
+	job->nruns = out;
 	merge_runs(job, first_run ? first_run - 1 : 0);
 }
 
@@ -244,6 +257,7 @@ static void match_segment(struct hash_state *hs)
 	struct engine *e = hs->e;
 	struct file_job *job = hs->job;
 	size_t first_run = job->nruns;
+	struct hashdb_stats ix;
 	uint64_t i, loc;
 
 	pthread_mutex_lock(&e->db_lock);
@@ -266,9 +280,17 @@ static void match_segment(struct hash_state *hs)
 		add_run(job, hashdb_loc_file(loc), hashdb_loc_block(loc), blk,
 			len);
 	}
+	/*
+	 * Decided now, not when the file was opened: a file hashed while
+	 * another fills the index sees sampling start in between.
+	 */
+	hashdb_get_stats(e->db, &ix);
 	pthread_mutex_unlock(&e->db_lock);
-	if (hs->extend && job->nruns > first_run)
+	if ((ix.sample_bits || ix.evictions) && job->nruns > first_run) {
+		if (!hs->xbuf)
+			hs->xbuf = xmalloc((size_t)EXTEND_BLOCKS * e->blksz);
 		extend_runs(hs, first_run);
+	}
 	memset(hs->seg, 0, hs->seg_used * sizeof(*hs->seg));
 	hs->seg_used = 0;
 }
@@ -563,16 +585,6 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 	hs.digest_valid = true;
 	memset(buf, 0, e->blksz);
 	hs.zero_hash = XXH3_64bits(buf, e->blksz);
-	{
-		struct hashdb_stats dst;
-
-		pthread_mutex_lock(&e->db_lock);
-		hashdb_get_stats(e->db, &dst);
-		pthread_mutex_unlock(&e->db_lock);
-		hs.extend = dst.sample_bits > 0 || dst.evictions > 0;
-	}
-	if (hs.extend)
-		hs.xbuf = xmalloc((size_t)EXTEND_BLOCKS * e->blksz);
 	if (job->size > buflen)	/* more than one read: ask for readahead */
 		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 
