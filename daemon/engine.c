@@ -55,12 +55,11 @@ struct id_path {
 	char path[];
 };
 
-int engine_init(struct engine *e, const char *root_path, int root_fd)
+int engine_init(struct engine *e, int root_fd)
 {
 	struct file_id_handle h;
 	int fd;
 
-	(void)root_path;
 	pthread_mutex_init(&e->db_lock, NULL);
 	pthread_mutex_init(&e->seen_lock, NULL);
 	e->mount_fd = root_fd;
@@ -68,7 +67,6 @@ int engine_init(struct engine *e, const char *root_path, int root_fd)
 	e->seen = NULL;
 	e->paths = NULL;
 	memset(&e->relinks, 0, sizeof(e->relinks));
-	pthread_mutex_init(&e->relinks.lock, NULL);
 	/* open_by_handle_at needs CAP_DAC_READ_SEARCH: probe it once. */
 	e->by_path = false;
 	if (root_fd >= 0 && file_handle_get(root_fd, "", &h, NULL) == 0) {
@@ -97,6 +95,17 @@ void engine_remember_path(struct engine *e, uint32_t id, const char *path)
 	HASH_ADD(hh, e->paths, id, sizeof(p->id), p);
 }
 
+int engine_open_path(const char *path)
+{
+	/* O_NONBLOCK: a FIFO swapped in after the walk must not hang us. */
+	const int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
+	int fd = open(path, flags | O_NOATIME);
+
+	if (fd < 0 && errno == EPERM)
+		fd = open(path, flags);	/* O_NOATIME needs ownership */
+	return fd < 0 ? -errno : fd;
+}
+
 int engine_open_file(struct engine *e, uint32_t id)
 {
 	const int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC;
@@ -119,10 +128,7 @@ int engine_open_file(struct engine *e, uint32_t id)
 	if (e->by_path) {
 		if (!path)
 			return -EPERM;	/* indexed by an earlier pass */
-		fd = open(path, flags | O_NOFOLLOW | O_NOATIME);
-		if (fd < 0 && errno == EPERM)
-			fd = open(path, flags | O_NOFOLLOW);
-		fd = fd < 0 ? -errno : fd;
+		fd = engine_open_path(path);
 		free(path);
 		/* A path may now name another file: the kernel's compare
 		 * decides, as with any hint. */
@@ -160,7 +166,6 @@ void engine_fini(struct engine *e)
 	e->ids_taken = NULL;
 	free(e->relinks.v);
 	memset(&e->relinks.v, 0, sizeof(e->relinks.v));
-	pthread_mutex_destroy(&e->relinks.lock);
 	pthread_mutex_destroy(&e->db_lock);
 	pthread_mutex_destroy(&e->seen_lock);
 	free(e->tmp_dir);

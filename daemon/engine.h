@@ -61,10 +61,10 @@ struct relink {
 	uint64_t src_off;
 };
 
+/* Touched by the executor thread only: no lock. */
 struct relink_map {
 	struct relink *v;
 	size_t n, cap, sorted;
-	pthread_mutex_t lock;
 };
 
 
@@ -125,7 +125,7 @@ struct file_job {
 	size_t naliases, cap_aliases;
 };
 
-int engine_init(struct engine *e, const char *root_path, int root_fd);
+int engine_init(struct engine *e, int root_fd);
 void engine_fini(struct engine *e);
 
 /*
@@ -138,6 +138,12 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 
 /* Executes every run of the batch (executor.c), then relocates. */
 void engine_execute(struct engine *e, struct file_job *jobs, size_t njobs);
+
+/*
+ * Opens @path read-only to read its data (O_NOATIME where allowed, no
+ * symlinks followed, never blocking on a FIFO). Returns an fd or -errno.
+ */
+int engine_open_path(const char *path);
 
 /*
  * Opens indexed file @id read-only (O_NOATIME where allowed): by handle, or

@@ -189,7 +189,6 @@ static void record_relinks(struct engine *e, const struct op *o,
 		    (x->flags & (EXTENT_ENCODED | EXTENT_UNKNOWN |
 				 EXTENT_DELALLOC | EXTENT_INLINE)))
 			continue;
-		pthread_mutex_lock(&m->lock);
 		m->v = grow_array(m->v, &m->cap, m->n + 1, sizeof(*m->v));
 		m->v[m->n++] = (struct relink){
 			.physical = x->physical + (a - x->logical),
@@ -197,7 +196,6 @@ static void record_relinks(struct engine *e, const struct op *o,
 			.src_id = o->src_id,
 			.src_off = src_off + (a - lo),
 		};
-		pthread_mutex_unlock(&m->lock);
 	}
 }
 

@@ -396,19 +396,6 @@ static void add_extent(struct file_job *job, const struct extent *ex)
 	job->extents[job->nextents++] = *ex;
 }
 
-
-
-static int open_for_hashing(const char *path)
-{
-	/* O_NONBLOCK: a FIFO swapped in after the walk must not hang us. */
-	int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
-	int fd = open(path, flags | O_NOATIME);
-
-	if (fd < 0 && errno == EPERM)
-		fd = open(path, flags);	/* O_NOATIME needs ownership */
-	return fd < 0 ? -errno : fd;
-}
-
 /*
  * Marks file @id taken up in this pass. Returns true if it already was: a
  * hard link to a file seen under another name. Called under db_lock.
@@ -517,7 +504,7 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 	int fd, ret, mnt_id;
 	size_t i;
 
-	fd = open_for_hashing(job->path);
+	fd = engine_open_path(job->path);
 	if (fd < 0) {
 		if (fd == -EACCES || fd == -EPERM) {
 			log_info("cannot read '%s', skipping", job->path);
@@ -599,9 +586,7 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 		ret = fiemap_iter_open(fd, 0, job->size, FIEMAP_ITER_SYNC,
 				       &it);
 	if (ret < 0) {
-		/* No extent map: hash it all as one extent of unknown place. */
-		ex = (struct extent){ .logical = 0, .length = job->size,
-				      .flags = EXTENT_UNKNOWN };
+		/* No extent map: hash all of it, place unknown. */
 		ret = hash_range(&hs, 0, job->size, buf, buflen, &next_blk);
 	} else {
 		while ((ret = fiemap_iter_next(it, &ex)) == 1) {

@@ -631,7 +631,7 @@ int cmd_scan(int argc, char **argv)
 	} else {
 		e.tmp_dir = xstrdup(argv[optind]);
 	}
-	if (engine_init(&e, argv[optind], root_fd) < 0)
+	if (engine_init(&e, root_fd) < 0)
 		goto out;
 	{
 		struct statx stx;

@@ -79,7 +79,7 @@ static int setup(void **state)
 	memset(&e, 0, sizeof(e));
 	e.fs.kind = FS_XFS;	/* no relocation: that needs real files */
 	e.fs.block_size = BS;
-	engine_init(&e, "/", -1);
+	engine_init(&e, -1);
 	ncalls = 0;
 	differ_fd = -1;
 	return 0;

@@ -19,7 +19,7 @@ static int setup(void **state)
 
 	memset(&e, 0, sizeof(e));
 	e.fs.block_size = BS;
-	engine_init(&e, "/", -1);
+	engine_init(&e, -1);
 	*state = &e;
 	return 0;
 }
