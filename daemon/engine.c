@@ -150,6 +150,28 @@ int engine_open_file(struct engine *e, uint32_t id)
 	return fd;
 }
 
+void engine_new_pass(struct engine *e)
+{
+	struct id_path *p, *tmp;
+
+	pthread_mutex_lock(&e->db_lock);
+	if (e->ids_taken)
+		memset(e->ids_taken, 0, e->ids_cap / 8);
+	HASH_ITER(hh, e->paths, p, tmp) {
+		HASH_DEL(e->paths, p);
+		free(p);
+	}
+	pthread_mutex_unlock(&e->db_lock);
+	pthread_mutex_lock(&e->seen_lock);
+	if (e->seen)
+		free(e->seen->v);
+	free(e->seen);
+	e->seen = NULL;
+	pthread_mutex_unlock(&e->seen_lock);
+	free(e->relinks.v);
+	memset(&e->relinks, 0, sizeof(e->relinks));
+}
+
 void engine_fini(struct engine *e)
 {
 	if (e->seen)

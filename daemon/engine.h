@@ -108,8 +108,10 @@ struct byte_range {
 
 /* One file of a batch. */
 struct file_job {
-	char *path;
-	int fd;			/* open O_RDONLY until the batch is executed */
+	char *path;		/* or only a name for log lines when fd >= 0 */
+	int fd;			/* open O_RDONLY until the batch is executed;
+				 * set by whoever fills the batch, or by
+				 * the hasher from path */
 	uint32_t file_id;
 	uint64_t size;
 	uint64_t cookie;
@@ -127,6 +129,12 @@ struct file_job {
 
 int engine_init(struct engine *e, int root_fd);
 void engine_fini(struct engine *e);
+
+/*
+ * Forgets what the last pass took up (files, physical extents, relinks), so
+ * that the next one takes files again. No batch may be in flight.
+ */
+void engine_new_pass(struct engine *e);
 
 /*
  * Hashes and matches @job (hasher.c) with @buf (@buflen bytes, a multiple of

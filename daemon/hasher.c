@@ -504,7 +504,7 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 	int fd, ret, mnt_id;
 	size_t i;
 
-	fd = engine_open_path(job->path);
+	fd = job->fd >= 0 ? job->fd : engine_open_path(job->path);
 	if (fd < 0) {
 		if (fd == -EACCES || fd == -EPERM) {
 			log_info("cannot read '%s', skipping", job->path);

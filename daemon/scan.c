@@ -23,16 +23,14 @@
 
 #include "daemon/commands.h"
 #include "daemon/engine.h"
+#include "daemon/index.h"
 #include "daemon/log.h"
+#include "daemon/pass.h"
 #include "daemon/progress.h"
 #include "daemon/util.h"
 #include "daemon/walk.h"
 #include "ioctl-compat/fsprobe.h"
 
-#define BATCH_FILES 4096
-#define BATCH_BYTES (512ULL << 20)
-#define READ_BUF (2u << 20)
-#define STATE_DIR "/var/lib/dedupd"
 
 struct scan_opts {
 	bool dry_run, json, progress;
@@ -41,15 +39,6 @@ struct scan_opts {
 	struct walk_opts walk;
 	uint64_t min_size;
 	unsigned int threads;
-};
-
-struct batch {
-	struct engine *e;
-	struct file_job *jobs;
-	size_t n, cap;
-	uint64_t bytes;
-	size_t max_files;
-	atomic_size_t next;
 };
 
 static void scan_usage(FILE *f)
@@ -198,12 +187,10 @@ static int parse_args(int argc, char **argv, struct scan_opts *o)
  * SIGINT and SIGTERM stop the walk and the taking of new files; the files
  * in flight finish, the index is saved and the report printed.
  */
-static volatile sig_atomic_t interrupted;
-
 static void on_signal(int sig)
 {
 	(void)sig;
-	interrupted = 1;
+	pass_stop = 1;
 }
 
 static void catch_signals(void)
@@ -213,114 +200,6 @@ static void catch_signals(void)
 	sigemptyset(&sa.sa_mask);
 	(void)sigaction(SIGINT, &sa, NULL);
 	(void)sigaction(SIGTERM, &sa, NULL);
-}
-
-static void *hash_worker(void *arg)
-{
-	struct batch *b = arg;
-	uint8_t *buf;
-	size_t i;
-
-	if (posix_memalign((void **)&buf, 4096, READ_BUF))
-		return NULL;
-	/* Interrupted: files not yet taken stay unindexed, for next time. */
-	while (!interrupted && (i = atomic_fetch_add(&b->next, 1)) < b->n) {
-		struct file_job *job = &b->jobs[i];
-
-		engine_hash_file(b->e, job, buf, READ_BUF);
-		atomic_fetch_add(&b->e->st.bytes_seen, job->size);
-	}
-	free(buf);
-	return NULL;
-}
-
-static void release_batch(struct batch *b)
-{
-	for (size_t i = 0; i < b->n; i++)
-		file_job_release(&b->jobs[i]);
-	b->n = 0;
-	b->bytes = 0;
-}
-
-/*
- * Two batches in flight: while one thread submits a batch's dedupes, the
- * workers read and hash the next, so the disk is never idle waiting for the
- * kernel's compares. Executions stay in order (a batch's aliases may follow
- * relinks recorded by the one before).
- */
-struct pipeline {
-	struct batch b[2];
-	struct batch *fill;	/* the batch the walk is filling */
-	struct batch *exec;	/* the batch being executed, or NULL */
-	pthread_t exec_tid;
-};
-
-static void *exec_thread(void *arg)
-{
-	struct batch *b = arg;
-	double t0 = now_sec();
-
-	engine_execute(b->e, b->jobs, b->n);
-	log_debug("batch of %zu files executed in %.3f s", b->n,
-		  now_sec() - t0);
-	return NULL;
-}
-
-static void wait_exec(struct pipeline *p)
-{
-	if (!p->exec)
-		return;
-	pthread_join(p->exec_tid, NULL);
-	release_batch(p->exec);
-	p->exec = NULL;
-}
-
-static void run_batch(struct pipeline *p)
-{
-	struct batch *b = p->fill;
-	unsigned int n = b->e->threads, i;
-	pthread_t tids[256];
-	double t0 = now_sec();
-
-	if (!b->n)
-		return;
-	atomic_store(&b->next, 0);
-	if (n > b->n)
-		n = (unsigned int)b->n;
-	for (i = 1; i < n; i++)
-		if (pthread_create(&tids[i], NULL, hash_worker, b))
-			break;
-	hash_worker(b);
-	while (--i > 0)
-		pthread_join(tids[i], NULL);
-	log_debug("batch of %zu files hashed in %.3f s", b->n, now_sec() - t0);
-	t0 = now_sec();
-	wait_exec(p);
-	log_debug("waited %.3f s for the batch before", now_sec() - t0);
-	if (pthread_create(&p->exec_tid, NULL, exec_thread, b)) {
-		exec_thread(b);	/* no thread: do it here */
-		release_batch(b);
-	} else {
-		p->exec = b;
-	}
-	p->fill = b == &p->b[0] ? &p->b[1] : &p->b[0];
-}
-
-/* Adds a file to the batch being filled; takes @path. */
-static void add_file(struct pipeline *p, char *path, uint64_t size)
-{
-	struct batch *b = p->fill;
-	struct file_job *job;
-
-	atomic_fetch_add(&b->e->st.files_seen, 1);
-	b->jobs = grow_array(b->jobs, &b->cap, b->n + 1, sizeof(*b->jobs));
-	job = &b->jobs[b->n++];
-	memset(job, 0, sizeof(*job));
-	job->fd = -1;
-	job->path = path;
-	b->bytes += size;
-	if (b->n >= b->max_files || b->bytes >= BATCH_BYTES)
-		run_batch(p);
 }
 
 /*
@@ -343,7 +222,7 @@ struct walk_queue {
 	int npaths;
 	const struct walk_opts *opts;
 	struct walk_stats *stats;
-	struct pipeline *direct;	/* no thread: files go straight in */
+	struct pass *direct;	/* no thread: files go straight in */
 };
 
 static int enqueue_file(void *arg, const char *path, uint64_t size)
@@ -351,11 +230,11 @@ static int enqueue_file(void *arg, const char *path, uint64_t size)
 	struct walk_queue *q = arg;
 	char *dup;
 
-	if (interrupted)
+	if (pass_stop)
 		return -EINTR;
 	dup = xstrdup(path);
 	if (q->direct) {
-		add_file(q->direct, dup, size);
+		pass_add(q->direct, dup, -1, size);
 		return 0;
 	}
 	pthread_mutex_lock(&q->lock);
@@ -393,7 +272,7 @@ static void *walk_thread(void *arg)
 }
 
 /* Takes the walk's files into batches until the walk ends. */
-static void consume_walk(struct walk_queue *q, struct pipeline *p)
+static void consume_walk(struct walk_queue *q, struct pass *p)
 {
 	for (;;) {
 		char *path;
@@ -412,7 +291,7 @@ static void consume_walk(struct walk_queue *q, struct pipeline *p)
 		if (q->n-- == WALK_QUEUE)
 			pthread_cond_broadcast(&q->cond);
 		pthread_mutex_unlock(&q->lock);
-		add_file(p, path, size);
+		pass_add(p, path, -1, size);
 	}
 }
 
@@ -421,80 +300,6 @@ static int count_file(void *arg, const char *path, uint64_t size)
 	(void)path;
 	*(uint64_t *)arg += size;
 	return 0;
-}
-
-static int used_bytes(int fd, uint64_t *ret)
-{
-	struct statvfs sv;
-
-	/* On btrfs, statfs counts what the last commit freed. */
-	(void)syncfs(fd);
-	if (fstatvfs(fd, &sv) < 0)
-		return -errno;
-	*ret = (uint64_t)(sv.f_blocks - sv.f_bfree) * sv.f_frsize;
-	return 0;
-}
-
-static int mkdir_p(const char *dir, mode_t mode)
-{
-	char tmp[PATH_MAX];
-	char *p;
-
-	if (snprintf(tmp, sizeof(tmp), "%s", dir) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	for (p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
-static uint64_t default_db_size(int fd, uint32_t blksz)
-{
-	uint64_t used = 0, size = 16ULL << 20;
-
-	if (used_bytes(fd, &used) < 0)
-		return size;
-	while (size < (1ULL << 30) && size < used / blksz * HASHDB_CELL_SIZE)
-		size <<= 1;
-	return size;
-}
-
-static const char *const open_result_name[] = {
-	[HASHDB_OPENED] = "opened",
-	[HASHDB_CREATED] = "created",
-	[HASHDB_REBUILT] = "rebuilt",
-	[HASHDB_RESIZED] = "resized",
-};
-
-static void raise_fd_limit(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		(void)setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
-static size_t batch_files_limit(void)
-{
-	struct rlimit rl;
-
-	/*
-	 * Each file of a batch stays open until its dedupes are done, two
-	 * batches are in flight, and sources are open too.
-	 */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
-	    rl.rlim_cur < 5 * BATCH_FILES)
-		return rl.rlim_cur > 128 ? (size_t)rl.rlim_cur / 5 : 16;
-	return BATCH_FILES;
 }
 
 #define ST(x) ((unsigned long long)atomic_load(&e->st.x))
@@ -523,7 +328,7 @@ static void report(const struct engine *e, const struct scan_opts *o,
 		       "\"index_cells_used\":%llu,\"index_sample_bits\":%u,"
 		       "\"index_files\":%u,\"seconds\":%.3f}\n",
 		       e->fs.name, o->dry_run ? "true" : "false",
-		       open_result_name[open_result], ST(files_seen),
+		       index_result_name[open_result], ST(files_seen),
 		       ST(files_scanned), ST(files_unchanged),
 		       ST(files_skipped), ST(files_changed),
 		       ST(files_vanished), ST(files_unreadable),
@@ -568,9 +373,9 @@ int cmd_scan(int argc, char **argv)
 {
 	struct scan_opts o = { 0 };
 	struct engine e = { 0 };
-	struct pipeline pipe = { .b = { { .e = &e }, { .e = &e } } };
+	struct pass pipe;
 	struct walk_stats ws = { 0 };
-	char db_default[PATH_MAX], uuid[40];
+	char db_buf[PATH_MAX];
 	const char *db_path;
 	uint64_t used_before = 0, used_after = 0, total = 0;
 	double t0 = now_sec();
@@ -578,6 +383,7 @@ int cmd_scan(int argc, char **argv)
 	struct stat sb;
 	int i;
 
+	pass_init(&pipe, &e);
 	if (parse_args(argc, argv, &o) < 0)
 		return EXIT_USAGE;
 	raise_fd_limit();
@@ -648,48 +454,17 @@ int cmd_scan(int argc, char **argv)
 	e.min_size = o.min_size;
 	e.threads = o.threads;
 
-	db_path = o.db_path;
-	if (!db_path) {
-		fs_uuid_format(e.fs.uuid, uuid);
-		snprintf(db_default, sizeof(db_default), "%s/%s", STATE_DIR,
-			 uuid);
-		ret = mkdir_p(db_default, 0700);
-		if (ret < 0) {
-			log_error("cannot create '%s': %s (use --db PATH)",
-				  db_default, strerror(-ret));
-			goto out;
-		}
-		strncat(db_default, "/index",
-			sizeof(db_default) - strlen(db_default) - 1);
-		db_path = db_default;
-	}
-	open_result = hashdb_open(db_path, e.fs.uuid, o.db_size, &e.db);
-	if (!o.db_size && (open_result == HASHDB_CREATED ||
-			   open_result == HASHDB_REBUILT)) {
-		/* A new index: size it to the filesystem, not the minimum. */
-		e.db = hashdb_close(e.db);
-		ret = hashdb_open(db_path, e.fs.uuid,
-				  default_db_size(root_fd, e.blksz), &e.db);
-		if (ret < 0)
-			open_result = ret;
-	}
+	open_result = index_open(&e, root_fd, STATE_DIR, o.db_path, o.db_size,
+				 db_buf, sizeof(db_buf));
 	if (open_result == -EWOULDBLOCK) {
-		log_error("index '%s' is in use by another dedupd", db_path);
 		rc = EXIT_INDEX_LOCKED;
 		goto out;
 	}
-	if (open_result < 0) {
-		log_error("cannot open index '%s': %s", db_path,
-			  strerror(-open_result));
+	if (open_result < 0)
 		goto out;
-	}
-	if (open_result == HASHDB_REBUILT)
-		log_warn("index '%s' was damaged or belongs to another filesystem, rebuilding it",
-			 db_path);
-	else if (open_result == HASHDB_RESIZED)
-		log_info("index '%s' resized: starting it afresh", db_path);
+	db_path = db_buf;
 
-	if (used_bytes(root_fd, &used_before) < 0)
+	if (fs_used_bytes(root_fd, &used_before) < 0)
 		used_before = 0;
 	if (o.progress && log_level >= LOG_LVL_WARN && isatty(STDERR_FILENO)) {
 		struct walk_stats cs = { 0 };
@@ -699,8 +474,6 @@ int cmd_scan(int argc, char **argv)
 					&total);
 		progress_start(&e.st, total);
 	}
-	pipe.b[0].max_files = pipe.b[1].max_files = batch_files_limit();
-	pipe.fill = &pipe.b[0];
 	{
 		static struct walk_queue q;
 		pthread_t tid;
@@ -726,8 +499,8 @@ int cmd_scan(int argc, char **argv)
 			goto out_db;
 		}
 	}
-	run_batch(&pipe);
-	wait_exec(&pipe);
+	pass_flush(&pipe);
+	pass_wait(&pipe);
 	progress_stop();
 	atomic_fetch_add(&e.st.files_skipped, ws.excluded + ws.small);
 	atomic_fetch_add(&e.st.files_seen, ws.excluded + ws.small);
@@ -739,7 +512,7 @@ int cmd_scan(int argc, char **argv)
 	if (ret < 0)
 		log_warn("cannot save index '%s': %s", db_path, strerror(-ret));
 	log_debug("index saved at %.3f s", now_sec() - t0);
-	if (used_bytes(root_fd, &used_after) < 0)
+	if (fs_used_bytes(root_fd, &used_after) < 0)
 		used_after = used_before;
 	log_debug("filesystem synced at %.3f s", now_sec() - t0);
 	{
@@ -750,18 +523,15 @@ int cmd_scan(int argc, char **argv)
 		       (int64_t)(used_before - used_after), now_sec() - t0);
 	}
 	rc = EXIT_OK;
-	if (interrupted) {
+	if (pass_stop) {
 		log_error("interrupted: stopped after the files in flight, index saved");
 		rc = EXIT_INTERRUPTED;
 	}
 out_db:
-	wait_exec(&pipe);	/* the executor uses the index */
+	pass_wait(&pipe);	/* the executor uses the index */
 	e.db = hashdb_close(e.db);
 out:
-	release_batch(&pipe.b[0]);
-	release_batch(&pipe.b[1]);
-	free(pipe.b[0].jobs);
-	free(pipe.b[1].jobs);
+	pass_fini(&pipe);
 	if (root_fd >= 0) {
 		engine_fini(&e);
 		close(root_fd);
