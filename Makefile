@@ -87,8 +87,12 @@ $(PROG): $(DAEMON_OBJS) $(B)/libhashdb.a $(B)/libioctlcompat.a
 # ---- unit tests: one cmocka binary per module, tests/unit/test-NAME.c ----
 # test-NAME_OBJS: the objects under test; test-NAME_WRAPS: symbols replaced
 # with -Wl,--wrap= (the test defines __wrap_SYMBOL).
+test-btrfs_OBJS := $(B)/ioctl-compat/btrfs.o
+test-btrfs_WRAPS := ioctl open_by_handle_at
 test-dedupe_OBJS := $(B)/ioctl-compat/dedupe.o
 test-dedupe_WRAPS := ioctl fstat64
+test-fanotify_OBJS := $(B)/ioctl-compat/fanotify.o
+test-fanotify_WRAPS := fanotify_init fanotify_mark
 test-fiemap_OBJS := $(B)/ioctl-compat/fiemap.o
 test-fiemap_WRAPS := ioctl
 test-fsprobe_OBJS := $(B)/ioctl-compat/fsprobe.o
@@ -110,6 +114,10 @@ test-util_OBJS := $(B)/daemon/util.o
 test-util_WRAPS :=
 test-walk_OBJS := $(B)/daemon/walk.o $(B)/daemon/util.o $(B)/daemon/log.o
 test-walk_WRAPS := statx
+test-config_OBJS := $(B)/daemon/config.o $(B)/daemon/util.o
+test-config_WRAPS :=
+test-sdnotify_OBJS := $(B)/daemon/sdnotify.o
+test-sdnotify_WRAPS :=
 
 UNIT_SRCS := $(wildcard tests/unit/test-*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)

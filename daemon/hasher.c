@@ -502,9 +502,11 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 	struct stat st;
 	uint64_t next_blk = 0, dup = 0;
 	int fd, ret, mnt_id;
+	bool given_fd;
 	size_t i;
 
-	fd = job->fd >= 0 ? job->fd : engine_open_path(job->path);
+	given_fd = job->fd >= 0;
+	fd = given_fd ? job->fd : engine_open_path(job->path);
 	if (fd < 0) {
 		if (fd == -EACCES || fd == -EPERM) {
 			log_info("cannot read '%s', skipping", job->path);
@@ -536,8 +538,9 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 		atomic_fetch_add(&e->st.files_skipped, 1);
 		goto out_close;
 	}
-	if (mnt_id != e->mnt_id) {
-		/* A file bind-mounted into the tree: another mount. */
+	if (mnt_id != e->mnt_id && !given_fd) {
+		/* A file bind-mounted into the tree: another mount (a
+		 * caller that opened the file itself has vetted it). */
 		atomic_fetch_add(&e->st.files_skipped, 1);
 		goto out_close;
 	}

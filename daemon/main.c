@@ -17,6 +17,9 @@ static void usage(FILE *f)
 "Commands:\n"
 "  scan PATH...   one pass over a filesystem: find duplicate blocks and\n"
 "                 share them (see 'dedupd scan --help')\n"
+"  watch MOUNT... the daemon: dedupe new data as it is written\n"
+"                 (see 'dedupd watch --help')\n"
+"  status         ask the running daemon how it is doing\n"
 "  help           this text\n"
 "  version        print the version\n"
 "\n"
@@ -38,6 +41,18 @@ int main(int argc, char **argv)
 
 		argv[1] = name;
 		return cmd_scan(argc - 1, argv + 1);
+	}
+	if (!strcmp(cmd, "watch")) {
+		static char name[] = "dedupd watch";
+
+		argv[1] = name;
+		return cmd_watch(argc - 1, argv + 1);
+	}
+	if (!strcmp(cmd, "status")) {
+		static char name[] = "dedupd status";
+
+		argv[1] = name;
+		return cmd_status(argc - 1, argv + 1);
 	}
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") ||
 	    !strcmp(cmd, "-h")) {

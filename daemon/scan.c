@@ -29,11 +29,12 @@
 #include "daemon/progress.h"
 #include "daemon/util.h"
 #include "daemon/walk.h"
+#include "daemon/watch.h"
 #include "ioctl-compat/fsprobe.h"
 
 
 struct scan_opts {
-	bool dry_run, json, progress;
+	bool dry_run, json, progress, no_daemon;
 	const char *db_path;
 	uint64_t db_size;
 	struct walk_opts walk;
@@ -61,6 +62,10 @@ static void scan_usage(FILE *f)
 "      --min-size N     skip files smaller than N bytes (default 1)\n"
 "  -t, --threads N      hashing threads (default: one per CPU)\n"
 "      --no-progress    no progress bar, even on a terminal\n"
+"      --no-daemon      scan here even when 'dedupd watch' watches the\n"
+"                       filesystem (by default, without --db, the scan is\n"
+"                       handed to the daemon, which owns the index; the\n"
+"                       socket is $DEDUPD_SOCKET or " WATCH_SOCKET ")\n"
 "  -v, --verbose        say more (twice: debug)\n"
 "  -q, --quiet          only errors; no report unless --json\n"
 "  -h, --help           this text\n"
@@ -76,7 +81,10 @@ static void scan_usage(FILE *f)
 
 static int parse_args(int argc, char **argv, struct scan_opts *o)
 {
-	enum { OPT_DB = 256, OPT_DB_SIZE, OPT_MIN_SIZE, OPT_NO_PROGRESS };
+	enum {
+		OPT_DB = 256, OPT_DB_SIZE, OPT_MIN_SIZE, OPT_NO_PROGRESS,
+		OPT_NO_DAEMON,
+	};
 	static const struct option longopts[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
@@ -86,6 +94,7 @@ static int parse_args(int argc, char **argv, struct scan_opts *o)
 		{ "min-size", required_argument, NULL, OPT_MIN_SIZE },
 		{ "threads", required_argument, NULL, 't' },
 		{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+		{ "no-daemon", no_argument, NULL, OPT_NO_DAEMON },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -145,6 +154,9 @@ static int parse_args(int argc, char **argv, struct scan_opts *o)
 			break;
 		case OPT_NO_PROGRESS:
 			o->progress = false;
+			break;
+		case OPT_NO_DAEMON:
+			o->no_daemon = true;
 			break;
 		case 'v':
 			if (log_level < LOG_LVL_DEBUG)
@@ -302,16 +314,18 @@ static int count_file(void *arg, const char *path, uint64_t size)
 	return 0;
 }
 
-#define ST(x) ((unsigned long long)atomic_load(&e->st.x))
+#define ST(x) ((unsigned long long)atomic_load(&st->x))
 
-static void report(const struct engine *e, const struct scan_opts *o,
-		   const struct hashdb_stats *ix, int open_result,
-		   int64_t freed, double secs)
+void scan_report(FILE *out, const struct scan_report_args *r)
 {
+	const struct engine_stats *st = r->st;
+	const struct hashdb_stats *ix = r->ix;
+	int64_t freed = r->freed;
+	double secs = r->secs;
 	char b1[32], b2[32], b3[32], b4[32], b5[32];
 
-	if (o->json) {
-		printf("{\"filesystem\":\"%s\",\"dry_run\":%s,"
+	if (r->json) {
+		fprintf(out, "{\"filesystem\":\"%s\",\"dry_run\":%s,"
 		       "\"index_result\":\"%s\","
 		       "\"files_seen\":%llu,\"files_scanned\":%llu,"
 		       "\"files_unchanged\":%llu,\"files_skipped\":%llu,"
@@ -327,8 +341,8 @@ static void report(const struct engine *e, const struct scan_opts *o,
 		       "\"index_bytes\":%llu,\"index_cells\":%llu,"
 		       "\"index_cells_used\":%llu,\"index_sample_bits\":%u,"
 		       "\"index_files\":%u,\"seconds\":%.3f}\n",
-		       e->fs.name, o->dry_run ? "true" : "false",
-		       index_result_name[open_result], ST(files_seen),
+		       r->fs_name, r->dry_run ? "true" : "false",
+		       r->index_result, ST(files_seen),
 		       ST(files_scanned), ST(files_unchanged),
 		       ST(files_skipped), ST(files_changed),
 		       ST(files_vanished), ST(files_unreadable),
@@ -344,29 +358,95 @@ static void report(const struct engine *e, const struct scan_opts *o,
 		       ix->files, secs);
 		return;
 	}
-	if (log_level < LOG_LVL_WARN)
-		return;
-	printf("%s %llu files in %.1f s (%llu unchanged, %llu skipped, "
+	fprintf(out, "%s %llu files in %.1f s (%llu unchanged, %llu skipped, "
 	       "%llu hard links, %llu changed, %llu vanished, "
 	       "%llu unreadable)\n",
-	       o->dry_run ? "dry run over" : "scanned", ST(files_seen), secs,
+	       r->dry_run ? "dry run over" : "scanned", ST(files_seen), secs,
 	       ST(files_unchanged), ST(files_skipped), ST(files_hardlinks),
 	       ST(files_changed), ST(files_vanished), ST(files_unreadable));
-	printf("  hashed     %s\n", fmt_bytes(ST(bytes_hashed), b1, sizeof(b1)));
-	printf("  duplicate  %s\n",
+	fprintf(out, "  hashed     %s\n", fmt_bytes(ST(bytes_hashed), b1, sizeof(b1)));
+	fprintf(out, "  duplicate  %s\n",
 	       fmt_bytes(ST(bytes_duplicate), b2, sizeof(b2)));
-	if (o->dry_run)
+	if (r->dry_run)
 		return;
-	printf("  deduped    %s in %llu calls (%llu ranges had changed)\n",
+	fprintf(out, "  deduped    %s in %llu calls (%llu ranges had changed)\n",
 	       fmt_bytes(ST(bytes_deduped), b3, sizeof(b3)), ST(dedupe_calls),
 	       ST(differs));
-	printf("  relocated  %s\n",
+	fprintf(out, "  relocated  %s\n",
 	       fmt_bytes(ST(bytes_relocated), b4, sizeof(b4)));
-	printf("  relinked   %s (snapshots and reflinks of deduped data)\n",
+	fprintf(out, "  relinked   %s (snapshots and reflinks of deduped data)\n",
 	       fmt_bytes(ST(bytes_relinked), b4, sizeof(b4)));
-	printf("  freed      %s%s\n", freed < 0 ? "-" : "",
+	fprintf(out, "  freed      %s%s\n", freed < 0 ? "-" : "",
 	       fmt_bytes((uint64_t)(freed < 0 ? -freed : freed), b5,
 			 sizeof(b5)));
+}
+
+/*
+ * Hands the scan to a running daemon that watches the filesystem: it owns
+ * the index. Returns 1 and sets *@rc if it did the scan, 0 if no daemon
+ * takes it (then the scan runs here).
+ */
+static int hand_over(const struct scan_opts *o, int argc, char **argv,
+		     int *rc)
+{
+	char *req = NULL, *reply = NULL, *body;
+	size_t len = 0;
+	FILE *m;
+	int i, code, ret;
+
+	m = open_memstream(&req, &len);
+	if (!m)
+		return 0;
+	fputs("scan\n", m);
+	if (o->dry_run)
+		fputs("dry-run\n", m);
+	if (o->json)
+		fputs("json\n", m);
+	fprintf(m, "min-size %llu\n", (unsigned long long)o->min_size);
+	for (size_t k = 0; k < o->walk.nexcludes; k++) {
+		if (strchr(o->walk.excludes[k], '\n'))
+			goto local;
+		fprintf(m, "exclude %s\n", o->walk.excludes[k]);
+	}
+	for (i = optind; i < argc; i++) {
+		char *abs = realpath(argv[i], NULL);
+
+		if (!abs || strchr(abs, '\n')) {
+			free(abs);
+			goto local;
+		}
+		fprintf(m, "path %s\n", abs);
+		free(abs);
+	}
+	fclose(m);
+	m = NULL;
+	ret = watch_request(watch_socket_path(NULL), req, &reply);
+	free(req);
+	req = NULL;
+	if (ret < 0)
+		return 0;	/* no daemon */
+	if (sscanf(reply, "rc %d", &code) != 1 || code == 255) {
+		free(reply);
+		return 0;	/* not its filesystem */
+	}
+	body = strchr(reply, '\n');
+	body = body ? body + 1 : reply + strlen(reply);
+	if (code == EXIT_OK || code == EXIT_INTERRUPTED) {
+		log_info("handed to the running dedupd watch, which owns the index");
+		if (o->json || log_level >= LOG_LVL_WARN)
+			fputs(body, stdout);
+	} else {
+		body[strcspn(body, "\n")] = '\0';
+		log_error("the running dedupd watch: %s", body);
+	}
+	free(reply);
+	*rc = code;
+	return 1;
+local:
+	if (m)
+		fclose(m);
+	free(req);
+	return 0;
 }
 
 int cmd_scan(int argc, char **argv)
@@ -454,6 +534,8 @@ int cmd_scan(int argc, char **argv)
 	e.min_size = o.min_size;
 	e.threads = o.threads;
 
+	if (!o.db_path && !o.no_daemon && hand_over(&o, argc, argv, &rc))
+		goto out;
 	open_result = index_open(&e, root_fd, STATE_DIR, o.db_path, o.db_size,
 				 db_buf, sizeof(db_buf));
 	if (open_result == -EWOULDBLOCK) {
@@ -519,8 +601,13 @@ int cmd_scan(int argc, char **argv)
 		struct hashdb_stats ix;
 
 		hashdb_get_stats(e.db, &ix);
-		report(&e, &o, &ix, open_result,
-		       (int64_t)(used_before - used_after), now_sec() - t0);
+		if (o.json || log_level >= LOG_LVL_WARN)
+			scan_report(stdout, &(struct scan_report_args){
+				.st = &e.st, .ix = &ix, .fs_name = e.fs.name,
+				.index_result = index_result_name[open_result],
+				.dry_run = o.dry_run, .json = o.json,
+				.freed = (int64_t)(used_before - used_after),
+				.secs = now_sec() - t0 });
 	}
 	rc = EXIT_OK;
 	if (pass_stop) {

@@ -254,6 +254,7 @@ int hashdb_file_get(const struct hashdb *db, uint32_t id,
 	memset(ret, 0, sizeof(*ret));
 	ret->cookie = le64toh(rec->cookie);
 	ret->size = le64toh(rec->size);
+	ret->gen = le64toh(rec->gen);
 	ret->handle_type = (int32_t)le32toh((uint32_t)rec->handle_type);
 	ret->handle_len = record_handle_len(rec);
 	memcpy(ret->handle, rec->handle, ret->handle_len);
@@ -270,6 +271,15 @@ int hashdb_file_set_cookie(struct hashdb *db, uint32_t id, uint64_t cookie,
 	rec = hashdb_file_record(db, id);
 	rec->cookie = htole64(cookie);
 	rec->size = htole64(size);
+	rec->gen = 0;	/* unknown until hashdb_file_set_gen */
+	return 0;
+}
+
+int hashdb_file_set_gen(struct hashdb *db, uint32_t id, uint64_t gen)
+{
+	if (!hashdb_file_live(db, id))
+		return -ENOENT;
+	hashdb_file_record(db, id)->gen = htole64(gen);
 	return 0;
 }
 

@@ -31,12 +31,12 @@
 #include <stdint.h>
 
 #define HASHDB_MAGIC "DEDUPDB\0"
-#define HASHDB_VERSION 1
+#define HASHDB_VERSION 2	/* 2: file records carry a generation */
 #define HASHDB_BUCKET_CELLS 8
 #define HASHDB_CELL_SIZE 16
 #define HASHDB_MIN_SIZE (1ULL << 18)
 #define HASHDB_MAX_SIZE (1ULL << 40)
-#define HASHDB_HANDLE_MAX 40
+#define HASHDB_HANDLE_MAX 32	/* btrfs 20 bytes, XFS 8-24, ext4 8 */
 #define HASHDB_FILE_RECORD_SIZE 64
 
 #define HASHDB_LOC_BLOCK_BITS 36
@@ -139,6 +139,8 @@ int hashdb_digest_insert(struct hashdb *db, uint64_t digest, uint32_t file_id);
 struct hashdb_file {
 	uint64_t cookie;	/* change cookie of the file as last indexed */
 	uint64_t size;		/* size as last indexed */
+	uint64_t gen;		/* btrfs: every extent of a generation up to
+				 * this one was hashed; 0: unknown */
 	int32_t handle_type;
 	uint32_t handle_len;
 	uint8_t handle[HASHDB_HANDLE_MAX];
@@ -166,9 +168,13 @@ int hashdb_file_add(struct hashdb *db, int32_t handle_type, const void *handle,
 int hashdb_file_get(const struct hashdb *db, uint32_t id,
 		    struct hashdb_file *ret);
 
-/* Sets file @id's cookie and size. Returns 0, or -ENOENT. */
+/* Sets file @id's cookie and size, and its generation to 0. Returns 0, or
+ * -ENOENT. */
 int hashdb_file_set_cookie(struct hashdb *db, uint32_t id, uint64_t cookie,
 			   uint64_t size);
+
+/* Sets file @id's generation (see struct hashdb_file). 0, or -ENOENT. */
+int hashdb_file_set_gen(struct hashdb *db, uint32_t id, uint64_t gen);
 
 /*
  * Forgets file @id (deleted or replaced): its cells read as empty from now

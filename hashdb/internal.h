@@ -93,6 +93,7 @@ struct hashdb_digest_entry {
 struct hashdb_file_record {
 	uint64_t cookie;
 	uint64_t size;
+	uint64_t gen;
 	int32_t handle_type;
 	uint16_t handle_len;
 	uint8_t state; /* HASHDB_FILE_LIVE, HASHDB_FILE_DEAD or 0 */

@@ -888,10 +888,20 @@ static void file_table_basics(void **state)
 	assert_int_equal(file.handle_len, HASHDB_HANDLE_MAX);
 	assert_memory_equal(file.handle, big, HASHDB_HANDLE_MAX);
 
+	assert_int_equal(file.gen, 0);
+	assert_int_equal(hashdb_file_set_gen(db, 1, 777), 0);
+	assert_int_equal(hashdb_file_get(db, 1, &file), 0);
+	assert_int_equal(file.gen, 777);
+	/* A new cookie means new content: the generation is unknown again. */
 	assert_int_equal(hashdb_file_set_cookie(db, 1, 0xc00c1e, 12345), 0);
 	assert_int_equal(hashdb_file_get(db, 1, &file), 0);
 	assert_int_equal(file.cookie, 0xc00c1e);
 	assert_int_equal(file.size, 12345);
+	assert_int_equal(file.gen, 0);
+	assert_int_equal(hashdb_file_set_gen(db, 1, 778), 0);
+	assert_int_equal(hashdb_file_get(db, 1, &file), 0);
+	assert_int_equal(file.gen, 778);
+	assert_int_equal(file.cookie, 0xc00c1e);
 	assert_int_equal(hashdb_file_get(db, 3, &file), 0);
 	assert_int_equal(file.handle_len, 1);
 	assert_int_equal(file.cookie, 0);
@@ -900,6 +910,7 @@ static void file_table_basics(void **state)
 	assert_int_equal(hashdb_file_get(db, 4, &file), -ENOENT);
 	assert_int_equal(hashdb_file_get(db, UINT32_MAX, &file), -ENOENT);
 	assert_int_equal(hashdb_file_set_cookie(db, 4, 1, 1), -ENOENT);
+	assert_int_equal(hashdb_file_set_gen(db, 4, 1), -ENOENT);
 	assert_int_equal(hashdb_file_forget(db, 0), -ENOENT);
 
 	assert_int_equal(hashdb_file_forget(db, 1), 0);

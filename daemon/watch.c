@@ -1,0 +1,2134 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * dedupd watch: the daemon. It marks each filesystem with fanotify and
+ * dedupes what is written, a few seconds after it lands.
+ *
+ * Events are hints, never a record: they only name files, coalesced per
+ * inode in a map, and a file is taken up once it has been quiet for the
+ * settle delay. What events cannot tell (the daemon was not running, the
+ * queue overflowed, an mmap store) is caught up from the filesystem itself:
+ * on btrfs every extent item written after the checkpointed transaction id
+ * (find-new), on XFS a walk that compares the index's file cookies.
+ *
+ * Threads: the main thread reads events, signals and the control socket and
+ * never blocks on file I/O; one worker thread takes settled files up in
+ * rounds through the same pass (hash, match, execute) as `dedupd scan`, and
+ * checkpoints. Shared state is under W.lock.
+ *
+ * The btrfs checkpoint is a transaction id K such that every write of a
+ * generation <= K has been hashed. A write's event is read, at the latest,
+ * by the first read(2) of the fanotify queue that finds it empty after the
+ * write's transaction committed; so the committed generation read before a
+ * read that returns EAGAIN (drained_gen) bounds what is done, except for the
+ * files still queued: each carries the drained_gen current when it was
+ * queued, below the generation of the write that queued it. K is the least
+ * of those.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <btrfsutil.h>
+#include <uthash.h>
+
+#include "daemon/commands.h"
+#include "daemon/config.h"
+#include "daemon/engine.h"
+#include "daemon/index.h"
+#include "daemon/log.h"
+#include "daemon/pass.h"
+#include "daemon/sdnotify.h"
+#include "daemon/util.h"
+#include "daemon/walk.h"
+#include "daemon/watch.h"
+#include "ioctl-compat/btrfs.h"
+#include "ioctl-compat/fanotify.h"
+#include "ioctl-compat/fsprobe.h"
+#include "ioctl-compat/handle.h"
+
+#define ROUND_FILES 16384	/* files taken up per round at most */
+#define MAX_MOUNTS 16
+#define MAX_GLOBS 256
+
+struct watch_opts {
+	double settle, min_age, reexamine, checkpoint, loadavg_target;
+	char **includes;
+	size_t nincludes;
+	char **excludes;
+	size_t nexcludes;
+	const char *db_path;
+	uint64_t db_size;
+	const char *state_dir;
+	const char *socket_path;
+	const char *config_path;
+	bool no_config;
+	int io_class;		/* 0 none, 2 best-effort, 3 idle */
+	bool bounded_queue;
+	uint64_t min_size;
+	unsigned int threads;
+	bool dry_run;
+	int log_level;
+	const char *mounts[MAX_MOUNTS];
+	int nmounts;
+};
+
+/* A file named by events, from its first event until it is forgotten. */
+struct pending {
+	struct file_id_handle h;	/* the key, zero-padded */
+	UT_hash_handle hh;
+	double first, last;	/* first and last event since queued */
+	double taken;		/* when last taken up, 0: never */
+	uint64_t tag;		/* drained_gen when queued (btrfs) */
+	uint64_t flight_tag;
+	bool queued;		/* waiting to be taken up */
+	bool in_flight;		/* in the worker's round */
+};
+
+struct wfs {
+	const char *mount;
+	int root_fd;		/* the mount as given */
+	int top_fd;		/* where handles are opened and marks sit */
+	char *top_dir;		/* our private btrfs top-level mount, or NULL */
+	char *subvol;		/* btrfs: the given mount's subvolume path */
+	int fan_fd;
+	bool btrfs;
+	struct engine e;
+	struct pass pass;
+	char db_path[PATH_MAX];
+	char state_path[PATH_MAX];
+	int open_result;
+	bool engine_ready;
+
+	/* under W.lock */
+	struct pending *pending;
+	size_t nqueued, nflight;
+	uint64_t drained_gen;	/* see the top of this file */
+	uint64_t saved_gen;	/* checkpointed */
+	uint64_t catchup_from;
+	bool need_catchup, catching_up;
+	uint64_t events, events_own, overflows, catchups, rounds;
+	int64_t bytes_freed;
+	double last_checkpoint;	/* 0: none yet */
+};
+
+/* A scan handed over by `dedupd scan` (or `dedupd ctl`), ahead of the queue. */
+struct request {
+	struct request *next;
+	int fd;			/* the client, answered when done */
+	struct wfs *f;
+	bool dry_run, json;
+	uint64_t min_size;
+	char **excludes;
+	size_t nexcludes;
+	char **paths;
+	size_t npaths;
+	char *buf;		/* the request text the strings point into */
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct wfs fs[MAX_MOUNTS];
+	int nfs;
+	struct watch_opts o;	/* reloadable parts read under lock */
+	struct config conf;
+	int argc;
+	char **argv;
+	bool stopping;
+	struct request *requests, **requests_tail;
+	const char *state;	/* what the worker does */
+	double start;
+	int listen_fd;
+	char sock_path[PATH_MAX];
+	bool unshared;
+} W = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.cond = PTHREAD_COND_INITIALIZER,
+	.listen_fd = -1,
+	.state = "starting",
+	.requests_tail = &W.requests,
+};
+
+/* ---- options --------------------------------------------------------- */
+
+static void watch_usage(FILE *f)
+{
+	fprintf(f,
+"Usage: dedupd watch [OPTION]... [MOUNT]...\n"
+"Run as a daemon: subscribe to writes on each MOUNT's filesystem (btrfs, or\n"
+"XFS with reflink) with fanotify and dedupe new data a few seconds after it\n"
+"is written, against the same index as 'dedupd scan'. The kernel compares\n"
+"the data before sharing, so a file that changes meanwhile is never harmed.\n"
+"Needs root. MOUNTs may also come from the configuration file ('mount').\n"
+"\n"
+"      --settle SECS         take a file up once it has had no write for\n"
+"                            SECS (default 5; 500ms, 2s, 1m also work)\n"
+"      --min-age SECS        and not before SECS after its first write\n"
+"                            (default 0)\n"
+"      --reexamine SECS      a file that keeps changing is taken up again\n"
+"                            at most once per SECS (default 30)\n"
+"      --checkpoint SECS     save the index and state every SECS\n"
+"                            (default 300; also on SIGTERM)\n"
+"      --loadavg-target N    pause while the 1-minute load average is\n"
+"                            above N (default 0: never)\n"
+"      --include GLOB        only files that match GLOB (repeatable)\n"
+"  -x, --exclude GLOB        skip files that match GLOB (repeatable); a GLOB\n"
+"                            without '/' matches the name, else the path\n"
+"      --min-size N          skip files smaller than N bytes (default 1)\n"
+"      --io-class CLASS      idle (default), best-effort or none\n"
+"  -t, --threads N           hashing threads (default: one per CPU)\n"
+"  -n, --dry-run             hash and match, dedupe nothing\n"
+"      --db PATH             index file (one MOUNT only; default\n"
+"                            " STATE_DIR "/<fs-uuid>/index)\n"
+"      --db-size SIZE        index budget, 256K to 1T (see 'dedupd scan')\n"
+"      --state-dir DIR       default " STATE_DIR "\n"
+"      --socket PATH         control socket (default $DEDUPD_SOCKET or\n"
+"                            " WATCH_SOCKET ")\n"
+"      --config PATH         configuration file (default " WATCH_CONFIG ";\n"
+"                            a missing default file is fine)\n"
+"      --no-config           read no configuration file\n"
+"      --bounded-queue       use the kernel's bounded event queue\n"
+"                            (fs.fanotify.max_queued_events): an overflow\n"
+"                            is caught up from the filesystem\n"
+"  -v, --verbose             say more (twice: debug)\n"
+"  -q, --quiet               only errors\n"
+"  -h, --help                this text\n"
+"\n"
+"The configuration file holds the same long options, one per line, as\n"
+"'name = value' or 'name'; the command line wins. Signals: SIGTERM or\n"
+"SIGINT checkpoint and stop; SIGHUP reloads the configuration; SIGUSR1 logs\n"
+"a status line. 'dedupd status' asks the running daemon.\n"
+"\n"
+"Exit status: 0 stopped by a signal; 1 runtime error; 2 usage or\n"
+"configuration error; 3 a MOUNT cannot dedupe; 4 the index is in use.\n");
+}
+
+/* "5", "0.5", "500ms", "2s", "1m", "1h". Returns 0 or -EINVAL. */
+static int parse_seconds(const char *s, double *ret)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || !isfinite(v) || v < 0)
+		return -EINVAL;
+	if (!strcmp(end, "ms"))
+		v /= 1000;
+	else if (!strcmp(end, "m"))
+		v *= 60;
+	else if (!strcmp(end, "h"))
+		v *= 3600;
+	else if (*end && strcmp(end, "s"))
+		return -EINVAL;
+	if (v > 86400 * 365)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+static void opts_free(struct watch_opts *o)
+{
+	free(o->includes);
+	free(o->excludes);
+	memset(o, 0, sizeof(*o));
+}
+
+enum {
+	OPT_SETTLE = 256, OPT_MIN_AGE, OPT_REEXAMINE, OPT_CHECKPOINT,
+	OPT_LOADAVG, OPT_INCLUDE, OPT_MIN_SIZE, OPT_IO_CLASS, OPT_DB,
+	OPT_DB_SIZE, OPT_STATE_DIR, OPT_SOCKET, OPT_CONFIG,
+	OPT_NO_CONFIG, OPT_BOUNDED, OPT_MOUNT,
+};
+static const struct option watch_longopts[] = {
+	{ "settle", required_argument, NULL, OPT_SETTLE },
+	{ "min-age", required_argument, NULL, OPT_MIN_AGE },
+	{ "reexamine", required_argument, NULL, OPT_REEXAMINE },
+	{ "checkpoint", required_argument, NULL, OPT_CHECKPOINT },
+	{ "loadavg-target", required_argument, NULL, OPT_LOADAVG },
+	{ "include", required_argument, NULL, OPT_INCLUDE },
+	{ "exclude", required_argument, NULL, 'x' },
+	{ "min-size", required_argument, NULL, OPT_MIN_SIZE },
+	{ "io-class", required_argument, NULL, OPT_IO_CLASS },
+	{ "threads", required_argument, NULL, 't' },
+	{ "dry-run", no_argument, NULL, 'n' },
+	{ "db", required_argument, NULL, OPT_DB },
+	{ "db-size", required_argument, NULL, OPT_DB_SIZE },
+	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+	{ "socket", required_argument, NULL, OPT_SOCKET },
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "no-config", no_argument, NULL, OPT_NO_CONFIG },
+	{ "bounded-queue", no_argument, NULL, OPT_BOUNDED },
+	{ "mount", required_argument, NULL, OPT_MOUNT },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int parse_args(int argc, char **argv, struct watch_opts *o)
+{
+	uint64_t v;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->settle = 5;
+	o->reexamine = 30;
+	o->checkpoint = 300;
+	o->io_class = 3;
+	o->min_size = 1;
+	o->state_dir = STATE_DIR;
+	o->config_path = WATCH_CONFIG;
+	o->log_level = LOG_LVL_WARN;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":x:t:nvqh", watch_longopts, NULL)) !=
+	       -1) {
+		double *dp = NULL;
+
+		switch (c) {
+		case OPT_SETTLE:
+			dp = &o->settle;
+			break;
+		case OPT_MIN_AGE:
+			dp = &o->min_age;
+			break;
+		case OPT_REEXAMINE:
+			dp = &o->reexamine;
+			break;
+		case OPT_CHECKPOINT:
+			dp = &o->checkpoint;
+			break;
+		case OPT_LOADAVG: {
+			char *end;
+
+			errno = 0;
+			o->loadavg_target = strtod(optarg, &end);
+			if (errno || end == optarg || *end ||
+			    !isfinite(o->loadavg_target) ||
+			    o->loadavg_target < 0) {
+				log_error("invalid --loadavg-target '%s' (a number, 0 for none)",
+					  optarg);
+				return -EINVAL;
+			}
+			break;
+		}
+		case OPT_INCLUDE:
+		case 'x': {
+			char ***v2 = c == 'x' ? &o->excludes : &o->includes;
+			size_t *n = c == 'x' ? &o->nexcludes : &o->nincludes;
+
+			if (!*optarg || *n >= MAX_GLOBS) {
+				log_error("invalid or too many --%s '%s'",
+					  c == 'x' ? "exclude" : "include",
+					  optarg);
+				return -EINVAL;
+			}
+			*v2 = xrealloc(*v2, (*n + 1) * sizeof(char *));
+			(*v2)[(*n)++] = optarg;
+			break;
+		}
+		case OPT_MIN_SIZE:
+			if (parse_size(optarg, &v)) {
+				log_error("invalid --min-size '%s'", optarg);
+				return -EINVAL;
+			}
+			o->min_size = v ? v : 1;
+			break;
+		case OPT_IO_CLASS:
+			if (!strcmp(optarg, "idle"))
+				o->io_class = 3;
+			else if (!strcmp(optarg, "best-effort"))
+				o->io_class = 2;
+			else if (!strcmp(optarg, "none"))
+				o->io_class = 0;
+			else {
+				log_error("invalid --io-class '%s' (idle, best-effort or none)",
+					  optarg);
+				return -EINVAL;
+			}
+			break;
+		case 't':
+			if (parse_size(optarg, &v) || v < 1 || v > 256) {
+				log_error("invalid --threads '%s' (1 to 256)",
+					  optarg);
+				return -EINVAL;
+			}
+			o->threads = (unsigned int)v;
+			break;
+		case 'n':
+			o->dry_run = true;
+			break;
+		case OPT_DB:
+			if (!*optarg) {
+				log_error("--db needs a path");
+				return -EINVAL;
+			}
+			o->db_path = optarg;
+			break;
+		case OPT_DB_SIZE:
+			if (parse_size(optarg, &v) || v < HASHDB_MIN_SIZE ||
+			    v > HASHDB_MAX_SIZE) {
+				log_error("invalid --db-size '%s' (256K to 1T, e.g. 64M)",
+					  optarg);
+				return -EINVAL;
+			}
+			o->db_size = v;
+			break;
+		case OPT_STATE_DIR:
+			if (optarg[0] != '/') {
+				log_error("--state-dir needs an absolute path");
+				return -EINVAL;
+			}
+			o->state_dir = optarg;
+			break;
+		case OPT_SOCKET:
+			if (!*optarg || strlen(optarg) >=
+				sizeof(((struct sockaddr_un *)0)->sun_path)) {
+				log_error("invalid --socket '%s'", optarg);
+				return -EINVAL;
+			}
+			o->socket_path = optarg;
+			break;
+		case OPT_CONFIG:
+			o->config_path = optarg;
+			break;
+		case OPT_NO_CONFIG:
+			o->no_config = true;
+			break;
+		case OPT_BOUNDED:
+			o->bounded_queue = true;
+			break;
+		case OPT_MOUNT:
+			if (o->nmounts >= MAX_MOUNTS) {
+				log_error("too many mounts (at most %d)",
+					  MAX_MOUNTS);
+				return -EINVAL;
+			}
+			o->mounts[o->nmounts++] = optarg;
+			break;
+		case 'v':
+			if (o->log_level < LOG_LVL_DEBUG)
+				o->log_level++;
+			break;
+		case 'q':
+			o->log_level = LOG_LVL_ERROR;
+			break;
+		case 'h':
+			watch_usage(stdout);
+			exit(EXIT_OK);
+		case ':':
+			log_error("option '%s' needs an argument (see 'dedupd watch --help')",
+				  argv[optind - 1]);
+			return -EINVAL;
+		default:
+			if (optopt)
+				log_error("unknown option '-%c' (see 'dedupd watch --help')",
+					  optopt);
+			else
+				log_error("unknown option '%s' (see 'dedupd watch --help')",
+					  argv[optind - 1]);
+			return -EINVAL;
+		}
+		if (dp && parse_seconds(optarg, dp) < 0) {
+			log_error("invalid duration '%s' for '%s' (e.g. 5, 500ms, 2m)",
+				  optarg, argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	for (; optind < argc; optind++) {
+		if (o->nmounts >= MAX_MOUNTS) {
+			log_error("too many mounts (at most %d)", MAX_MOUNTS);
+			return -EINVAL;
+		}
+		o->mounts[o->nmounts++] = argv[optind];
+	}
+	if (!o->threads) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		o->threads = n > 0 ? (unsigned int)n : 1;
+	}
+	return 0;
+}
+
+/*
+ * The command line, with the configuration file's options first. The
+ * --config / --no-config of the command line decide which file is read.
+ */
+static int load_options(int argc, char **argv, struct config *conf,
+			struct watch_opts *o)
+{
+	struct watch_opts first;
+	char err[512], **merged;
+	int ret, n, saved = log_level;
+
+	/* A first parse only to find --config and --no-config. */
+	log_level = -1;
+	ret = parse_args(argc, argv, &first);
+	log_level = saved;
+	if (ret < 0)
+		return parse_args(argc, argv, o);	/* to say why */
+	memset(conf, 0, sizeof(*conf));
+	if (!first.no_config) {
+		ret = config_load(first.config_path, conf, err, sizeof(err));
+		if (ret == -ENOENT &&
+		    !strcmp(first.config_path, WATCH_CONFIG)) {
+			ret = 0;	/* no file at the default place: fine */
+		} else if (ret == -EINVAL) {
+			log_error("%s", err);
+		} else if (ret < 0) {
+			log_error("cannot read configuration '%s': %s",
+				  first.config_path, strerror(-ret));
+		}
+		if (ret == 0 && conf->argc &&
+		    config_check(conf, watch_longopts, err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			config_free(conf);
+			ret = -EINVAL;
+		}
+		if (ret < 0) {
+			opts_free(&first);
+			return ret;
+		}
+	}
+	opts_free(&first);
+	merged = config_merge_argv(conf, argc, argv, &n);
+	ret = parse_args(n, merged, o);
+	free(merged);
+	return ret;
+}
+
+/* ---- the queue of files -------------------------------------------------- */
+
+static double now_wall(void)
+{
+	return now_sec();
+}
+
+/* Events name a file: queue it, or note a new write. W.lock held. */
+static void queue_file(struct wfs *f, const struct file_id_handle *h,
+		       double now)
+{
+	struct file_id_handle key;
+	struct pending *p;
+
+	memset(&key, 0, sizeof(key));
+	key.type = h->type;
+	key.len = h->len;
+	memcpy(key.data, h->data, h->len);
+	HASH_FIND(hh, f->pending, &key, sizeof(key), p);
+	if (!p) {
+		p = xcalloc(1, sizeof(*p));
+		p->h = key;
+		HASH_ADD(hh, f->pending, h, sizeof(p->h), p);
+	}
+	if (!p->queued) {
+		p->queued = true;
+		p->first = now;
+		p->tag = f->drained_gen;
+		f->nqueued++;
+	}
+	p->last = now;
+}
+
+/* When @p may be taken up. */
+static double due_time(const struct pending *p, const struct watch_opts *o)
+{
+	double t = p->last + o->settle;
+
+	if (p->first + o->min_age > t)
+		t = p->first + o->min_age;
+	if (p->taken && p->taken + o->reexamine > t)
+		t = p->taken + o->reexamine;
+	return t;
+}
+
+/* ---- events (main thread) -------------------------------------------- */
+
+static void read_events(struct wfs *f)
+{
+	static uint8_t buf[64 << 10] __attribute__((aligned(8)));
+	pid_t self = getpid();
+
+	for (;;) {
+		struct fan_iter it;
+		struct fan_event ev;
+		uint64_t gen = 0;
+		ssize_t n;
+		double now;
+		int ret;
+
+		if (f->btrfs && btrfs_fs_generation(f->top_fd, &gen) < 0)
+			gen = 0;
+		n = read(f->fan_fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n < 0 && errno != EAGAIN)
+				log_warn("cannot read events of '%s': %s",
+					 f->mount, strerror(errno));
+			/* Empty: every write up to gen has been read. */
+			pthread_mutex_lock(&W.lock);
+			if (gen > f->drained_gen)
+				f->drained_gen = gen;
+			pthread_mutex_unlock(&W.lock);
+			return;
+		}
+		now = now_wall();
+		fan_iter_init(&it, buf, (size_t)n);
+		pthread_mutex_lock(&W.lock);
+		while ((ret = fan_iter_next(&it, &ev)) == 1) {
+			if (ev.mask & FAN_Q_OVERFLOW) {
+				f->overflows++;
+				if (!f->need_catchup && !f->catching_up) {
+					log_warn("event queue of '%s' overflowed: catching up",
+						 f->mount);
+				}
+				f->need_catchup = true;
+				continue;
+			}
+			if (ev.pid == self) {
+				f->events_own++;
+				continue;
+			}
+			f->events++;
+			if (ev.has_handle)
+				queue_file(f, &ev.handle, now);
+		}
+		pthread_mutex_unlock(&W.lock);
+		pthread_cond_broadcast(&W.cond);
+		if (ret < 0)
+			log_warn("malformed fanotify event on '%s', skipping the rest of the buffer",
+				 f->mount);
+	}
+}
+
+/* ---- checkpoints ------------------------------------------------------ */
+
+static int load_state(struct wfs *f)
+{
+	char line[128];
+	unsigned long long gen;
+	FILE *fp = fopen(f->state_path, "re");
+	int ok = 0;
+
+	if (!fp)
+		return errno == ENOENT ? 0 : -errno;
+	if (fgets(line, sizeof(line), fp) &&
+	    !strcmp(line, "dedupd-state 1\n") && fgets(line, sizeof(line), fp) &&
+	    sscanf(line, "gen %llu\n", &gen) == 1) {
+		f->saved_gen = gen;
+		ok = 1;
+	}
+	fclose(fp);
+	if (!ok)
+		log_warn("state '%s' is damaged, catching up on everything",
+			 f->state_path);
+	return ok;
+}
+
+static int save_state(struct wfs *f, uint64_t gen)
+{
+	char tmp[PATH_MAX + 8];
+	FILE *fp;
+	int ret = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", f->state_path);
+	fp = fopen(tmp, "we");
+	if (!fp)
+		return -errno;
+	if (fprintf(fp, "dedupd-state 1\ngen %llu\n",
+		    (unsigned long long)gen) < 0 ||
+	    fflush(fp) || fsync(fileno(fp)))
+		ret = -errno;
+	if (fclose(fp) && !ret)
+		ret = -errno;
+	if (!ret && rename(tmp, f->state_path) < 0)
+		ret = -errno;
+	if (ret)
+		(void)unlink(tmp);
+	return ret;
+}
+
+/* Saves the index, and on btrfs the transaction id all is done up to. */
+static void checkpoint(struct wfs *f)
+{
+	struct pending *p, *tmp;
+	uint64_t k;
+	int ret;
+
+	ret = hashdb_sync(f->e.db);
+	if (ret < 0)
+		log_warn("cannot save index '%s': %s", f->db_path,
+			 strerror(-ret));
+	pthread_mutex_lock(&W.lock);
+	k = f->drained_gen;
+	if (f->need_catchup || f->catching_up)
+		k = f->catchup_from < k ? f->catchup_from : k;
+	HASH_ITER(hh, f->pending, p, tmp) {
+		if (p->queued && p->tag < k)
+			k = p->tag;
+		if (p->in_flight && p->flight_tag < k)
+			k = p->flight_tag;
+	}
+	if (k < f->saved_gen)
+		k = f->saved_gen;
+	pthread_mutex_unlock(&W.lock);
+	if (f->btrfs) {
+		ret = save_state(f, k);
+		if (ret < 0)
+			log_warn("cannot save state '%s': %s", f->state_path,
+				 strerror(-ret));
+		else
+			f->saved_gen = k;
+	}
+	pthread_mutex_lock(&W.lock);
+	f->last_checkpoint = now_wall();
+	pthread_mutex_unlock(&W.lock);
+	log_debug("checkpoint of '%s' (generation %llu)", f->mount,
+		  (unsigned long long)k);
+}
+
+/* ---- the worker ---------------------------------------------------------- */
+
+static bool matches(char **globs, size_t n, const char *path)
+{
+	struct walk_opts w = { .excludes = globs, .nexcludes = n };
+
+	return n && walk_excluded(&w, path);
+}
+
+/* A name for @fd: the path the user knows where we can tell it. */
+static char *fd_path(struct wfs *f, int fd)
+{
+	char proc[64], buf[PATH_MAX];
+	ssize_t n;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	n = readlink(proc, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return xstrdup("(unknown)");
+	buf[n] = '\0';
+	if (f->top_dir && f->subvol) {
+		size_t tl = strlen(f->top_dir), sl = strlen(f->subvol);
+		const char *rel = buf + tl;
+
+		if (!strncmp(buf, f->top_dir, tl) && rel[0] == '/' &&
+		    !strncmp(rel + 1, f->subvol, sl) &&
+		    (rel[1 + sl] == '/' || !sl)) {
+			char out[PATH_MAX];
+
+			snprintf(out, sizeof(out), "%s%s", f->mount,
+				 sl ? rel + 1 + sl : rel);
+			return xstrdup(out);
+		}
+	}
+	return xstrdup(buf);
+}
+
+struct filter {
+	char **inc, **exc;
+	size_t ninc, nexc;
+	uint64_t min_size;
+};
+
+/* Whether the file at @path passes --include / --exclude. */
+static bool wanted(const struct filter *flt, const char *path)
+{
+	if (matches(flt->exc, flt->nexc, path))
+		return false;
+	if (flt->ninc && !matches(flt->inc, flt->ninc, path))
+		return false;
+	return true;
+}
+
+/* Opens a queued file and adds it to the pass. */
+static void take_file(struct wfs *f, const struct file_id_handle *h,
+		      const struct filter *flt)
+{
+	const int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC;
+	struct stat st;
+	char *path;
+	int fd;
+
+	fd = file_handle_open(f->top_fd, h, flags | O_NOATIME);
+	if (fd == -EPERM)
+		fd = file_handle_open(f->top_fd, h, flags);
+	if (fd < 0) {
+		if (fd == -ESTALE || fd == -ENOENT)
+			atomic_fetch_add(&f->e.st.files_vanished, 1);
+		else
+			atomic_fetch_add(&f->e.st.errors, 1);
+		return;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size < flt->min_size) {
+		close(fd);
+		return;
+	}
+	path = fd_path(f, fd);
+	if (!wanted(flt, path)) {
+		atomic_fetch_add(&f->e.st.files_skipped, 1);
+		free(path);
+		close(fd);
+		return;
+	}
+	pass_add(&f->pass, path, fd, (uint64_t)st.st_size);
+}
+
+/* Catch-up on btrfs: every inode with extent items after the checkpoint. */
+struct findnew_ctx {
+	struct wfs *f;
+	const struct filter *flt;
+	uint64_t min_gen;
+	uint64_t files;
+};
+
+static int found_new(void *arg, uint64_t root_id, uint64_t ino)
+{
+	struct findnew_ctx *c = arg;
+	struct file_id_handle h;
+	int fd;
+
+	if (pass_stop)
+		return -EINTR;
+	fd = btrfs_open_inode(c->f->top_fd, root_id, ino,
+			      O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return 0;	/* gone, or not a file we can open */
+	/* The handle the index knows: with the inode's generation. */
+	if (file_handle_get(fd, "", &h, NULL) < 0) {
+		close(fd);
+		return 0;
+	}
+	close(fd);
+	c->files++;
+	take_file(c->f, &h, c->flt);
+	return 0;
+}
+
+static int subvol_changed(void *arg, uint64_t root_id, uint64_t generation)
+{
+	struct findnew_ctx *c = arg;
+	int ret;
+
+	(void)generation;
+	ret = btrfs_find_new(c->f->top_fd, root_id, c->min_gen, found_new, c);
+	if (ret == -EINTR)
+		return ret;
+	if (ret < 0 && ret != -ENOENT)	/* ENOENT: deleted meanwhile */
+		log_warn("cannot search subvolume %llu of '%s' for new data: %s, skipping",
+			 (unsigned long long)root_id, c->f->mount,
+			 strerror(-ret));
+	return 0;
+}
+
+struct walkin_ctx {
+	struct wfs *f;
+	const struct filter *flt;
+	uint64_t files;
+};
+
+static int walked_file(void *arg, const char *path, uint64_t size)
+{
+	struct walkin_ctx *c = arg;
+
+	if (pass_stop)
+		return -EINTR;
+	if (!wanted(c->flt, path))
+		return 0;
+	c->files++;
+	pass_add(&c->f->pass, xstrdup(path), -1, size);
+	return 0;
+}
+
+static void catch_up(struct wfs *f, const struct filter *flt,
+		     const struct walk_opts *wo)
+{
+	double t0 = now_wall();
+	uint64_t gen0 = 0, from, files = 0;
+	int ret;
+
+	pthread_mutex_lock(&W.lock);
+	from = f->catchup_from;
+	f->need_catchup = false;
+	f->catching_up = true;
+	f->catchups++;
+	W.state = "catching up";
+	pthread_mutex_unlock(&W.lock);
+
+	if (f->btrfs) {
+		struct findnew_ctx c = { .f = f, .flt = flt, .min_gen = from };
+
+		if (btrfs_fs_generation(f->top_fd, &gen0) < 0)
+			gen0 = 0;
+		ret = btrfs_subvols_changed(f->top_fd, from, subvol_changed,
+					    &c);
+		files = c.files;
+	} else {
+		struct walkin_ctx c = { .f = f, .flt = flt };
+		struct walk_stats ws = { 0 };
+
+		ret = walk_tree(f->mount, wo, &ws, walked_file, &c);
+		files = c.files;
+	}
+	pass_finish(&f->pass);
+	if (ret < 0 && ret != -EINTR)
+		log_warn("catching up on '%s' failed: %s", f->mount,
+			 strerror(-ret));
+	pthread_mutex_lock(&W.lock);
+	f->catching_up = false;
+	if (ret < 0 || pass_stop) {
+		f->need_catchup = true;	/* do it again next time */
+	} else if (gen0 > f->drained_gen) {
+		/* Found by the search: everything up to gen0 is done. */
+		f->drained_gen = gen0;
+	}
+	pthread_mutex_unlock(&W.lock);
+	log_info("caught up on '%s' since generation %llu: %llu files in %.1f s",
+		 f->mount, (unsigned long long)from,
+		 (unsigned long long)files, now_wall() - t0);
+}
+
+/* Takes up every settled file of @f. Returns how many were taken. */
+static size_t round_of(struct wfs *f, const struct filter *flt, double now)
+{
+	struct pending *p, *tmp, **took;
+	struct file_id_handle *hs;
+	size_t n = 0, i;
+	uint64_t before = 0, after = 0;
+	bool measure;
+
+	took = xmalloc(ROUND_FILES * sizeof(*took));
+	hs = xmalloc(ROUND_FILES * sizeof(*hs));
+	pthread_mutex_lock(&W.lock);
+	HASH_ITER(hh, f->pending, p, tmp) {
+		if (!p->queued) {
+			/* Forgotten once it may be taken again at once. */
+			if (!p->in_flight && now - p->taken >= W.o.reexamine) {
+				HASH_DEL(f->pending, p);
+				free(p);
+			}
+			continue;
+		}
+		if (n == ROUND_FILES || due_time(p, &W.o) > now)
+			continue;
+		p->queued = false;
+		p->in_flight = true;
+		p->flight_tag = p->tag;
+		f->nqueued--;
+		took[n] = p;
+		hs[n++] = p->h;
+	}
+	f->nflight = n;
+	if (n)
+		W.state = "working";
+	pthread_mutex_unlock(&W.lock);
+	if (!n)
+		goto out;
+
+	measure = !f->e.dry_run;
+	if (measure && fs_used_bytes(f->root_fd, &before) < 0)
+		measure = false;
+	for (i = 0; i < n && !pass_stop; i++)
+		take_file(f, &hs[i], flt);
+	pass_finish(&f->pass);
+	if (measure && fs_used_bytes(f->root_fd, &after) == 0) {
+		pthread_mutex_lock(&W.lock);
+		f->bytes_freed += (int64_t)(before - after);
+		pthread_mutex_unlock(&W.lock);
+	}
+
+	pthread_mutex_lock(&W.lock);
+	for (i = 0; i < n; i++) {
+		p = took[i];
+		p->in_flight = false;
+		p->taken = now_wall();
+		if (pass_stop && !p->queued) {
+			/* Not done: still owed, for the checkpoint. */
+			p->queued = true;
+			p->tag = p->flight_tag;
+			f->nqueued++;
+		} else if (p->queued && p->flight_tag < p->tag) {
+			p->tag = p->flight_tag;
+		}
+	}
+	f->nflight = 0;
+	f->rounds++;
+	pthread_mutex_unlock(&W.lock);
+out:
+	free(took);
+	free(hs);
+	return n;
+}
+
+/* The earliest time anything is due, under W.lock. */
+static double next_due(void)
+{
+	double t = INFINITY;
+	int i;
+
+	if (W.requests)
+		return 0;
+	for (i = 0; i < W.nfs; i++) {
+		struct wfs *f = &W.fs[i];
+		struct pending *p, *tmp;
+
+		if (f->need_catchup)
+			return 0;
+		if (f->last_checkpoint + W.o.checkpoint < t)
+			t = f->last_checkpoint + W.o.checkpoint;
+		HASH_ITER(hh, f->pending, p, tmp) {
+			double d = p->queued ? due_time(p, &W.o) :
+					       p->taken + W.o.reexamine;
+
+			if (d < t)
+				t = d;
+		}
+	}
+	return t;
+}
+
+static void copy_filter(struct filter *flt, struct walk_opts *wo)
+{
+	/* Under W.lock: a reload may replace the lists. */
+	free(flt->inc);
+	free(flt->exc);
+	flt->ninc = W.o.nincludes;
+	flt->nexc = W.o.nexcludes;
+	flt->inc = xmalloc((flt->ninc + 1) * sizeof(char *));
+	flt->exc = xmalloc((flt->nexc + 1) * sizeof(char *));
+	for (size_t i = 0; i < flt->ninc; i++)
+		flt->inc[i] = xstrdup(W.o.includes[i]);
+	for (size_t i = 0; i < flt->nexc; i++)
+		flt->exc[i] = xstrdup(W.o.excludes[i]);
+	flt->min_size = W.o.min_size;
+	wo->excludes = flt->exc;
+	wo->nexcludes = flt->nexc;
+	wo->min_size = flt->min_size;
+}
+
+static void free_filter(struct filter *flt)
+{
+	for (size_t i = 0; i < flt->ninc; i++)
+		free(flt->inc[i]);
+	for (size_t i = 0; i < flt->nexc; i++)
+		free(flt->exc[i]);
+	free(flt->inc);
+	free(flt->exc);
+	memset(flt, 0, sizeof(*flt));
+}
+
+static bool load_too_high(void)
+{
+	double la[1];
+
+	return W.o.loadavg_target > 0 && getloadavg(la, 1) == 1 &&
+	       la[0] > W.o.loadavg_target;
+}
+
+static void free_request(struct request *r)
+{
+	if (r->fd >= 0)
+		close(r->fd);
+	free(r->excludes);
+	free(r->paths);
+	free(r->buf);
+	free(r);
+}
+
+static void answer(int fd, const char *text)
+{
+	size_t len = strlen(text);
+
+	while (len) {
+		ssize_t n = write(fd, text, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;	/* the client went away: fine */
+		text += n;
+		len -= (size_t)n;
+	}
+}
+
+struct req_walk {
+	struct wfs *f;
+};
+
+static int req_file(void *arg, const char *path, uint64_t size)
+{
+	struct req_walk *c = arg;
+	int fd;
+
+	if (pass_stop)
+		return -EINTR;
+	fd = engine_open_path(path);
+	if (fd < 0) {
+		if (fd == -EACCES || fd == -EPERM)
+			atomic_fetch_add(&c->f->e.st.files_unreadable, 1);
+		else
+			atomic_fetch_add(&c->f->e.st.files_vanished, 1);
+		atomic_fetch_add(&c->f->e.st.files_seen, 1);
+		return 0;
+	}
+	pass_add(&c->f->pass, xstrdup(path), fd, size);
+	return 0;
+}
+
+#define NSTATS (sizeof(struct engine_stats) / sizeof(atomic_uint_fast64_t))
+
+static void stats_copy(struct engine_stats *dst, struct engine_stats *src)
+{
+	atomic_uint_fast64_t *d = (atomic_uint_fast64_t *)dst;
+	atomic_uint_fast64_t *s = (atomic_uint_fast64_t *)src;
+
+	for (size_t i = 0; i < NSTATS; i++)
+		atomic_store(&d[i], atomic_load(&s[i]));
+}
+
+/* A handed-over scan: walk its paths, run them through the pass, report. */
+static void serve_request(struct request *r)
+{
+	struct wfs *f = r->f;
+	struct engine_stats before, diff;
+	struct walk_stats ws = { 0 };
+	struct hashdb_stats ix;
+	uint64_t used_before = 0, used_after = 0;
+	atomic_uint_fast64_t *a, *b, *d;
+	double t0 = now_wall();
+	char *text = NULL;
+	size_t len = 0, i;
+	FILE *m;
+	int ret = 0;
+
+	stats_copy(&before, &f->e.st);
+	(void)fs_used_bytes(f->root_fd, &used_before);
+	f->e.dry_run = r->dry_run;
+	for (i = 0; i < r->npaths && !pass_stop; i++) {
+		struct walk_opts wo = { .excludes = r->excludes,
+					.nexcludes = r->nexcludes,
+					.min_size = r->min_size };
+		struct req_walk c = { .f = f };
+		struct statx stx;
+
+		if (statx(AT_FDCWD, r->paths[i], AT_SYMLINK_NOFOLLOW,
+			  STATX_MNT_ID, &stx) < 0) {
+			ret = -errno;
+			break;
+		}
+		wo.mnt_id = (int)stx.stx_mnt_id;
+		ret = walk_tree(r->paths[i], &wo, &ws, req_file, &c);
+		if (ret < 0)
+			break;
+	}
+	pass_finish(&f->pass);
+	f->e.dry_run = W.o.dry_run;
+	if (!r->dry_run)
+		(void)fs_used_bytes(f->root_fd, &used_after);
+	else
+		used_after = used_before;
+
+	a = (atomic_uint_fast64_t *)&f->e.st;
+	b = (atomic_uint_fast64_t *)&before;
+	d = (atomic_uint_fast64_t *)&diff;
+	for (i = 0; i < NSTATS; i++)
+		atomic_store(&d[i], atomic_load(&a[i]) - atomic_load(&b[i]));
+	atomic_fetch_add(&diff.files_skipped, ws.excluded + ws.small);
+	atomic_fetch_add(&diff.files_seen, ws.excluded + ws.small);
+	atomic_fetch_add(&diff.files_unreadable, ws.errors);
+	hashdb_get_stats(f->e.db, &ix);
+	m = open_memstream(&text, &len);
+	if (!m) {
+		free_request(r);
+		return;
+	}
+	if (ret < 0 && ret != -EINTR) {
+		fprintf(m, "rc %d\ncannot read '%s': %s\n", EXIT_RUNTIME,
+			r->paths[i], strerror(-ret));
+	} else {
+		fprintf(m, "rc %d\n", pass_stop ? EXIT_INTERRUPTED : EXIT_OK);
+		scan_report(m, &(struct scan_report_args){
+			.st = &diff, .ix = &ix, .fs_name = f->e.fs.name,
+			.index_result = "daemon", .dry_run = r->dry_run,
+			.json = r->json,
+			.freed = (int64_t)(used_before - used_after),
+			.secs = now_wall() - t0 });
+	}
+	fclose(m);
+	answer(r->fd, text);
+	free(text);
+	free_request(r);
+}
+
+static void *worker(void *arg)
+{
+	struct filter flt = { 0 };
+	struct walk_opts wo = { 0 };
+	int i;
+
+	(void)arg;
+	for (;;) {
+		double now, t;
+		bool catchup = false;
+
+		pthread_mutex_lock(&W.lock);
+		for (;;) {
+			if (W.stopping)
+				break;
+			now = now_wall();
+			if (load_too_high()) {
+				struct timespec ts;
+
+				W.state = "paused (load average)";
+				clock_gettime(CLOCK_REALTIME, &ts);
+				ts.tv_sec += 5;
+				pthread_cond_timedwait(&W.cond, &W.lock, &ts);
+				continue;
+			}
+			t = next_due();
+			if (t <= now)
+				break;
+			W.state = "idle";
+			if (isinf(t)) {
+				pthread_cond_wait(&W.cond, &W.lock);
+			} else {
+				struct timespec ts;
+				double wait = t - now + 0.01;
+
+				clock_gettime(CLOCK_REALTIME, &ts);
+				ts.tv_sec += (time_t)wait;
+				ts.tv_nsec += (long)((wait - floor(wait)) * 1e9);
+				if (ts.tv_nsec >= 1000000000L) {
+					ts.tv_sec++;
+					ts.tv_nsec -= 1000000000L;
+				}
+				pthread_cond_timedwait(&W.cond, &W.lock, &ts);
+			}
+		}
+		if (W.stopping) {
+			pthread_mutex_unlock(&W.lock);
+			break;
+		}
+		copy_filter(&flt, &wo);
+		log_level = W.o.log_level;
+		while (W.requests) {
+			struct request *r = W.requests;
+
+			W.requests = r->next;
+			if (!W.requests)
+				W.requests_tail = &W.requests;
+			W.state = "scanning (handed over)";
+			pthread_mutex_unlock(&W.lock);
+			serve_request(r);
+			pthread_mutex_lock(&W.lock);
+		}
+		pthread_mutex_unlock(&W.lock);
+
+		for (i = 0; i < W.nfs && !W.stopping; i++) {
+			struct wfs *f = &W.fs[i];
+
+			wo.mnt_id = f->e.mnt_id;
+			pthread_mutex_lock(&W.lock);
+			catchup = f->need_catchup;
+			pthread_mutex_unlock(&W.lock);
+			if (catchup) {
+				catch_up(f, &flt, &wo);
+				checkpoint(f);
+			}
+			round_of(f, &flt, now_wall());
+			if (f->last_checkpoint + W.o.checkpoint <= now_wall())
+				checkpoint(f);
+		}
+	}
+	free_filter(&flt);
+	return NULL;
+}
+
+/* ---- status -------------------------------------------------------------- */
+
+#define FST(f, x) ((unsigned long long)atomic_load(&(f)->e.st.x))
+
+/* The status as JSON, into a malloc'd string. */
+static char *status_json(void)
+{
+	char *buf = NULL, uuid[40];
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	unsigned long long q = 0, fl = 0, ev = 0, own = 0, ov = 0, cu = 0,
+			   taken = 0, hashed = 0, dup = 0, ded = 0, reloc = 0,
+			   rel = 0;
+	long long freed = 0;
+	double last_cp = -1, now = now_wall();
+	bool catching = false;
+	int i;
+
+	if (!m)
+		return NULL;
+	pthread_mutex_lock(&W.lock);
+	for (i = 0; i < W.nfs; i++) {
+		struct wfs *f = &W.fs[i];
+
+		q += f->nqueued;
+		fl += f->nflight;
+		ev += f->events;
+		own += f->events_own;
+		ov += f->overflows;
+		cu += f->catchups;
+		taken += FST(f, files_seen);
+		hashed += FST(f, bytes_hashed);
+		dup += FST(f, bytes_duplicate);
+		ded += FST(f, bytes_deduped);
+		reloc += FST(f, bytes_relocated);
+		rel += FST(f, bytes_relinked);
+		freed += f->bytes_freed;
+		catching |= f->need_catchup || f->catching_up;
+		if (f->last_checkpoint &&
+		    (last_cp < 0 || now - f->last_checkpoint < last_cp))
+			last_cp = now - f->last_checkpoint;
+	}
+	fprintf(m,
+		"{\"pid\":%d,\"uptime\":%.1f,\"state\":\"%s\","
+		"\"idle\":%s,\"queue\":%llu,\"in_flight\":%llu,"
+		"\"events\":%llu,\"events_own\":%llu,\"overflows\":%llu,"
+		"\"catchups\":%llu,\"catching_up\":%s,\"files_taken\":%llu,"
+		"\"bytes_hashed\":%llu,\"bytes_duplicate\":%llu,"
+		"\"bytes_deduped\":%llu,\"bytes_relocated\":%llu,"
+		"\"bytes_relinked\":%llu,\"bytes_freed\":%lld,"
+		"\"last_checkpoint\":%.1f,\"filesystems\":[",
+		(int)getpid(), now - W.start, W.state,
+		!q && !fl && !catching ? "true" : "false", q, fl, ev, own, ov,
+		cu, catching ? "true" : "false", taken, hashed, dup, ded,
+		reloc, rel, freed, last_cp);
+	for (i = 0; i < W.nfs; i++) {
+		struct wfs *f = &W.fs[i];
+		struct hashdb_stats ix;
+
+		fs_uuid_format(f->e.fs.uuid, uuid);
+		hashdb_get_stats(f->e.db, &ix);
+		fprintf(m,
+			"%s{\"mount\":\"%s\",\"fs\":\"%s\",\"uuid\":\"%s\","
+			"\"index\":\"%s\",\"queue\":%zu,\"events\":%llu,"
+			"\"overflows\":%llu,\"checkpoint_gen\":%llu,"
+			"\"files_taken\":%llu,\"files_scanned\":%llu,"
+			"\"files_unchanged\":%llu,\"files_vanished\":%llu,"
+			"\"bytes_hashed\":%llu,\"bytes_deduped\":%llu,"
+			"\"bytes_freed\":%lld,\"rounds\":%llu,"
+			"\"index_cells_used\":%llu,\"index_files\":%u}",
+			i ? "," : "", f->mount, f->e.fs.name, uuid,
+			f->db_path, f->nqueued,
+			(unsigned long long)f->events,
+			(unsigned long long)f->overflows,
+			(unsigned long long)f->saved_gen, FST(f, files_seen),
+			FST(f, files_scanned), FST(f, files_unchanged),
+			FST(f, files_vanished), FST(f, bytes_hashed),
+			FST(f, bytes_deduped), (long long)f->bytes_freed,
+			(unsigned long long)f->rounds,
+			(unsigned long long)ix.cells_used, ix.files);
+	}
+	pthread_mutex_unlock(&W.lock);
+	fputs("]}\n", m);
+	fclose(m);
+	return buf;
+}
+
+static void status_line(void)
+{
+	char b1[32], b2[32], b3[32];
+	unsigned long long q = 0, ev = 0, ov = 0, hashed = 0, ded = 0;
+	long long freed = 0;
+	int i;
+
+	pthread_mutex_lock(&W.lock);
+	for (i = 0; i < W.nfs; i++) {
+		q += W.fs[i].nqueued + W.fs[i].nflight;
+		ev += W.fs[i].events;
+		ov += W.fs[i].overflows;
+		hashed += FST(&W.fs[i], bytes_hashed);
+		ded += FST(&W.fs[i], bytes_deduped);
+		freed += W.fs[i].bytes_freed;
+	}
+	log_msg(LOG_LVL_ERROR,
+		"status: %s, %llu files queued, %llu events, %llu overflows, hashed %s, deduped %s, freed %s%s",
+		W.state, q, ev, ov, fmt_bytes(hashed, b1, sizeof(b1)),
+		fmt_bytes(ded, b2, sizeof(b2)), freed < 0 ? "-" : "",
+		fmt_bytes((uint64_t)(freed < 0 ? -freed : freed), b3,
+			  sizeof(b3)));
+	pthread_mutex_unlock(&W.lock);
+}
+
+/* ---- the control socket -------------------------------------------------- */
+
+const char *watch_socket_path(const char *opt)
+{
+	const char *env = getenv("DEDUPD_SOCKET");
+
+	if (opt)
+		return opt;
+	return env && *env ? env : WATCH_SOCKET;
+}
+
+int watch_request(const char *sock_path, const char *req, char **ret_answer)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int fd, ret = 0;
+
+	if (strlen(sock_path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, sock_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    write(fd, req, strlen(req)) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	(void)shutdown(fd, SHUT_WR);
+	for (;;) {
+		ssize_t n;
+
+		buf = grow_array(buf, &cap, len + 4097, 1);
+		n = read(fd, buf + len, 4096);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (ret < 0) {
+		free(buf);
+		return ret;
+	}
+	buf[len] = '\0';
+	*ret_answer = buf;
+	return 0;
+}
+
+static int listen_socket(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[PATH_MAX], *slash, *answer;
+	int fd, ret;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		ret = mkdir_p(dir, 0700);
+		if (ret < 0)
+			return ret;
+	}
+	/* A live daemon answers; a dead one left its socket behind. */
+	if (watch_request(path, "ping\n", &answer) == 0) {
+		free(answer);
+		return -EADDRINUSE;
+	}
+	(void)unlink(path);
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    chmod(path, 0600) < 0 || listen(fd, 16) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+#define REQUEST_MAX (256 << 10)
+
+/* Parses a "scan" request; answers and frees it on error. */
+static void queue_scan(int fd, char *buf)
+{
+	struct request *r = xcalloc(1, sizeof(*r));
+	char *line, *save = NULL, msg[PATH_MAX + 128];
+	int i;
+
+	r->fd = fd;
+	r->buf = buf;
+	r->min_size = 1;
+	for (line = strtok_r(buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (!strcmp(line, "scan"))
+			continue;
+		if (!strcmp(line, "dry-run")) {
+			r->dry_run = true;
+		} else if (!strcmp(line, "json")) {
+			r->json = true;
+		} else if (!strncmp(line, "min-size ", 9)) {
+			r->min_size = strtoull(line + 9, NULL, 10);
+			if (!r->min_size)
+				r->min_size = 1;
+		} else if (!strncmp(line, "exclude ", 8)) {
+			r->excludes = xrealloc(r->excludes,
+				(r->nexcludes + 1) * sizeof(char *));
+			r->excludes[r->nexcludes++] = line + 8;
+		} else if (!strncmp(line, "path /", 6)) {
+			r->paths = xrealloc(r->paths,
+				(r->npaths + 1) * sizeof(char *));
+			r->paths[r->npaths++] = line + 5;
+		} else {
+			answer(fd, "rc 2\nbad request to the daemon\n");
+			free_request(r);
+			return;
+		}
+	}
+	/* All on one filesystem we watch, or the client scans itself. */
+	for (size_t k = 0; k < r->npaths; k++) {
+		struct fs_info fs;
+		struct wfs *f = NULL;
+		int pfd = open(r->paths[k], O_RDONLY | O_CLOEXEC | O_NONBLOCK |
+				O_NOFOLLOW);
+
+		if (pfd < 0 || fs_probe(pfd, 0, &fs) < 0) {
+			snprintf(msg, sizeof(msg),
+				 "rc 1\ncannot open '%s': %s\n", r->paths[k],
+				 strerror(errno));
+			if (pfd >= 0)
+				close(pfd);
+			answer(fd, msg);
+			free_request(r);
+			return;
+		}
+		close(pfd);
+		for (i = 0; i < W.nfs; i++)
+			if (!memcmp(W.fs[i].e.fs.uuid, fs.uuid, 16))
+				f = &W.fs[i];
+		if (!f || (r->f && r->f != f)) {
+			answer(fd, "rc 255\nnot watched\n");
+			free_request(r);
+			return;
+		}
+		r->f = f;
+	}
+	if (!r->npaths) {
+		answer(fd, "rc 2\nno path to scan\n");
+		free_request(r);
+		return;
+	}
+	pthread_mutex_lock(&W.lock);
+	*W.requests_tail = r;
+	W.requests_tail = &r->next;
+	pthread_mutex_unlock(&W.lock);
+	pthread_cond_broadcast(&W.cond);
+}
+
+static void serve_client(int lfd)
+{
+	struct timeval tv = { .tv_sec = 2 };
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+	char *req = NULL, *reply = NULL;
+	size_t len = 0, cap = 0;
+	int fd;
+
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 ||
+	    (cred.uid != 0 && cred.uid != geteuid())) {
+		close(fd);
+		return;
+	}
+	/* The client writes its request and shuts its side down. */
+	for (;;) {
+		ssize_t n;
+
+		req = grow_array(req, &cap, len + 4097, 1);
+		n = read(fd, req + len, 4096);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len > REQUEST_MAX)
+			break;
+	}
+	if (!len || len > REQUEST_MAX) {
+		free(req);
+		close(fd);
+		return;
+	}
+	req[len] = '\0';
+	if (!strncmp(req, "scan\n", 5)) {
+		queue_scan(fd, req);	/* answered by the worker */
+		return;
+	}
+	req[strcspn(req, "\r\n")] = '\0';
+	if (!strcmp(req, "status"))
+		reply = status_json();
+	else if (!strcmp(req, "ping"))
+		reply = xstrdup("pong\n");
+	else if (!strcmp(req, "checkpoint")) {
+		pthread_mutex_lock(&W.lock);
+		for (int i = 0; i < W.nfs; i++)
+			W.fs[i].last_checkpoint = -1e9;
+		pthread_mutex_unlock(&W.lock);
+		pthread_cond_broadcast(&W.cond);
+		reply = xstrdup("ok\n");
+	} else
+		reply = xstrdup("error: unknown request\n");
+	if (reply)
+		answer(fd, reply);
+	free(reply);
+	free(req);
+	close(fd);
+}
+
+/* ---- setting up a filesystem -------------------------------------------- */
+
+/* The source device of mount @mnt_id, from /proc/self/mountinfo. */
+static char *mount_source(int mnt_id)
+{
+	FILE *fp = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL, *ret = NULL;
+	size_t cap = 0;
+
+	if (!fp)
+		return NULL;
+	while (getline(&line, &cap, fp) > 0) {
+		char *sep, src[PATH_MAX];
+		int id;
+
+		if (sscanf(line, "%d", &id) != 1 || id != mnt_id)
+			continue;
+		sep = strstr(line, " - ");
+		if (sep && sscanf(sep + 3, "%*s %4095s", src) == 1)
+			ret = xstrdup(src);
+		break;
+	}
+	free(line);
+	fclose(fp);
+	return ret;
+}
+
+/*
+ * A btrfs filesystem mark must sit on the top level (subvolid=5): mount it
+ * privately, in a mount namespace of our own that dies with us.
+ */
+static int mount_top_level(struct wfs *f, const char *run_dir)
+{
+	char uuid[40], dir[PATH_MAX + 48], *src;
+	int ret;
+
+	src = mount_source(f->e.mnt_id);
+	if (!src)
+		return -ENODEV;
+	if (!W.unshared) {
+		if (unshare(CLONE_NEWNS) < 0 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) {
+			ret = -errno;
+			free(src);
+			return ret;
+		}
+		W.unshared = true;
+	}
+	fs_uuid_format(f->e.fs.uuid, uuid);
+	snprintf(dir, sizeof(dir), "%s/top-%s", run_dir, uuid);
+	ret = mkdir_p(dir, 0700);
+	if (ret == 0 && mount(src, dir, "btrfs",
+			      MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME,
+			      "subvolid=5") < 0)
+		ret = -errno;
+	free(src);
+	if (ret < 0)
+		return ret;
+	f->top_dir = xstrdup(dir);
+	return 0;
+}
+
+static int setup_fs(struct wfs *f, const struct watch_opts *o,
+		    const char *run_dir)
+{
+	struct statx stx;
+	char uuid[40];
+	int ret;
+
+	f->root_fd = f->top_fd = f->fan_fd = -1;
+	f->root_fd = open(f->mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (f->root_fd < 0) {
+		log_error("cannot open '%s': %s", f->mount, strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	ret = fs_probe(f->root_fd, 0, &f->e.fs);
+	if (ret < 0) {
+		log_error("cannot probe the filesystem of '%s': %s", f->mount,
+			  strerror(-ret));
+		return EXIT_RUNTIME;
+	}
+	if (!f->e.fs.can_dedupe) {
+		log_error("'%s' is on %s, which cannot dedupe (dedupd needs btrfs, or XFS with reflink)",
+			  f->mount, f->e.fs.name);
+		return EXIT_UNSUPPORTED_FS;
+	}
+	f->btrfs = f->e.fs.kind == FS_BTRFS;
+	if (statx(f->root_fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0) {
+		log_error("cannot stat '%s': %s", f->mount, strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	f->e.mnt_id = (int)stx.stx_mnt_id;
+
+	f->fan_fd = fan_open(o->bounded_queue ? FAN_OPEN_BOUNDED_QUEUE : 0);
+	if (f->fan_fd < 0) {
+		log_error("cannot subscribe to writes: fanotify: %s%s",
+			  strerror(-f->fan_fd),
+			  f->fan_fd == -EPERM ? " (needs root)" : "");
+		return EXIT_RUNTIME;
+	}
+	ret = fan_mark_filesystem(f->fan_fd, f->mount, FAN_WATCH_EVENTS);
+	if (ret == -EXDEV && f->btrfs) {
+		enum btrfs_util_error err;
+		char *sv = NULL;
+
+		ret = mount_top_level(f, run_dir);
+		if (ret < 0) {
+			log_error("cannot mount the top level of '%s' (needed for a filesystem mark on a subvolume mount): %s",
+				  f->mount, strerror(-ret));
+			return EXIT_RUNTIME;
+		}
+		err = btrfs_util_subvolume_path_fd(f->root_fd, 0, &sv);
+		f->subvol = err ? NULL : sv;
+		ret = fan_mark_filesystem(f->fan_fd, f->top_dir,
+					  FAN_WATCH_EVENTS);
+	}
+	if (ret < 0) {
+		log_error("cannot mark '%s' with fanotify: %s", f->mount,
+			  strerror(-ret));
+		return EXIT_RUNTIME;
+	}
+	f->top_fd = open(f->top_dir ? f->top_dir : f->mount,
+			 O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (f->top_fd < 0 ||
+	    statx(f->top_fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0) {
+		log_error("cannot open '%s': %s", f->mount, strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	f->e.mnt_id = (int)stx.stx_mnt_id;
+	f->e.tmp_dir = xstrdup(f->mount);
+	engine_init(&f->e, f->top_fd);
+	f->engine_ready = true;
+	f->e.dry_run = o->dry_run;
+	f->e.min_size = o->min_size;
+	f->e.threads = o->threads;
+	if (f->e.by_path) {
+		log_error("cannot open files by handle on '%s' (needs CAP_DAC_READ_SEARCH)",
+			  f->mount);
+		return EXIT_RUNTIME;
+	}
+	pass_init(&f->pass, &f->e);
+
+	f->open_result = index_open(&f->e, f->root_fd, o->state_dir,
+				    o->db_path, o->db_size, f->db_path,
+				    sizeof(f->db_path));
+	if (f->open_result == -EWOULDBLOCK)
+		return EXIT_INDEX_LOCKED;
+	if (f->open_result < 0)
+		return EXIT_RUNTIME;
+
+	/* The state sits next to the index. */
+	if (strlen(f->db_path) + 7 > sizeof(f->state_path)) {
+		log_error("index path '%s' is too long", f->db_path);
+		return EXIT_USAGE;
+	}
+	strcpy(f->state_path, f->db_path);
+	strcat(f->state_path, ".state");
+	fs_uuid_format(f->e.fs.uuid, uuid);
+	f->need_catchup = true;
+	f->catchup_from = 0;
+	if (f->btrfs && f->open_result == HASHDB_OPENED) {
+		ret = load_state(f);
+		if (ret == 1)
+			f->catchup_from = f->saved_gen;
+		else if (ret < 0)
+			log_warn("cannot read state '%s': %s, catching up on everything",
+				 f->state_path, strerror(-ret));
+	}
+	f->drained_gen = f->catchup_from;
+	log_info("watching '%s' (%s %s), index '%s' %s", f->mount,
+		 f->e.fs.name, uuid, f->db_path,
+		 index_result_name[f->open_result]);
+	return EXIT_OK;
+}
+
+static void teardown_fs(struct wfs *f)
+{
+	struct pending *p, *tmp;
+
+	if (f->engine_ready) {
+		pass_fini(&f->pass);
+		f->e.db = hashdb_close(f->e.db);
+		engine_fini(&f->e);
+	}
+	HASH_ITER(hh, f->pending, p, tmp) {
+		HASH_DEL(f->pending, p);
+		free(p);
+	}
+	if (f->fan_fd >= 0)
+		close(f->fan_fd);
+	if (f->top_fd >= 0 && f->top_fd != f->root_fd)
+		close(f->top_fd);
+	if (f->root_fd >= 0)
+		close(f->root_fd);
+	if (f->top_dir) {
+		(void)umount2(f->top_dir, MNT_DETACH);
+		(void)rmdir(f->top_dir);
+		free(f->top_dir);
+	}
+	free(f->subvol);
+}
+
+/* ---- the main loop -------------------------------------------------------- */
+
+static void reload(void)
+{
+	struct watch_opts o;
+	struct config conf;
+	int i;
+
+	log_info("reloading the configuration");
+	if (load_options(W.argc, W.argv, &conf, &o) < 0) {
+		log_error("reload failed: keeping the configuration in use");
+		return;
+	}
+	if (o.nmounts != W.o.nmounts)
+		log_warn("changing the mounts needs a restart; the new ones are ignored");
+	else
+		for (i = 0; i < o.nmounts; i++)
+			if (strcmp(o.mounts[i], W.o.mounts[i]))
+				log_warn("changing the mounts needs a restart; '%s' is ignored",
+					 o.mounts[i]);
+	pthread_mutex_lock(&W.lock);
+	W.o.settle = o.settle;
+	W.o.min_age = o.min_age;
+	W.o.reexamine = o.reexamine;
+	W.o.checkpoint = o.checkpoint;
+	W.o.loadavg_target = o.loadavg_target;
+	W.o.min_size = o.min_size;
+	W.o.log_level = o.log_level;
+	free(W.o.includes);
+	free(W.o.excludes);
+	W.o.includes = o.includes;
+	W.o.nincludes = o.nincludes;
+	W.o.excludes = o.excludes;
+	W.o.nexcludes = o.nexcludes;
+	o.includes = o.excludes = NULL;
+	/* The option strings live in the config: keep the new one. The old
+	 * one's strings may still be in W.o (paths needing a restart). */
+	config_free(&W.conf);
+	W.conf = conf;
+	pthread_mutex_unlock(&W.lock);
+	log_level = o.log_level;
+	pthread_cond_broadcast(&W.cond);
+}
+
+static void set_io_class(int cls)
+{
+	/* IOPRIO_WHO_PROCESS, class << IOPRIO_CLASS_SHIFT (13); threads
+	 * created afterwards inherit it. */
+	if (cls && syscall(SYS_ioprio_set, 1, 0, cls << 13) < 0)
+		log_warn("cannot set the I/O class: %s", strerror(errno));
+}
+
+int cmd_watch(int argc, char **argv)
+{
+	struct pollfd pfd[MAX_MOUNTS + 2];
+	char run_dir[PATH_MAX], *slash;
+	pthread_t tid;
+	sigset_t mask;
+	int sfd = -1, rc = EXIT_RUNTIME, i, ret;
+	bool worker_started = false;
+
+	W.argc = argc;
+	W.argv = argv;
+	if (load_options(argc, argv, &W.conf, &W.o) < 0)
+		return EXIT_USAGE;
+	log_level = W.o.log_level;
+	if (!W.o.nmounts) {
+		log_error("watch needs at least one MOUNT, on the command line or as 'mount' in the configuration (see 'dedupd watch --help')");
+		return EXIT_USAGE;
+	}
+	if (W.o.db_path && W.o.nmounts > 1) {
+		log_error("--db names one index: give one MOUNT");
+		return EXIT_USAGE;
+	}
+	if (geteuid() != 0)
+		log_warn("not running as root: fanotify filesystem marks need CAP_SYS_ADMIN");
+	W.start = now_wall();
+	snprintf(W.sock_path, sizeof(W.sock_path), "%s",
+		 watch_socket_path(W.o.socket_path));
+	snprintf(run_dir, sizeof(run_dir), "%s", W.sock_path);
+	slash = strrchr(run_dir, '/');
+	if (slash && slash != run_dir)
+		*slash = '\0';
+	else
+		snprintf(run_dir, sizeof(run_dir), "/run/dedupd");
+
+	/* Signals go to the main loop through a signalfd. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		log_error("signalfd: %s", strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	raise_fd_limit();
+	set_io_class(W.o.io_class);
+
+	W.listen_fd = listen_socket(W.sock_path);
+	if (W.listen_fd < 0) {
+		if (W.listen_fd == -EADDRINUSE) {
+			log_error("another dedupd watch answers on '%s'",
+				  W.sock_path);
+			rc = EXIT_INDEX_LOCKED;
+		} else {
+			log_error("cannot listen on '%s': %s", W.sock_path,
+				  strerror(-W.listen_fd));
+		}
+		goto out;
+	}
+	for (i = 0; i < W.o.nmounts; i++) {
+		struct wfs *f = &W.fs[W.nfs++];
+
+		f->mount = W.o.mounts[i];
+		ret = setup_fs(f, &W.o, run_dir);
+		if (ret != EXIT_OK) {
+			rc = ret;
+			goto out;
+		}
+		for (int j = 0; j < i; j++)
+			if (!memcmp(W.fs[j].e.fs.uuid, f->e.fs.uuid, 16)) {
+				log_error("'%s' and '%s' are the same filesystem: give one of them",
+					  W.fs[j].mount, f->mount);
+				rc = EXIT_USAGE;
+				goto out;
+			}
+	}
+	if (pthread_create(&tid, NULL, worker, NULL)) {
+		log_error("cannot start the worker thread");
+		goto out;
+	}
+	worker_started = true;
+	(void)sd_notify_send("READY=1");
+	log_info("ready: %d filesystem%s, socket '%s'", W.nfs,
+		 W.nfs == 1 ? "" : "s", W.sock_path);
+
+	for (;;) {
+		int n = 0;
+
+		for (i = 0; i < W.nfs; i++)
+			pfd[n++] = (struct pollfd){ .fd = W.fs[i].fan_fd,
+						    .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = W.listen_fd,
+					    .events = POLLIN };
+		/*
+		 * Blocks until something happens. The wake-up every
+		 * checkpoint interval only refreshes drained_gen, so that
+		 * a quiet filesystem's checkpoint moves on.
+		 */
+		ret = poll(pfd, (nfds_t)n,
+			   W.o.checkpoint > 0 && W.o.checkpoint < 86400 ?
+			   (int)(W.o.checkpoint * 1000) : -1);
+		if (ret < 0 && errno != EINTR) {
+			log_error("poll: %s", strerror(errno));
+			break;
+		}
+		for (i = 0; i < W.nfs; i++)
+			if (ret == 0 || (pfd[i].revents & POLLIN))
+				read_events(&W.fs[i]);
+		if (pfd[W.nfs].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			bool stop = false;
+
+			while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGHUP)
+					reload();
+				else if (si.ssi_signo == SIGUSR1)
+					status_line();
+				else
+					stop = true;
+			}
+			if (stop)
+				break;
+		}
+		if (pfd[W.nfs + 1].revents & POLLIN)
+			serve_client(W.listen_fd);
+	}
+	(void)sd_notify_send("STOPPING=1");
+	log_info("stopping: finishing the files in flight");
+	rc = EXIT_OK;
+out:
+	pass_stop = 1;
+	pthread_mutex_lock(&W.lock);
+	W.stopping = true;
+	pthread_mutex_unlock(&W.lock);
+	pthread_cond_broadcast(&W.cond);
+	if (worker_started)
+		pthread_join(tid, NULL);
+	while (W.requests) {
+		struct request *r = W.requests;
+
+		W.requests = r->next;
+		answer(r->fd, "rc 130\nthe daemon is stopping\n");
+		free_request(r);
+	}
+	for (i = 0; i < W.nfs; i++) {
+		/* Events read since the last round stay owed. */
+		if (worker_started)
+			checkpoint(&W.fs[i]);
+		teardown_fs(&W.fs[i]);
+	}
+	if (W.listen_fd >= 0) {
+		close(W.listen_fd);
+		(void)unlink(W.sock_path);
+	}
+	if (sfd >= 0)
+		close(sfd);
+	opts_free(&W.o);
+	config_free(&W.conf);
+	return rc;
+}
+
+/* ---- dedupd status --------------------------------------------------------- */
+
+static void status_usage(FILE *f)
+{
+	fprintf(f,
+"Usage: dedupd status [--json] [--socket PATH]\n"
+"Ask the running 'dedupd watch' how it is doing: queue, events, overflows,\n"
+"bytes hashed, deduped and freed, last checkpoint.\n"
+"\n"
+"  -j, --json       the daemon's answer as one JSON object\n"
+"      --socket PATH  default $DEDUPD_SOCKET or " WATCH_SOCKET "\n"
+"  -h, --help       this text\n"
+"\n"
+"Exit status: 0 done; 1 no daemon answers; 2 usage error.\n");
+}
+
+/* The number after "key": in a flat part of our own JSON. */
+static double json_num(const char *js, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(js, pat);
+	return p ? strtod(p + strlen(pat), NULL) : 0;
+}
+
+int cmd_status(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *sock = NULL;
+	char *answer = NULL, b1[32], b2[32], b3[32], state[64] = "";
+	bool json = false;
+	const char *p;
+	int c, ret;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":jh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case 's':
+			sock = optarg;
+			break;
+		case 'h':
+			status_usage(stdout);
+			return EXIT_OK;
+		default:
+			log_error("invalid option '%s' (see 'dedupd status --help')",
+				  argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		log_error("status takes no arguments (see 'dedupd status --help')");
+		return EXIT_USAGE;
+	}
+	sock = watch_socket_path(sock);
+	ret = watch_request(sock, "status\n", &answer);
+	if (ret < 0) {
+		log_error("no dedupd watch answers on '%s': %s", sock,
+			  strerror(-ret));
+		return EXIT_RUNTIME;
+	}
+	if (json || strncmp(answer, "{", 1)) {
+		fputs(answer, stdout);
+		free(answer);
+		return EXIT_OK;
+	}
+	p = strstr(answer, "\"state\":\"");
+	if (p)
+		sscanf(p + 9, "%63[^\"]", state);
+	printf("dedupd watch, pid %.0f, up %.0f s: %s\n",
+	       json_num(answer, "pid"), json_num(answer, "uptime"), state);
+	printf("  queue      %.0f files waiting, %.0f in flight\n",
+	       json_num(answer, "queue"), json_num(answer, "in_flight"));
+	printf("  events     %.0f (%.0f overflows, %.0f catch-ups)\n",
+	       json_num(answer, "events"), json_num(answer, "overflows"),
+	       json_num(answer, "catchups"));
+	printf("  hashed     %s\n",
+	       fmt_bytes((uint64_t)json_num(answer, "bytes_hashed"), b1,
+			 sizeof(b1)));
+	printf("  deduped    %s\n",
+	       fmt_bytes((uint64_t)json_num(answer, "bytes_deduped"), b2,
+			 sizeof(b2)));
+	{
+		double fr = json_num(answer, "bytes_freed");
+
+		printf("  freed      %s%s\n", fr < 0 ? "-" : "",
+		       fmt_bytes((uint64_t)(fr < 0 ? -fr : fr), b3,
+				 sizeof(b3)));
+	}
+	if (json_num(answer, "last_checkpoint") >= 0)
+		printf("  checkpoint %.0f s ago\n",
+		       json_num(answer, "last_checkpoint"));
+	else
+		printf("  checkpoint none yet\n");
+	free(answer);
+	return EXIT_OK;
+}

@@ -1,0 +1,775 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * btrfs find-new against a fake kernel that serves a sorted table of tree
+ * items the way BTRFS_IOC_TREE_SEARCH_V2 does (key range compared as whole
+ * keys, transid filter on the item's leaf, nr_items and buffer limits), and
+ * answers BTRFS_IOC_FS_INFO.
+ * Wraps: ioctl, open_by_handle_at.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <linux/btrfs.h>
+#include <linux/btrfs_tree.h>
+
+#include <cmocka.h>
+
+#include "ioctl-compat/btrfs.h"
+
+#define MAX_ITEMS 4096
+#define MAX_CALLS 32
+#define MAX_SEEN 64
+#define OLD 10 /* min_gen in most tests */
+
+int __wrap_ioctl(int fd, unsigned long request, ...);
+int __wrap_open_by_handle_at(int mount_fd, struct file_handle *fh, int flags);
+
+enum item_kind { RAW, EXTENT, ROOT };
+
+struct fake_item {
+	uint64_t objectid, offset;
+	uint32_t type;
+	uint64_t transid; /* of the leaf holding it */
+	uint32_t len;
+	enum item_kind kind;
+	uint64_t gen; /* EXTENT, ROOT: the item's generation field */
+	uint8_t extent_type; /* EXTENT */
+	uint32_t refs; /* ROOT */
+	uint64_t flags; /* ROOT */
+};
+
+static struct {
+	uint64_t tree_id; /* the only tree there is */
+	struct fake_item item[MAX_ITEMS];
+	unsigned int n;
+	unsigned int max_per_call; /* 0: no limit but nr_items and buffer */
+	int fail_at; /* call number (1-based) that fails */
+	int fail_errno;
+	uint32_t bogus_len; /* non-zero: first header claims this length */
+	uint64_t fs_gen; /* FS_INFO */
+	int fs_info_no_gen; /* an old kernel: flag not known */
+
+	int calls;
+	struct {
+		int fd;
+		unsigned long request;
+		struct btrfs_ioctl_search_key key;
+		uint64_t buf_size;
+		uint64_t fi_flags;
+	} call[MAX_CALLS];
+
+	/* open_by_handle_at */
+	int open_calls;
+	int open_mount_fd, open_flags;
+	unsigned int open_bytes;
+	int open_type;
+	uint8_t open_handle[BTRFS_FID_LEN];
+	int open_errno; /* non-zero: fail */
+} k;
+
+/* What the callbacks saw. */
+static struct {
+	unsigned int n;
+	uint64_t root[MAX_SEEN], id[MAX_SEEN], gen[MAX_SEEN];
+	unsigned int stop_at; /* 1-based callback that returns stop_value */
+	int stop_value;
+} seen;
+
+static int key_cmp(uint64_t o1, uint32_t t1, uint64_t f1, uint64_t o2,
+		   uint32_t t2, uint64_t f2)
+{
+	if (o1 != o2)
+		return o1 < o2 ? -1 : 1;
+	if (t1 != t2)
+		return t1 < t2 ? -1 : 1;
+	if (f1 != f2)
+		return f1 < f2 ? -1 : 1;
+	return 0;
+}
+
+static struct fake_item *add_item(uint64_t objectid, uint32_t type,
+				  uint64_t offset, uint64_t transid,
+				  uint32_t len)
+{
+	struct fake_item *it;
+
+	assert_true(k.n < MAX_ITEMS);
+	if (k.n > 0) {
+		const struct fake_item *p = &k.item[k.n - 1];
+
+		assert_true(key_cmp(p->objectid, p->type, p->offset, objectid,
+				    type, offset) < 0);
+	}
+	it = &k.item[k.n++];
+	*it = (struct fake_item){
+		.objectid = objectid,
+		.type = type,
+		.offset = offset,
+		.transid = transid,
+		.len = len,
+	};
+	return it;
+}
+
+/* A file extent item written in @gen, in a leaf last written in @transid. */
+static void add_extent(uint64_t ino, uint64_t offset, uint64_t transid,
+		       uint64_t gen, uint8_t type)
+{
+	uint32_t len = type == BTRFS_FILE_EXTENT_INLINE ?
+			       21 + 5 : /* odd: the next header is unaligned */
+			       sizeof(struct btrfs_file_extent_item);
+	struct fake_item *it =
+		add_item(ino, BTRFS_EXTENT_DATA_KEY, offset, transid, len);
+
+	it->kind = EXTENT;
+	it->gen = gen;
+	it->extent_type = type;
+}
+
+static void add_root(uint64_t id, uint64_t offset, uint64_t transid,
+		     uint64_t gen, uint32_t refs, uint64_t flags)
+{
+	struct fake_item *it = add_item(id, BTRFS_ROOT_ITEM_KEY, offset,
+					transid,
+					sizeof(struct btrfs_root_item));
+
+	it->kind = ROOT;
+	it->gen = gen;
+	it->refs = refs;
+	it->flags = flags;
+}
+
+static void fill_item(const struct fake_item *it, uint8_t *p)
+{
+	uint64_t le64;
+	uint32_t le32;
+
+	memset(p, 0xa5, it->len);
+	if (it->kind == EXTENT) {
+		le64 = htole64(it->gen);
+		memcpy(p + offsetof(struct btrfs_file_extent_item, generation),
+		       &le64, sizeof(le64));
+		p[offsetof(struct btrfs_file_extent_item, type)] =
+			it->extent_type;
+	} else if (it->kind == ROOT) {
+		le64 = htole64(it->gen);
+		memcpy(p + offsetof(struct btrfs_root_item, generation), &le64,
+		       sizeof(le64));
+		le64 = htole64(it->flags);
+		memcpy(p + offsetof(struct btrfs_root_item, flags), &le64,
+		       sizeof(le64));
+		le32 = htole32(it->refs);
+		memcpy(p + offsetof(struct btrfs_root_item, refs), &le32,
+		       sizeof(le32));
+	}
+}
+
+static int fake_search(struct btrfs_ioctl_search_args_v2 *args)
+{
+	struct btrfs_ioctl_search_key *sk = &args->key;
+	uint32_t out = 0;
+	size_t off = 0;
+
+	if (sk->tree_id != k.tree_id) {
+		errno = ENOENT;
+		return -1;
+	}
+	for (unsigned int i = 0; i < k.n; i++) {
+		const struct fake_item *it = &k.item[i];
+		struct btrfs_ioctl_search_header sh;
+
+		if (out >= sk->nr_items ||
+		    (k.max_per_call && out >= k.max_per_call))
+			break;
+		if (key_cmp(it->objectid, it->type, it->offset,
+			    sk->min_objectid, sk->min_type,
+			    sk->min_offset) < 0 ||
+		    key_cmp(it->objectid, it->type, it->offset,
+			    sk->max_objectid, sk->max_type, sk->max_offset) > 0)
+			continue;
+		if (it->transid < sk->min_transid ||
+		    it->transid > sk->max_transid)
+			continue;
+		if (sizeof(sh) + it->len > args->buf_size - off)
+			break; /* full: the kernel stops here */
+		sh = (struct btrfs_ioctl_search_header){
+			.transid = it->transid,
+			.objectid = it->objectid,
+			.offset = it->offset,
+			.type = it->type,
+			.len = k.bogus_len && out == 0 ? k.bogus_len : it->len,
+		};
+		memcpy(args->buf + off, &sh, sizeof(sh));
+		off += sizeof(sh);
+		fill_item(it, args->buf + off);
+		off += it->len;
+		out++;
+	}
+	sk->nr_items = out;
+	return 0;
+}
+
+int __wrap_ioctl(int fd, unsigned long request, ...)
+{
+	void *argp;
+	va_list ap;
+
+	va_start(ap, request);
+	argp = va_arg(ap, void *);
+	va_end(ap);
+
+	if (k.calls < MAX_CALLS) {
+		k.call[k.calls].fd = fd;
+		k.call[k.calls].request = request;
+		if (request == BTRFS_IOC_TREE_SEARCH_V2) {
+			struct btrfs_ioctl_search_args_v2 *a = argp;
+
+			k.call[k.calls].key = a->key;
+			k.call[k.calls].buf_size = a->buf_size;
+		} else if (request == BTRFS_IOC_FS_INFO) {
+			struct btrfs_ioctl_fs_info_args *fi = argp;
+
+			k.call[k.calls].fi_flags = fi->flags;
+		}
+	}
+	k.calls++;
+	if (k.calls == k.fail_at) {
+		errno = k.fail_errno;
+		return -1;
+	}
+	if (request == BTRFS_IOC_TREE_SEARCH_V2)
+		return fake_search(argp);
+	if (request == BTRFS_IOC_FS_INFO) {
+		struct btrfs_ioctl_fs_info_args *fi = argp;
+		uint64_t flags_in = fi->flags;
+
+		memset(fi, 0, sizeof(*fi));
+		if ((flags_in & BTRFS_FS_INFO_FLAG_GENERATION) &&
+		    !k.fs_info_no_gen) {
+			fi->flags |= BTRFS_FS_INFO_FLAG_GENERATION;
+			fi->generation = k.fs_gen;
+		}
+		return 0;
+	}
+	errno = ENOTTY;
+	return -1;
+}
+
+int __wrap_open_by_handle_at(int mount_fd, struct file_handle *fh, int flags)
+{
+	k.open_calls++;
+	k.open_mount_fd = mount_fd;
+	k.open_flags = flags;
+	k.open_bytes = fh->handle_bytes;
+	k.open_type = fh->handle_type;
+	assert_true(fh->handle_bytes <= sizeof(k.open_handle));
+	memcpy(k.open_handle, fh->f_handle, fh->handle_bytes);
+	if (k.open_errno) {
+		errno = k.open_errno;
+		return -1;
+	}
+	return 42;
+}
+
+static int record(uint64_t root, uint64_t id, uint64_t gen)
+{
+	assert_true(seen.n < MAX_SEEN);
+	seen.root[seen.n] = root;
+	seen.id[seen.n] = id;
+	seen.gen[seen.n] = gen;
+	seen.n++;
+	if (seen.n == seen.stop_at)
+		return seen.stop_value;
+	return 0;
+}
+
+static int new_cb(void *arg, uint64_t root_id, uint64_t ino)
+{
+	assert_ptr_equal(arg, &seen);
+	return record(root_id, ino, 0);
+}
+
+static int subvol_cb(void *arg, uint64_t root_id, uint64_t generation)
+{
+	assert_ptr_equal(arg, &seen);
+	return record(0, root_id, generation);
+}
+
+static int reset(void **state)
+{
+	(void)state;
+	memset(&k, 0, sizeof(k));
+	memset(&seen, 0, sizeof(seen));
+	return 0;
+}
+
+static void expect_seen(const uint64_t *ids, unsigned int n)
+{
+	assert_int_equal(seen.n, n);
+	for (unsigned int i = 0; i < n; i++)
+		assert_int_equal(seen.id[i], ids[i]);
+}
+
+static void expect_search_from(int call, uint64_t objectid, uint32_t type,
+			       uint64_t offset)
+{
+	assert_true(call < k.calls);
+	assert_true(k.call[call].request == BTRFS_IOC_TREE_SEARCH_V2);
+	assert_int_equal(k.call[call].key.min_objectid, objectid);
+	assert_int_equal(k.call[call].key.min_type, type);
+	assert_int_equal(k.call[call].key.min_offset, offset);
+}
+
+static void find_new_filters_by_generation(void **state)
+{
+	static const uint64_t want[] = { 257, 258, 259, 261 };
+	const struct btrfs_ioctl_search_key *key;
+
+	(void)state;
+	k.tree_id = 257;
+	add_item(256, BTRFS_INODE_ITEM_KEY, 0, 12, 160);
+	add_item(256, BTRFS_DIR_INDEX_KEY, 2, 12, 40);
+	/* In a new leaf, but written before min_gen. */
+	add_extent(256, 0, 12, 5, BTRFS_FILE_EXTENT_REG);
+	add_item(257, BTRFS_INODE_ITEM_KEY, 0, 12, 160);
+	add_extent(257, 0, 12, OLD + 1, BTRFS_FILE_EXTENT_REG);
+	add_extent(258, 0, 12, 12, BTRFS_FILE_EXTENT_INLINE);
+	add_extent(259, 0, 12, OLD, BTRFS_FILE_EXTENT_REG); /* not after */
+	add_extent(259, 4096, 12, OLD + 1, BTRFS_FILE_EXTENT_PREALLOC);
+	/* Too short to be a file extent item. */
+	add_item(260, BTRFS_EXTENT_DATA_KEY, 0, 12, 20);
+	add_extent(260, 4096, 12, OLD, BTRFS_FILE_EXTENT_INLINE);
+	add_extent(261, 0, 12, OLD + 2, BTRFS_FILE_EXTENT_REG);
+	/* In a leaf the kernel skips: old. */
+	add_extent(262, 0, OLD, OLD, BTRFS_FILE_EXTENT_REG);
+
+	assert_int_equal(btrfs_find_new(7, 257, OLD, new_cb, &seen), 0);
+	expect_seen(want, 4);
+	for (unsigned int i = 0; i < seen.n; i++)
+		assert_int_equal(seen.root[i], 257);
+
+	assert_int_equal(k.calls, 2);
+	assert_int_equal(k.call[0].fd, 7);
+	key = &k.call[0].key;
+	assert_int_equal(key->tree_id, 257);
+	assert_int_equal(key->min_objectid, BTRFS_FIRST_FREE_OBJECTID);
+	assert_int_equal(key->max_objectid, BTRFS_LAST_FREE_OBJECTID);
+	assert_int_equal(key->min_type, BTRFS_EXTENT_DATA_KEY);
+	assert_int_equal(key->max_type, BTRFS_EXTENT_DATA_KEY);
+	assert_int_equal(key->min_offset, 0);
+	assert_int_equal(key->max_offset, UINT64_MAX);
+	assert_int_equal(key->min_transid, OLD + 1);
+	assert_int_equal(key->max_transid, UINT64_MAX);
+	assert_true(k.call[0].buf_size >= 64 * 1024);
+	/* 261 was reported from the last item: the second call skips it. */
+	expect_search_from(1, 262, BTRFS_EXTENT_DATA_KEY, 0);
+}
+
+static void find_new_one_callback_per_inode(void **state)
+{
+	static const uint64_t want[] = { 300, 301, 302 };
+
+	(void)state;
+	k.tree_id = 5;
+	for (unsigned int i = 0; i < 1000; i++)
+		add_extent(300, i * 4096ULL, 20, i % 3 ? 20 : 5,
+			   BTRFS_FILE_EXTENT_REG);
+	for (unsigned int i = 0; i < 3; i++)
+		add_extent(301, i * 4096ULL, 20, 20, BTRFS_FILE_EXTENT_REG);
+	/* Many new items in many batches, the first new one late. */
+	for (unsigned int i = 0; i < 250; i++)
+		add_extent(302, i * 4096ULL, 20, i < 230 ? 5 : 20,
+			   BTRFS_FILE_EXTENT_REG);
+	k.max_per_call = 100;
+
+	assert_int_equal(btrfs_find_new(3, 5, OLD, new_cb, &seen), 0);
+	expect_seen(want, 3);
+	/*
+	 * 300 is reported from the first batch: the rest of its items are
+	 * not fetched, the next batch starts at the next inode.
+	 */
+	expect_search_from(0, BTRFS_FIRST_FREE_OBJECTID, BTRFS_EXTENT_DATA_KEY,
+			   0);
+	expect_search_from(1, 301, BTRFS_EXTENT_DATA_KEY, 0);
+	/* 301 and the first 97 of 302 (old), then on after the last one. */
+	expect_search_from(2, 302, BTRFS_EXTENT_DATA_KEY, 96 * 4096 + 1);
+	expect_search_from(3, 302, BTRFS_EXTENT_DATA_KEY, 196 * 4096 + 1);
+	/* 302 reported in that batch, which ended inside 302: skip it. */
+	expect_search_from(4, 303, BTRFS_EXTENT_DATA_KEY, 0);
+	assert_int_equal(k.calls, 5);
+}
+
+static void find_new_key_advances_with_carry(void **state)
+{
+	static const uint64_t want[] = { 257, 258 };
+
+	(void)state;
+	k.tree_id = 5;
+	/* The last possible offset: carries into the type. */
+	add_extent(256, UINT64_MAX, 20, 5, BTRFS_FILE_EXTENT_REG);
+	/* The last type in a range that spans objectids: carries further. */
+	add_item(256, UINT8_MAX, UINT64_MAX, 20, 8);
+	add_item(257, BTRFS_INODE_ITEM_KEY, 0, 20, 160);
+	add_extent(257, 0, 20, 20, BTRFS_FILE_EXTENT_REG);
+	add_extent(258, 8192, 20, 20, BTRFS_FILE_EXTENT_REG);
+	k.max_per_call = 1;
+
+	assert_int_equal(btrfs_find_new(3, 5, OLD, new_cb, &seen), 0);
+	expect_seen(want, 2);
+	expect_search_from(1, 256, BTRFS_EXTENT_DATA_KEY + 1, 0);
+	expect_search_from(2, 257, 0, 0);
+	expect_search_from(3, 257, BTRFS_INODE_ITEM_KEY, 1);
+	expect_search_from(4, 258, BTRFS_EXTENT_DATA_KEY, 0);
+	expect_search_from(5, 259, BTRFS_EXTENT_DATA_KEY, 0);
+	assert_int_equal(k.calls, 6);
+}
+
+static int count_cb(void *arg, uint64_t root_id, uint64_t ino)
+{
+	uint64_t *next = arg;
+
+	(void)root_id;
+	assert_int_equal(ino, *next);
+	(*next)++;
+	return 0;
+}
+
+static void find_new_many_batches(void **state)
+{
+	const unsigned int n = 3000; /* 58 bytes each: about 170 KiB */
+	uint64_t next = 256;
+
+	(void)state;
+	k.tree_id = 5;
+	for (unsigned int i = 0; i < n; i++)
+		add_extent(256 + i, 0, 20, 20, BTRFS_FILE_EXTENT_INLINE);
+
+	assert_int_equal(btrfs_find_new(3, 5, OLD, count_cb, &next), 0);
+	assert_int_equal(next, 256 + n);
+	/* Filled buffers, then the empty answer that ends the search. */
+	assert_true(k.calls >= 3);
+	for (int i = 1; i < k.calls; i++)
+		assert_true(k.call[i].key.min_objectid >
+			    k.call[i - 1].key.min_objectid);
+}
+
+static void find_new_stop_value_returned(void **state)
+{
+	static const uint64_t want[] = { 256, 257 };
+
+	(void)state;
+	k.tree_id = 5;
+	for (unsigned int i = 0; i < 4; i++)
+		add_extent(256 + i, 0, 20, 20, BTRFS_FILE_EXTENT_REG);
+	seen.stop_at = 2;
+	seen.stop_value = 7;
+	assert_int_equal(btrfs_find_new(3, 5, OLD, new_cb, &seen), 7);
+	expect_seen(want, 2);
+	assert_int_equal(k.calls, 1);
+
+	/* A negative value is the callback's too, returned as it is. */
+	memset(&seen, 0, sizeof(seen));
+	seen.stop_at = 1;
+	seen.stop_value = -ECANCELED;
+	assert_int_equal(btrfs_find_new(3, 5, OLD, new_cb, &seen), -ECANCELED);
+	assert_int_equal(seen.n, 1);
+}
+
+static void find_new_errors_propagate(void **state)
+{
+	static const uint64_t want[] = { 256, 257 };
+
+	(void)state;
+	k.tree_id = 5;
+	for (unsigned int i = 0; i < 4; i++)
+		add_extent(256 + i, 0, 20, 20, BTRFS_FILE_EXTENT_REG);
+	k.fail_at = 1;
+	k.fail_errno = EPERM;
+	assert_int_equal(btrfs_find_new(3, 5, OLD, new_cb, &seen), -EPERM);
+	assert_int_equal(seen.n, 0);
+
+	/* After some callbacks: the error still comes out. */
+	k.calls = 0;
+	k.max_per_call = 2;
+	k.fail_at = 2;
+	k.fail_errno = EIO;
+	assert_int_equal(btrfs_find_new(3, 5, OLD, new_cb, &seen), -EIO);
+	expect_seen(want, 2);
+
+	/* No such tree. */
+	k.calls = 0;
+	k.fail_at = 0;
+	assert_int_equal(btrfs_find_new(3, 999, OLD, new_cb, &seen), -ENOENT);
+
+	/* A header that runs past the buffer. */
+	k.calls = 0;
+	k.bogus_len = 70000;
+	assert_int_equal(btrfs_find_new(3, 5, OLD, new_cb, &seen), -EIO);
+	expect_seen(want, 2);
+}
+
+static void find_new_bad_arguments(void **state)
+{
+	(void)state;
+	k.tree_id = 5;
+	add_extent(256, 0, 20, 20, BTRFS_FILE_EXTENT_REG);
+	assert_int_equal(btrfs_find_new(3, 5, OLD, NULL, NULL), -EINVAL);
+	assert_int_equal(btrfs_find_new(3, 0, OLD, new_cb, &seen), -EINVAL);
+	/* Nothing can be newer: no search at all. */
+	assert_int_equal(btrfs_find_new(3, 5, UINT64_MAX, new_cb, &seen), 0);
+	assert_int_equal(k.calls, 0);
+	assert_int_equal(seen.n, 0);
+}
+
+/* A root tree: other trees, subvolumes, snapshots, deleted ones. */
+static void add_root_tree(void)
+{
+	k.tree_id = BTRFS_ROOT_TREE_OBJECTID;
+	add_root(BTRFS_EXTENT_TREE_OBJECTID, 0, 30, 30, 1, 0);
+	add_root(BTRFS_DEV_TREE_OBJECTID, 0, 30, 29, 1, 0);
+	add_root(BTRFS_FS_TREE_OBJECTID, 0, 30, 20, 1, 0);
+	add_item(BTRFS_ROOT_TREE_DIR_OBJECTID, BTRFS_DIR_ITEM_KEY, 1, 30, 37);
+	add_root(BTRFS_CSUM_TREE_OBJECTID, 0, 30, 30, 1, 0);
+	add_root(256, 0, 30, 15, 1, 0); /* not changed since */
+	add_item(256, BTRFS_ROOT_BACKREF_KEY, 5, 30, 20);
+	add_root(257, 0, 30, 16, 1, 0);
+	add_item(257, BTRFS_ROOT_BACKREF_KEY, 5, 30, 20);
+	add_root(258, 0, 30, 30, 0, 0); /* deleted */
+	/* A snapshot: its key offset is the transid it was taken in. */
+	add_root(259, 17, 30, 17, 1, BTRFS_ROOT_SUBVOL_RDONLY);
+	add_root(260, 0, 30, 18, 1, BTRFS_ROOT_SUBVOL_DEAD); /* deleting */
+	/* A free space cache inode: not a root. */
+	add_item(261, BTRFS_INODE_ITEM_KEY, 0, 30, 160);
+	/* A ROOT_ITEM of the old, shorter format. */
+	add_item(262, BTRFS_ROOT_ITEM_KEY, 0, 30,
+		 offsetof(struct btrfs_root_item, generation_v2));
+	k.item[k.n - 1].kind = ROOT;
+	k.item[k.n - 1].gen = 19;
+	k.item[k.n - 1].refs = 1;
+	add_root(263, 0, 14, 14, 1, 0); /* in a leaf the kernel skips */
+	add_root(BTRFS_DATA_RELOC_TREE_OBJECTID, 0, 30, 30, 1, 0);
+}
+
+static void subvols_changed_lists_subvolumes(void **state)
+{
+	static const uint64_t want[] = { 5, 257, 259, 262 };
+	static const uint64_t want_gen[] = { 20, 16, 17, 19 };
+	const struct btrfs_ioctl_search_key *key;
+
+	(void)state;
+	add_root_tree();
+	assert_int_equal(btrfs_subvols_changed(4, 15, subvol_cb, &seen), 0);
+	expect_seen(want, 4);
+	for (unsigned int i = 0; i < 4; i++)
+		assert_int_equal(seen.gen[i], want_gen[i]);
+
+	assert_int_equal(k.call[0].fd, 4);
+	key = &k.call[0].key;
+	assert_int_equal(key->tree_id, BTRFS_ROOT_TREE_OBJECTID);
+	assert_int_equal(key->min_objectid, BTRFS_FS_TREE_OBJECTID);
+	assert_int_equal(key->max_objectid, BTRFS_LAST_FREE_OBJECTID);
+	assert_int_equal(key->min_type, BTRFS_ROOT_ITEM_KEY);
+	assert_int_equal(key->max_type, BTRFS_ROOT_ITEM_KEY);
+	assert_int_equal(key->min_transid, 16);
+	assert_true(k.call[0].buf_size >= 64 * 1024);
+}
+
+static void subvols_changed_across_calls(void **state)
+{
+	static const uint64_t want[] = { 5, 257, 259, 262 };
+
+	(void)state;
+	add_root_tree();
+	k.max_per_call = 2;
+	assert_int_equal(btrfs_subvols_changed(4, 15, subvol_cb, &seen), 0);
+	expect_seen(want, 4);
+	/* Each call starts right after the last key of the one before. */
+	expect_search_from(1, BTRFS_ROOT_TREE_DIR_OBJECTID, BTRFS_DIR_ITEM_KEY,
+			   2);
+	expect_search_from(2, 256, BTRFS_ROOT_ITEM_KEY, 1);
+	expect_search_from(3, 257, BTRFS_ROOT_ITEM_KEY, 1);
+}
+
+static void subvols_changed_stop_and_errors(void **state)
+{
+	static const uint64_t want[] = { 5, 257 };
+
+	(void)state;
+	add_root_tree();
+	seen.stop_at = 2;
+	seen.stop_value = 1;
+	assert_int_equal(btrfs_subvols_changed(4, 15, subvol_cb, &seen), 1);
+	expect_seen(want, 2);
+
+	memset(&seen, 0, sizeof(seen));
+	k.calls = 0;
+	k.fail_at = 1;
+	k.fail_errno = EPERM;
+	assert_int_equal(btrfs_subvols_changed(4, 15, subvol_cb, &seen),
+			 -EPERM);
+	assert_int_equal(seen.n, 0);
+
+	/* All of them. */
+	k.calls = 0;
+	k.fail_at = 0;
+	assert_int_equal(btrfs_subvols_changed(4, 0, subvol_cb, &seen), 0);
+	assert_int_equal(seen.n, 6);
+
+	k.calls = 0;
+	assert_int_equal(btrfs_subvols_changed(4, 0, NULL, NULL), -EINVAL);
+	assert_int_equal(btrfs_subvols_changed(4, UINT64_MAX, subvol_cb, &seen),
+			 0);
+	assert_int_equal(k.calls, 0);
+}
+
+static void fs_generation_from_extent_root(void **state)
+{
+	uint64_t gen = 0;
+
+	(void)state;
+	add_root_tree();
+	k.fs_gen = 31; /* a transaction is open */
+	assert_int_equal(btrfs_fs_generation(4, &gen), 0);
+	assert_int_equal(gen, 30);
+	assert_int_equal(k.calls, 2); /* the item, then the empty answer */
+	assert_int_equal(k.call[0].key.tree_id, BTRFS_ROOT_TREE_OBJECTID);
+	assert_int_equal(k.call[0].key.min_objectid,
+			 BTRFS_EXTENT_TREE_OBJECTID);
+	assert_int_equal(k.call[0].key.max_objectid,
+			 BTRFS_EXTENT_TREE_OBJECTID);
+
+	/* extent-tree-v2: one per global root id, the newest counts. */
+	reset(NULL);
+	k.tree_id = BTRFS_ROOT_TREE_OBJECTID;
+	add_root(BTRFS_EXTENT_TREE_OBJECTID, 0, 40, 39, 1, 0);
+	add_root(BTRFS_EXTENT_TREE_OBJECTID, 1, 40, 40, 1, 0);
+	add_root(BTRFS_EXTENT_TREE_OBJECTID, 2, 40, 38, 1, 0);
+	assert_int_equal(btrfs_fs_generation(4, &gen), 0);
+	assert_int_equal(gen, 40);
+}
+
+static void fs_generation_falls_back_to_fs_info(void **state)
+{
+	uint64_t gen = 1234;
+
+	(void)state;
+	add_root_tree();
+	k.fs_gen = 31;
+	/* No CAP_SYS_ADMIN: the open transaction's id, less one. */
+	k.fail_at = 1;
+	k.fail_errno = EPERM;
+	assert_int_equal(btrfs_fs_generation(4, &gen), 0);
+	assert_int_equal(gen, 30);
+	assert_int_equal(k.calls, 2);
+	assert_true(k.call[1].request == BTRFS_IOC_FS_INFO);
+	assert_int_equal(k.call[1].fi_flags, BTRFS_FS_INFO_FLAG_GENERATION);
+
+	/* No extent tree ROOT_ITEM. */
+	reset(NULL);
+	k.tree_id = BTRFS_ROOT_TREE_OBJECTID;
+	add_root(BTRFS_FS_TREE_OBJECTID, 0, 40, 39, 1, 0);
+	k.fs_gen = 41;
+	assert_int_equal(btrfs_fs_generation(4, &gen), 0);
+	assert_int_equal(gen, 40);
+
+	/* A kernel without the generation in FS_INFO. */
+	k.fs_info_no_gen = 1;
+	gen = 1234;
+	assert_int_equal(btrfs_fs_generation(4, &gen), -EOPNOTSUPP);
+	assert_int_equal(gen, 1234);
+}
+
+static void fs_generation_errors(void **state)
+{
+	uint64_t gen = 1234;
+
+	(void)state;
+	add_root_tree();
+	k.fail_at = 1;
+	k.fail_errno = ENOTTY; /* not btrfs */
+	assert_int_equal(btrfs_fs_generation(4, &gen), -ENOTTY);
+	assert_int_equal(gen, 1234);
+	assert_int_equal(k.calls, 1);
+	assert_int_equal(btrfs_fs_generation(4, NULL), -EINVAL);
+}
+
+static void handle_layout(void **state)
+{
+	static const uint8_t want[BTRFS_FID_LEN] = {
+		0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, /* ino */
+		0x03, 0x01, 0, 0, 0, 0, 0, 0, /* root 259 */
+		0, 0, 0, 0, /* generation */
+	};
+	uint8_t buf[BTRFS_FID_LEN + 4];
+	int32_t type = -1;
+
+	(void)state;
+	memset(buf, 0xee, sizeof(buf));
+	assert_int_equal(btrfs_handle_make(259, 0x0102030405060708ULL, buf,
+					   &type),
+			 BTRFS_FID_LEN);
+	assert_int_equal(type, 0x4d);
+	assert_memory_equal(buf, want, sizeof(want));
+	assert_int_equal(buf[BTRFS_FID_LEN], 0xee); /* nothing past it */
+
+	type = -1;
+	assert_int_equal(btrfs_handle_make(259, 256, NULL, &type), -EINVAL);
+	assert_int_equal(type, -1);
+	assert_int_equal(btrfs_handle_make(259, 256, buf, NULL), -EINVAL);
+}
+
+static void open_inode_by_gen0_handle(void **state)
+{
+	static const uint8_t want[BTRFS_FID_LEN] = {
+		0x01, 0x01, 0, 0, 0, 0, 0, 0, /* ino 257 */
+		0x05, 0, 0, 0, 0, 0, 0, 0, /* root 5 */
+		0, 0, 0, 0,
+	};
+
+	(void)state;
+	assert_int_equal(btrfs_open_inode(9, 5, 257, O_NOATIME), 42);
+	assert_int_equal(k.open_calls, 1);
+	assert_int_equal(k.open_mount_fd, 9);
+	assert_int_equal(k.open_flags, O_RDONLY | O_CLOEXEC | O_NOATIME);
+	assert_int_equal(k.open_bytes, BTRFS_FID_LEN);
+	assert_int_equal(k.open_type, BTRFS_FID_TYPE);
+	assert_memory_equal(k.open_handle, want, sizeof(want));
+
+	k.open_errno = ESTALE;
+	assert_int_equal(btrfs_open_inode(9, 5, 257, 0), -ESTALE);
+
+	/* Read-only: no access mode may be added. */
+	k.open_calls = 0;
+	assert_int_equal(btrfs_open_inode(9, 5, 257, O_RDWR), -EINVAL);
+	assert_int_equal(btrfs_open_inode(9, 5, 257, O_WRONLY), -EINVAL);
+	assert_int_equal(k.open_calls, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(find_new_filters_by_generation, reset),
+		cmocka_unit_test_setup(find_new_one_callback_per_inode, reset),
+		cmocka_unit_test_setup(find_new_key_advances_with_carry, reset),
+		cmocka_unit_test_setup(find_new_many_batches, reset),
+		cmocka_unit_test_setup(find_new_stop_value_returned, reset),
+		cmocka_unit_test_setup(find_new_errors_propagate, reset),
+		cmocka_unit_test_setup(find_new_bad_arguments, reset),
+		cmocka_unit_test_setup(subvols_changed_lists_subvolumes, reset),
+		cmocka_unit_test_setup(subvols_changed_across_calls, reset),
+		cmocka_unit_test_setup(subvols_changed_stop_and_errors, reset),
+		cmocka_unit_test_setup(fs_generation_from_extent_root, reset),
+		cmocka_unit_test_setup(fs_generation_falls_back_to_fs_info,
+				       reset),
+		cmocka_unit_test_setup(fs_generation_errors, reset),
+		cmocka_unit_test_setup(handle_layout, reset),
+		cmocka_unit_test_setup(open_inode_by_gen0_handle, reset),
+	};
+
+	return cmocka_run_group_tests_name("btrfs", tests, NULL, NULL);
+}
