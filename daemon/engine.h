@@ -116,6 +116,8 @@ struct file_job {
 	uint64_t size;
 	uint64_t cookie;
 	bool hashed;		/* hashed and matched; runs[] are valid */
+	uint64_t prev_gen;	/* btrfs: the index's generation of the file */
+	uint64_t gen;		/* btrfs: committed generation before hashing */
 
 	struct extent *extents;	/* data extents from FIEMAP (btrfs relocation) */
 	size_t nextents, cap_extents;

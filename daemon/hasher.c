@@ -8,6 +8,7 @@
  * only an identical tail. All-zero blocks are left out: sharing them would
  * pile references on one extent for no gain over a hole.
  */
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "daemon/phys.h"
 #include "daemon/plan.h"
 #include "daemon/util.h"
+#include "ioctl-compat/btrfs.h"
 #include "ioctl-compat/handle.h"
 
 #define SEG_BLOCKS (1u << 16)	/* blocks matched at a time: bounds memory */
@@ -435,10 +437,12 @@ static int lookup_file(struct engine *e, struct file_job *job,
 		pthread_mutex_unlock(&e->db_lock);
 		return 2;
 	}
-	if (ret == 1 && !hashdb_file_get(e->db, id, &rec) &&
-	    rec.cookie == job->cookie && rec.size == job->size) {
-		pthread_mutex_unlock(&e->db_lock);
-		return 1;
+	if (ret == 1 && !hashdb_file_get(e->db, id, &rec)) {
+		if (rec.cookie == job->cookie && rec.size == job->size) {
+			pthread_mutex_unlock(&e->db_lock);
+			return 1;
+		}
+		job->prev_gen = rec.gen;
 	}
 	if (ret != 1) {
 		ret = hashdb_file_add(e->db, h->type, h->data, h->len, &id);
@@ -492,9 +496,91 @@ static void finish_digest(struct hash_state *hs)
 	pthread_mutex_unlock(&e->db_lock);
 }
 
+/*
+ * btrfs: the byte ranges of a changed file written after the generation its
+ * last hashing covered. Data already indexed is not hashed again.
+ */
+#define NEW_RANGES_MAX 4096
+
+struct new_ranges {
+	struct byte_range *v;
+	size_t n, cap;
+	uint32_t blksz;
+};
+
+static int add_new_range(void *arg, uint64_t off, uint64_t len)
+{
+	struct new_ranges *nr = arg;
+	uint64_t end = off + len;
+
+	/* Whole blocks: extent items are block-aligned but inline ones. */
+	off -= off % nr->blksz;
+	end = (end + nr->blksz - 1) / nr->blksz * nr->blksz;
+	if (nr->n && nr->v[nr->n - 1].off + nr->v[nr->n - 1].len >= off) {
+		struct byte_range *last = &nr->v[nr->n - 1];
+
+		if (end > last->off + last->len)
+			last->len = end - last->off;
+		return 0;
+	}
+	if (nr->n == NEW_RANGES_MAX)
+		return -E2BIG;	/* too scattered: hash it all */
+	nr->v = grow_array(nr->v, &nr->cap, nr->n + 1, sizeof(*nr->v));
+	nr->v[nr->n++] = (struct byte_range){ off, end - off };
+	return 0;
+}
+
+/*
+ * Fills @nr for @job. Returns 1 if only those ranges need hashing, 0 if the
+ * whole file does.
+ */
+static int find_new_ranges(struct engine *e, struct file_job *job,
+			   const struct file_id_handle *h,
+			   struct new_ranges *nr)
+{
+	uint64_t ino, root;
+
+	if (e->fs.kind != FS_BTRFS || !job->prev_gen || !job->gen ||
+	    h->type != BTRFS_FID_TYPE || h->len < BTRFS_FID_LEN)
+		return 0;
+	memcpy(&ino, h->data, 8);
+	memcpy(&root, h->data + 8, 8);
+	nr->blksz = e->blksz;
+	if (btrfs_inode_new_ranges(job->fd, le64toh(root), le64toh(ino),
+				   job->prev_gen, add_new_range, nr) < 0) {
+		nr->n = 0;
+		return 0;
+	}
+	return 1;
+}
+
+/* Hashes the parts of extent @ex that are in @nr. */
+static int hash_new_parts(struct hash_state *hs, const struct extent *ex,
+			  const struct new_ranges *nr, uint8_t *buf,
+			  size_t buflen, uint64_t *next_blk)
+{
+	uint64_t a = ex->logical, b = ex->logical + ex->length;
+	int ret;
+
+	for (size_t i = 0; i < nr->n; i++) {
+		uint64_t lo = nr->v[i].off, hi = lo + nr->v[i].len;
+
+		if (hi <= a || lo >= b)
+			continue;
+		lo = lo > a ? lo : a;
+		hi = hi < b ? hi : b;
+		ret = hash_range(hs, lo, hi - lo, buf, buflen, next_blk);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
 void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 		      size_t buflen)
 {
+	struct new_ranges nr = { 0 };
+	bool only_new = false;
 	struct hash_state hs = { .e = e, .job = job, .src_fd = -1 };
 	struct file_id_handle h;
 	struct fiemap_iter *it = NULL;
@@ -560,6 +646,11 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 		goto out_close;
 	}
 
+	if (e->fs.kind == FS_BTRFS && !e->dry_run &&
+	    btrfs_fs_generation(fd, &job->gen) < 0)
+		job->gen = 0;
+	only_new = find_new_ranges(e, job, &h, &nr) == 1;
+
 	hs.nblocks = (job->size + e->blksz - 1) / e->blksz;
 	hs.tail_len = job->size % e->blksz;
 	/* Sized to the file: most files are small, and zeroing 512 KiB for
@@ -583,14 +674,27 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 	 * reads as zeros (left out): its extent map tells nothing worth a
 	 * FIEMAP call (a refcount btree lookup for the shared flag).
 	 */
-	if (e->fs.kind == FS_XFS && job->size <= e->blksz)
+	if (only_new) {
+		/* Old data keep their cells; the whole-file digest would be
+		 * of the new parts only. */
+		hs.digest_valid = false;
+	}
+	if (only_new && !nr.n)
+		ret = 1;	/* nothing new: only metadata changed */
+	else if (e->fs.kind == FS_XFS && job->size <= e->blksz)
 		ret = -EOPNOTSUPP;
 	else
 		ret = fiemap_iter_open(fd, 0, job->size, FIEMAP_ITER_SYNC,
 				       &it);
-	if (ret < 0) {
+	if (ret == 1) {
+		ret = 0;
+	} else if (ret < 0) {
 		/* No extent map: hash all of it, place unknown. */
-		ret = hash_range(&hs, 0, job->size, buf, buflen, &next_blk);
+		ex = (struct extent){ .logical = 0, .length = job->size };
+		ret = only_new ? hash_new_parts(&hs, &ex, &nr, buf, buflen,
+						&next_blk) :
+				 hash_range(&hs, 0, job->size, buf, buflen,
+					    &next_blk);
 	} else {
 		while ((ret = fiemap_iter_next(it, &ex)) == 1) {
 			if (ex.flags & (EXTENT_HOLE | EXTENT_UNWRITTEN)) {
@@ -605,6 +709,13 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 				continue;
 			}
 			add_extent(job, &ex);
+			if (only_new) {
+				ret = hash_new_parts(&hs, &ex, &nr, buf, buflen,
+						     &next_blk);
+				if (ret < 0)
+					break;
+				continue;
+			}
 			if ((ex.flags & EXTENT_SHARED) &&
 			    !(ex.flags & (EXTENT_UNKNOWN | EXTENT_DELALLOC |
 					  EXTENT_ENCODED))) {
@@ -659,9 +770,13 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 		pthread_mutex_lock(&e->db_lock);
 		(void)hashdb_file_set_cookie(e->db, job->file_id, job->cookie,
 					     job->size);
+		if (job->gen)
+			(void)hashdb_file_set_gen(e->db, job->file_id,
+						  job->gen);
 		pthread_mutex_unlock(&e->db_lock);
 	}
 out_free:
+	free(nr.v);
 	XXH3_freeState(hs.digest);
 	if (hs.src_fd >= 0)
 		close(hs.src_fd);

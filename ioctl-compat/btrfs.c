@@ -375,6 +375,60 @@ next:
 	return ret;
 }
 
+int btrfs_inode_new_ranges(int fd, uint64_t root_id, uint64_t ino,
+			   uint64_t min_gen, btrfs_range_cb cb, void *arg)
+{
+	const struct btrfs_ioctl_search_key key = {
+		.tree_id = root_id,
+		.min_objectid = ino,
+		.max_objectid = ino,
+		.min_type = BTRFS_EXTENT_DATA_KEY,
+		.max_type = BTRFS_EXTENT_DATA_KEY,
+		.max_offset = UINT64_MAX,
+		.min_transid = min_gen + 1,
+		.max_transid = UINT64_MAX,
+	};
+	struct btrfs_ioctl_search_header sh;
+	const uint8_t *item;
+	struct search s;
+	int ret;
+
+	if (!cb || root_id == 0)
+		return -EINVAL;
+	if (min_gen == UINT64_MAX)
+		return 0;
+	ret = search_init(&s, fd, &key);
+	if (ret < 0)
+		return ret;
+	while ((ret = search_next(&s, &sh, &item)) > 0) {
+		uint64_t len;
+		uint8_t type;
+
+		if (sh.type != BTRFS_EXTENT_DATA_KEY || sh.objectid != ino ||
+		    sh.len < FILE_EXTENT_MIN_LEN)
+			continue;
+		if (get_le64(item, offsetof(struct btrfs_file_extent_item,
+					    generation)) <= min_gen)
+			continue;
+		memcpy(&type, item + offsetof(struct btrfs_file_extent_item,
+					      type), 1);
+		if (type == BTRFS_FILE_EXTENT_INLINE) {
+			len = get_le64(item, offsetof(struct btrfs_file_extent_item,
+						      ram_bytes));
+		} else {
+			if (sh.len < sizeof(struct btrfs_file_extent_item))
+				continue;
+			len = get_le64(item, offsetof(struct btrfs_file_extent_item,
+						      num_bytes));
+		}
+		ret = cb(arg, sh.offset, len);
+		if (ret != 0)
+			break;
+	}
+	search_fini(&s);
+	return ret;
+}
+
 int btrfs_handle_make(uint64_t root_id, uint64_t ino, void *buf,
 		      int32_t *ret_type)
 {

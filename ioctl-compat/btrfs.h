@@ -89,6 +89,20 @@ typedef int (*btrfs_new_cb)(void *arg, uint64_t root_id, uint64_t ino);
 int btrfs_find_new(int fd, uint64_t root_id, uint64_t min_gen, btrfs_new_cb cb,
 		   void *arg);
 
+/* Called for each new extent item of an inode: file bytes [@off, +@len). */
+typedef int (*btrfs_range_cb)(void *arg, uint64_t off, uint64_t len);
+
+/*
+ * Reports, in file offset order, the ranges of inode @ino of subvolume
+ * @root_id whose extent items are of a generation after @min_gen: what was
+ * written since (regular, prealloc, inline and hole items alike). A range
+ * shared by clone or dedupe keeps its source's generation and is not
+ * reported. Needs CAP_SYS_ADMIN. Returns 0, the callback's non-zero value,
+ * or -errno.
+ */
+int btrfs_inode_new_ranges(int fd, uint64_t root_id, uint64_t ino,
+			   uint64_t min_gen, btrfs_range_cb cb, void *arg);
+
 /*
  * Writes into @buf (at least BTRFS_FID_LEN bytes) the file handle of inode
  * @ino of subvolume @root_id with generation 0, which btrfs's
