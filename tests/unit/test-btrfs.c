@@ -39,6 +39,7 @@ struct fake_item {
 	enum item_kind kind;
 	uint64_t gen; /* EXTENT, ROOT: the item's generation field */
 	uint8_t extent_type; /* EXTENT */
+	uint64_t bytes; /* EXTENT: num_bytes, or ram_bytes if inline */
 	uint32_t refs; /* ROOT */
 	uint64_t flags; /* ROOT */
 };
@@ -156,6 +157,13 @@ static void fill_item(const struct fake_item *it, uint8_t *p)
 		       &le64, sizeof(le64));
 		p[offsetof(struct btrfs_file_extent_item, type)] =
 			it->extent_type;
+		le64 = htole64(it->bytes);
+		memcpy(p + offsetof(struct btrfs_file_extent_item, ram_bytes),
+		       &le64, sizeof(le64));
+		if (it->len >= sizeof(struct btrfs_file_extent_item))
+			memcpy(p + offsetof(struct btrfs_file_extent_item,
+					    num_bytes),
+			       &le64, sizeof(le64));
 	} else if (it->kind == ROOT) {
 		le64 = htole64(it->gen);
 		memcpy(p + offsetof(struct btrfs_root_item, generation), &le64,
@@ -323,6 +331,69 @@ static void expect_search_from(int call, uint64_t objectid, uint32_t type,
 	assert_int_equal(k.call[call].key.min_objectid, objectid);
 	assert_int_equal(k.call[call].key.min_type, type);
 	assert_int_equal(k.call[call].key.min_offset, offset);
+}
+
+static struct {
+	unsigned int n;
+	uint64_t off[16], len[16];
+} ranges;
+
+static int range_cb(void *arg, uint64_t off, uint64_t len)
+{
+	(void)arg;
+	assert_true(ranges.n < 16);
+	ranges.off[ranges.n] = off;
+	ranges.len[ranges.n++] = len;
+	return ranges.n == 3 ? 42 : 0;
+}
+
+static void inode_new_ranges_of_one_inode(void **state)
+{
+	const struct btrfs_ioctl_search_key *key;
+
+	(void)state;
+	memset(&ranges, 0, sizeof(ranges));
+	k.tree_id = 258;
+	add_extent(300, 0, 12, OLD, BTRFS_FILE_EXTENT_REG);	/* old */
+	k.item[k.n - 1].bytes = 8192;
+	add_extent(300, 8192, 12, OLD + 1, BTRFS_FILE_EXTENT_REG);
+	k.item[k.n - 1].bytes = 4096;
+	add_extent(300, 12288, 12, OLD, BTRFS_FILE_EXTENT_REG); /* old */
+	k.item[k.n - 1].bytes = 4096;
+	add_extent(300, 16384, 12, OLD + 3, BTRFS_FILE_EXTENT_PREALLOC);
+	k.item[k.n - 1].bytes = 65536;
+
+	assert_int_equal(btrfs_inode_new_ranges(5, 258, 300, OLD, range_cb,
+						NULL), 0);
+	assert_int_equal(ranges.n, 2);
+	assert_int_equal(ranges.off[0], 8192);
+	assert_int_equal(ranges.len[0], 4096);
+	assert_int_equal(ranges.off[1], 16384);
+	assert_int_equal(ranges.len[1], 65536);
+	key = &k.call[0].key;
+	assert_int_equal(key->tree_id, 258);
+	assert_int_equal(key->min_objectid, 300);
+	assert_int_equal(key->max_objectid, 300);
+	assert_int_equal(key->min_type, BTRFS_EXTENT_DATA_KEY);
+	assert_int_equal(key->max_type, BTRFS_EXTENT_DATA_KEY);
+	assert_int_equal(key->min_transid, OLD + 1);
+
+	/* An inline extent counts its ram_bytes; a stop value comes back. */
+	add_extent(300, 131072, 12, OLD + 1, BTRFS_FILE_EXTENT_INLINE);
+	k.item[k.n - 1].bytes = 100;
+	memset(&ranges, 0, sizeof(ranges));
+	k.calls = 0;
+	assert_int_equal(btrfs_inode_new_ranges(5, 258, 300, OLD, range_cb,
+						NULL), 42);
+	assert_int_equal(ranges.n, 3);
+	assert_int_equal(ranges.len[2], 100);
+
+	k.fail_at = k.calls + 1;
+	k.fail_errno = EPERM;
+	assert_int_equal(btrfs_inode_new_ranges(5, 258, 300, OLD, range_cb,
+						NULL), -EPERM);
+	assert_int_equal(btrfs_inode_new_ranges(5, 0, 300, OLD, range_cb,
+						NULL), -EINVAL);
 }
 
 static void find_new_filters_by_generation(void **state)
@@ -754,6 +825,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(find_new_filters_by_generation, reset),
+		cmocka_unit_test_setup(inode_new_ranges_of_one_inode, reset),
 		cmocka_unit_test_setup(find_new_one_callback_per_inode, reset),
 		cmocka_unit_test_setup(find_new_key_advances_with_carry, reset),
 		cmocka_unit_test_setup(find_new_many_batches, reset),
