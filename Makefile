@@ -9,10 +9,12 @@
 #   make check-integration  tests on loop-mounted btrfs/XFS/ext4 images (root)
 #   make demo            scan a demo btrfs image full of duplicates (root)
 #   make bench           benchmark against duperemove (root, slow)
-#   make install         PREFIX=/usr/local DESTDIR=
+#   make bench-watch     benchmark the daemon (root, slow)
+#   make install         PREFIX=/usr/local DESTDIR= (binary, systemd unit)
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/sbin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 CC ?= gcc
 PKG_CONFIG ?= pkg-config
 
@@ -69,7 +71,7 @@ PROG := dedupd
 endif
 
 .PHONY: all clean check check-unit check-asan check-integration deps demo \
-	bench install microbench
+	bench bench-watch install microbench
 all: $(PROG)
 
 $(B)/%.o: %.c
@@ -168,6 +170,10 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)DEDUPD=$(abspath dedupd) contrib/bench/run.sh
 
+bench-watch: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)DEDUPD=$(abspath dedupd) contrib/bench/watch.sh
+
 microbench: $(B)/tests/bench-hashdb
 	$(B)/tests/bench-hashdb
 
@@ -176,8 +182,11 @@ $(B)/tests/bench-hashdb: tests/unit/bench-hashdb.c $(B)/libhashdb.a
 	$(call say,CCLD,$@)$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS)
 
 install: $(PROG)
-	install -d $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(PROG) $(DESTDIR)$(BINDIR)/dedupd
+	sed 's|/usr/local/sbin/dedupd|$(BINDIR)/dedupd|' \
+		contrib/systemd/dedupd.service >$(DESTDIR)$(UNITDIR)/dedupd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/dedupd.service
 
 clean:
 	rm -rf build build-asan dedupd
