@@ -102,7 +102,7 @@ struct pending {
 };
 
 struct wfs {
-	const char *mount;
+	char *mount;
 	int root_fd;		/* the mount as given */
 	int top_fd;		/* where handles are opened and marks sit */
 	char *top_dir;		/* our private btrfs top-level mount, or NULL */
@@ -1006,11 +1006,21 @@ static double next_due(void)
 	return t;
 }
 
+static void free_filter(struct filter *flt)
+{
+	for (size_t i = 0; i < flt->ninc; i++)
+		free(flt->inc[i]);
+	for (size_t i = 0; i < flt->nexc; i++)
+		free(flt->exc[i]);
+	free(flt->inc);
+	free(flt->exc);
+	memset(flt, 0, sizeof(*flt));
+}
+
 static void copy_filter(struct filter *flt, struct walk_opts *wo)
 {
 	/* Under W.lock: a reload may replace the lists. */
-	free(flt->inc);
-	free(flt->exc);
+	free_filter(flt);
 	flt->ninc = W.o.nincludes;
 	flt->nexc = W.o.nexcludes;
 	flt->inc = xmalloc((flt->ninc + 1) * sizeof(char *));
@@ -1023,17 +1033,6 @@ static void copy_filter(struct filter *flt, struct walk_opts *wo)
 	wo->excludes = flt->exc;
 	wo->nexcludes = flt->nexc;
 	wo->min_size = flt->min_size;
-}
-
-static void free_filter(struct filter *flt)
-{
-	for (size_t i = 0; i < flt->ninc; i++)
-		free(flt->inc[i]);
-	for (size_t i = 0; i < flt->nexc; i++)
-		free(flt->exc[i]);
-	free(flt->inc);
-	free(flt->exc);
-	memset(flt, 0, sizeof(*flt));
 }
 
 static bool load_too_high(void)
@@ -1806,6 +1805,7 @@ static void teardown_fs(struct wfs *f)
 		free(f->top_dir);
 	}
 	free(f->subvol);
+	free(f->mount);
 }
 
 /* ---- the main loop -------------------------------------------------------- */
@@ -1816,16 +1816,26 @@ static void reload(void)
 	struct config conf;
 	int i;
 
+	char note[64];
+	struct timespec ts;
+
+	/* systemd's reload protocol: RELOADING=1 with the time, then READY. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(note, sizeof(note), "RELOADING=1\nMONOTONIC_USEC=%llu",
+		 (unsigned long long)ts.tv_sec * 1000000ULL +
+			 (unsigned long long)ts.tv_nsec / 1000);
+	(void)sd_notify_send(note);
 	log_info("reloading the configuration");
 	if (load_options(W.argc, W.argv, &conf, &o) < 0) {
 		log_error("reload failed: keeping the configuration in use");
+		(void)sd_notify_send("READY=1");
 		return;
 	}
-	if (o.nmounts != W.o.nmounts)
+	if (o.nmounts != W.nfs)
 		log_warn("changing the mounts needs a restart; the new ones are ignored");
 	else
 		for (i = 0; i < o.nmounts; i++)
-			if (strcmp(o.mounts[i], W.o.mounts[i]))
+			if (strcmp(o.mounts[i], W.fs[i].mount))
 				log_warn("changing the mounts needs a restart; '%s' is ignored",
 					 o.mounts[i]);
 	pthread_mutex_lock(&W.lock);
@@ -1850,6 +1860,7 @@ static void reload(void)
 	pthread_mutex_unlock(&W.lock);
 	log_level = o.log_level;
 	pthread_cond_broadcast(&W.cond);
+	(void)sd_notify_send("READY=1");
 }
 
 static void set_io_class(int cls)
@@ -1925,7 +1936,8 @@ int cmd_watch(int argc, char **argv)
 	for (i = 0; i < W.o.nmounts; i++) {
 		struct wfs *f = &W.fs[W.nfs++];
 
-		f->mount = W.o.mounts[i];
+		/* Copied: a reload frees the configuration it came from. */
+		f->mount = xstrdup(W.o.mounts[i]);
 		ret = setup_fs(f, &W.o, run_dir);
 		if (ret != EXIT_OK) {
 			rc = ret;
