@@ -107,6 +107,8 @@ test-executor_OBJS := $(B)/daemon/executor.o $(B)/daemon/engine.o \
 	$(B)/daemon/plan.o $(B)/daemon/util.o $(B)/daemon/log.o \
 	$(B)/libhashdb.a $(B)/libioctlcompat.a
 test-executor_WRAPS := dedupe_submit engine_open_file close
+test-queue_OBJS := $(B)/daemon/queue.o $(B)/daemon/util.o
+test-queue_WRAPS :=
 test-plan_OBJS := $(B)/daemon/plan.o $(B)/daemon/util.o
 test-plan_WRAPS :=
 test-phys_OBJS := $(B)/daemon/engine.o $(B)/daemon/util.o $(B)/libhashdb.a \

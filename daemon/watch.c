@@ -46,7 +46,6 @@
 #include <unistd.h>
 
 #include <btrfsutil.h>
-#include <uthash.h>
 
 #include "daemon/commands.h"
 #include "daemon/config.h"
@@ -54,6 +53,7 @@
 #include "daemon/index.h"
 #include "daemon/log.h"
 #include "daemon/pass.h"
+#include "daemon/queue.h"
 #include "daemon/sdnotify.h"
 #include "daemon/util.h"
 #include "daemon/walk.h"
@@ -89,18 +89,6 @@ struct watch_opts {
 	int nmounts;
 };
 
-/* A file named by events, from its first event until it is forgotten. */
-struct pending {
-	struct file_id_handle h;	/* the key, zero-padded */
-	UT_hash_handle hh;
-	double first, last;	/* first and last event since queued */
-	double taken;		/* when last taken up, 0: never */
-	uint64_t tag;		/* drained_gen when queued (btrfs) */
-	uint64_t flight_tag;
-	bool queued;		/* waiting to be taken up */
-	bool in_flight;		/* in the worker's round */
-};
-
 struct wfs {
 	char *mount;
 	int root_fd;		/* the mount as given */
@@ -117,8 +105,7 @@ struct wfs {
 	bool engine_ready;
 
 	/* under W.lock */
-	struct pending *pending;
-	size_t nqueued, nflight;
+	struct wqueue q;
 	uint64_t drained_gen;	/* see the top of this file */
 	uint64_t saved_gen;	/* checkpointed */
 	uint64_t catchup_from;
@@ -522,42 +509,11 @@ static double now_wall(void)
 	return now_sec();
 }
 
-/* Events name a file: queue it, or note a new write. W.lock held. */
-static void queue_file(struct wfs *f, const struct file_id_handle *h,
-		       double now)
+static struct queue_timing timing(void)
 {
-	struct file_id_handle key;
-	struct pending *p;
-
-	memset(&key, 0, sizeof(key));
-	key.type = h->type;
-	key.len = h->len;
-	memcpy(key.data, h->data, h->len);
-	HASH_FIND(hh, f->pending, &key, sizeof(key), p);
-	if (!p) {
-		p = xcalloc(1, sizeof(*p));
-		p->h = key;
-		HASH_ADD(hh, f->pending, h, sizeof(p->h), p);
-	}
-	if (!p->queued) {
-		p->queued = true;
-		p->first = now;
-		p->tag = f->drained_gen;
-		f->nqueued++;
-	}
-	p->last = now;
-}
-
-/* When @p may be taken up. */
-static double due_time(const struct pending *p, const struct watch_opts *o)
-{
-	double t = p->last + o->settle;
-
-	if (p->first + o->min_age > t)
-		t = p->first + o->min_age;
-	if (p->taken && p->taken + o->reexamine > t)
-		t = p->taken + o->reexamine;
-	return t;
+	return (struct queue_timing){ .settle = W.o.settle,
+				      .min_age = W.o.min_age,
+				      .reexamine = W.o.reexamine };
 }
 
 /* ---- events (main thread) -------------------------------------------- */
@@ -610,7 +566,8 @@ static void read_events(struct wfs *f)
 			}
 			f->events++;
 			if (ev.has_handle)
-				queue_file(f, &ev.handle, now);
+				wqueue_note(&f->q, &ev.handle, now,
+					    f->drained_gen);
 		}
 		pthread_mutex_unlock(&W.lock);
 		pthread_cond_broadcast(&W.cond);
@@ -670,7 +627,6 @@ static int save_state(struct wfs *f, uint64_t gen)
 /* Saves the index, and on btrfs the transaction id all is done up to. */
 static void checkpoint(struct wfs *f)
 {
-	struct pending *p, *tmp;
 	uint64_t k;
 	int ret;
 
@@ -682,12 +638,7 @@ static void checkpoint(struct wfs *f)
 	k = f->drained_gen;
 	if (f->need_catchup || f->catching_up)
 		k = f->catchup_from < k ? f->catchup_from : k;
-	HASH_ITER(hh, f->pending, p, tmp) {
-		if (p->queued && p->tag < k)
-			k = p->tag;
-		if (p->in_flight && p->flight_tag < k)
-			k = p->flight_tag;
-	}
+	k = wqueue_floor(&f->q, k);
 	if (k < f->saved_gen)
 		k = f->saved_gen;
 	pthread_mutex_unlock(&W.lock);
@@ -910,34 +861,16 @@ static void catch_up(struct wfs *f, const struct filter *flt,
 /* Takes up every settled file of @f. Returns how many were taken. */
 static size_t round_of(struct wfs *f, const struct filter *flt, double now)
 {
-	struct pending *p, *tmp, **took;
 	struct file_id_handle *hs;
-	size_t n = 0, i;
+	struct queue_timing t;
 	uint64_t before = 0, after = 0;
+	size_t n, i;
 	bool measure;
 
-	took = xmalloc(ROUND_FILES * sizeof(*took));
 	hs = xmalloc(ROUND_FILES * sizeof(*hs));
 	pthread_mutex_lock(&W.lock);
-	HASH_ITER(hh, f->pending, p, tmp) {
-		if (!p->queued) {
-			/* Forgotten once it may be taken again at once. */
-			if (!p->in_flight && now - p->taken >= W.o.reexamine) {
-				HASH_DEL(f->pending, p);
-				free(p);
-			}
-			continue;
-		}
-		if (n == ROUND_FILES || due_time(p, &W.o) > now)
-			continue;
-		p->queued = false;
-		p->in_flight = true;
-		p->flight_tag = p->tag;
-		f->nqueued--;
-		took[n] = p;
-		hs[n++] = p->h;
-	}
-	f->nflight = n;
+	t = timing();
+	n = wqueue_take(&f->q, &t, now, hs, ROUND_FILES);
 	if (n)
 		W.state = "working";
 	pthread_mutex_unlock(&W.lock);
@@ -955,26 +888,11 @@ static size_t round_of(struct wfs *f, const struct filter *flt, double now)
 		f->bytes_freed += (int64_t)(before - after);
 		pthread_mutex_unlock(&W.lock);
 	}
-
 	pthread_mutex_lock(&W.lock);
-	for (i = 0; i < n; i++) {
-		p = took[i];
-		p->in_flight = false;
-		p->taken = now_wall();
-		if (pass_stop && !p->queued) {
-			/* Not done: still owed, for the checkpoint. */
-			p->queued = true;
-			p->tag = p->flight_tag;
-			f->nqueued++;
-		} else if (p->queued && p->flight_tag < p->tag) {
-			p->tag = p->flight_tag;
-		}
-	}
-	f->nflight = 0;
+	wqueue_done(&f->q, now_wall(), pass_stop);
 	f->rounds++;
 	pthread_mutex_unlock(&W.lock);
 out:
-	free(took);
 	free(hs);
 	return n;
 }
@@ -989,19 +907,15 @@ static double next_due(void)
 		return 0;
 	for (i = 0; i < W.nfs; i++) {
 		struct wfs *f = &W.fs[i];
-		struct pending *p, *tmp;
+		struct queue_timing qt = timing();
+		double d = wqueue_next_due(&f->q, &qt);
 
 		if (f->need_catchup)
 			return 0;
 		if (f->last_checkpoint + W.o.checkpoint < t)
 			t = f->last_checkpoint + W.o.checkpoint;
-		HASH_ITER(hh, f->pending, p, tmp) {
-			double d = p->queued ? due_time(p, &W.o) :
-					       p->taken + W.o.reexamine;
-
-			if (d < t)
-				t = d;
-		}
+		if (d < t)
+			t = d;
 	}
 	return t;
 }
@@ -1286,8 +1200,8 @@ static char *status_json(void)
 	for (i = 0; i < W.nfs; i++) {
 		struct wfs *f = &W.fs[i];
 
-		q += f->nqueued;
-		fl += f->nflight;
+		q += f->q.nqueued;
+		fl += f->q.nflight;
 		ev += f->events;
 		own += f->events_own;
 		ov += f->overflows;
@@ -1333,7 +1247,7 @@ static char *status_json(void)
 			"\"bytes_freed\":%lld,\"rounds\":%llu,"
 			"\"index_cells_used\":%llu,\"index_files\":%u}",
 			i ? "," : "", f->mount, f->e.fs.name, uuid,
-			f->db_path, f->nqueued,
+			f->db_path, f->q.nqueued,
 			(unsigned long long)f->events,
 			(unsigned long long)f->overflows,
 			(unsigned long long)f->saved_gen, FST(f, files_seen),
@@ -1358,7 +1272,7 @@ static void status_line(void)
 
 	pthread_mutex_lock(&W.lock);
 	for (i = 0; i < W.nfs; i++) {
-		q += W.fs[i].nqueued + W.fs[i].nflight;
+		q += W.fs[i].q.nqueued + W.fs[i].q.nflight;
 		ev += W.fs[i].events;
 		ov += W.fs[i].overflows;
 		hashed += FST(&W.fs[i], bytes_hashed);
@@ -1782,17 +1696,12 @@ static int setup_fs(struct wfs *f, const struct watch_opts *o,
 
 static void teardown_fs(struct wfs *f)
 {
-	struct pending *p, *tmp;
-
 	if (f->engine_ready) {
 		pass_fini(&f->pass);
 		f->e.db = hashdb_close(f->e.db);
 		engine_fini(&f->e);
 	}
-	HASH_ITER(hh, f->pending, p, tmp) {
-		HASH_DEL(f->pending, p);
-		free(p);
-	}
+	wqueue_fini(&f->q);
 	if (f->fan_fd >= 0)
 		close(f->fan_fd);
 	if (f->top_fd >= 0 && f->top_fd != f->root_fd)
