@@ -113,6 +113,8 @@ struct wfs {
 	uint64_t events, events_own, overflows, catchups, rounds;
 	int64_t bytes_freed;
 	double last_checkpoint;	/* 0: none yet */
+	bool dirty;		/* work done since the last checkpoint */
+	bool checkpoint_now;	/* asked for over the socket */
 };
 
 /* A scan handed over by `dedupd scan` (or `dedupd ctl`), ahead of the queue. */
@@ -652,6 +654,8 @@ static void checkpoint(struct wfs *f)
 	}
 	pthread_mutex_lock(&W.lock);
 	f->last_checkpoint = now_wall();
+	f->dirty = false;
+	f->checkpoint_now = false;
 	pthread_mutex_unlock(&W.lock);
 	log_debug("checkpoint of '%s' (generation %llu)", f->mount,
 		  (unsigned long long)k);
@@ -852,6 +856,7 @@ static void catch_up(struct wfs *f, const struct filter *flt,
 		/* Found by the search: everything up to gen0 is done. */
 		f->drained_gen = gen0;
 	}
+	f->dirty = true;
 	pthread_mutex_unlock(&W.lock);
 	log_info("caught up on '%s' since generation %llu: %llu files in %.1f s",
 		 f->mount, (unsigned long long)from,
@@ -891,6 +896,7 @@ static size_t round_of(struct wfs *f, const struct filter *flt, double now)
 	pthread_mutex_lock(&W.lock);
 	wqueue_done(&f->q, now_wall(), pass_stop);
 	f->rounds++;
+	f->dirty = true;
 	pthread_mutex_unlock(&W.lock);
 out:
 	free(hs);
@@ -912,7 +918,10 @@ static double next_due(void)
 
 		if (f->need_catchup)
 			return 0;
-		if (f->last_checkpoint + W.o.checkpoint < t)
+		if (f->checkpoint_now)
+			return 0;
+		/* Nothing done, nothing to save: an idle daemon sleeps. */
+		if (f->dirty && f->last_checkpoint + W.o.checkpoint < t)
 			t = f->last_checkpoint + W.o.checkpoint;
 		if (d < t)
 			t = d;
@@ -1055,6 +1064,9 @@ static void serve_request(struct request *r)
 	}
 	pass_finish(&f->pass);
 	f->e.dry_run = W.o.dry_run;
+	pthread_mutex_lock(&W.lock);
+	f->dirty = true;
+	pthread_mutex_unlock(&W.lock);
 	if (!r->dry_run)
 		(void)fs_used_bytes(f->root_fd, &used_after);
 	else
@@ -1168,7 +1180,9 @@ static void *worker(void *arg)
 				checkpoint(f);
 			}
 			round_of(f, &flt, now_wall());
-			if (f->last_checkpoint + W.o.checkpoint <= now_wall())
+			if (f->checkpoint_now ||
+			    (f->dirty && f->last_checkpoint + W.o.checkpoint <=
+						 now_wall()))
 				checkpoint(f);
 		}
 	}
@@ -1506,7 +1520,7 @@ static void serve_client(int lfd)
 	else if (!strcmp(req, "checkpoint")) {
 		pthread_mutex_lock(&W.lock);
 		for (int i = 0; i < W.nfs; i++)
-			W.fs[i].last_checkpoint = -1e9;
+			W.fs[i].checkpoint_now = true;
 		pthread_mutex_unlock(&W.lock);
 		pthread_cond_broadcast(&W.cond);
 		reply = xstrdup("ok\n");
@@ -1878,20 +1892,14 @@ int cmd_watch(int argc, char **argv)
 		pfd[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = W.listen_fd,
 					    .events = POLLIN };
-		/*
-		 * Blocks until something happens. The wake-up every
-		 * checkpoint interval only refreshes drained_gen, so that
-		 * a quiet filesystem's checkpoint moves on.
-		 */
-		ret = poll(pfd, (nfds_t)n,
-			   W.o.checkpoint > 0 && W.o.checkpoint < 86400 ?
-			   (int)(W.o.checkpoint * 1000) : -1);
+		/* Blocks until something happens: no timer, no polling. */
+		ret = poll(pfd, (nfds_t)n, -1);
 		if (ret < 0 && errno != EINTR) {
 			log_error("poll: %s", strerror(errno));
 			break;
 		}
 		for (i = 0; i < W.nfs; i++)
-			if (ret == 0 || (pfd[i].revents & POLLIN))
+			if (pfd[i].revents & POLLIN)
 				read_events(&W.fs[i]);
 		if (pfd[W.nfs].revents & POLLIN) {
 			struct signalfd_siginfo si;
