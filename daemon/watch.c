@@ -554,10 +554,19 @@ static void read_events(struct wfs *f)
 		pthread_mutex_lock(&W.lock);
 		while ((ret = fan_iter_next(&it, &ev)) == 1) {
 			if (ev.mask & FAN_Q_OVERFLOW) {
+				/* Lost events were of writes after what
+				 * was drained and queued: catch up from
+				 * there. */
+				uint64_t k = wqueue_floor(&f->q,
+							  f->drained_gen);
+
 				f->overflows++;
 				if (!f->need_catchup && !f->catching_up) {
 					log_warn("event queue of '%s' overflowed: catching up",
 						 f->mount);
+					f->catchup_from = k;
+				} else if (k < f->catchup_from) {
+					f->catchup_from = k;
 				}
 				f->need_catchup = true;
 				continue;
