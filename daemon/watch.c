@@ -275,7 +275,7 @@ static const struct option watch_longopts[] = {
 static int parse_args(int argc, char **argv, struct watch_opts *o)
 {
 	uint64_t v;
-	int c;
+	int c, li = 0;
 
 	memset(o, 0, sizeof(*o));
 	o->settle = 5;
@@ -288,8 +288,8 @@ static int parse_args(int argc, char **argv, struct watch_opts *o)
 	o->log_level = LOG_LVL_WARN;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":x:t:nvqh", watch_longopts, NULL)) !=
-	       -1) {
+	while ((c = getopt_long(argc, argv, ":x:t:nvqh", watch_longopts,
+				&li)) != -1) {
 		double *dp = NULL;
 
 		switch (c) {
@@ -437,8 +437,8 @@ static int parse_args(int argc, char **argv, struct watch_opts *o)
 			return -EINVAL;
 		}
 		if (dp && parse_seconds(optarg, dp) < 0) {
-			log_error("invalid duration '%s' for '%s' (e.g. 5, 500ms, 2m)",
-				  optarg, argv[optind - 1]);
+			log_error("invalid duration '%s' for --%s (e.g. 5, 500ms, 2m)",
+				  optarg, watch_longopts[li].name);
 			return -EINVAL;
 		}
 	}
@@ -498,6 +498,29 @@ static int load_options(int argc, char **argv, struct config *conf,
 		}
 	}
 	opts_free(&first);
+	if (conf->argc) {
+		/* The file alone first: a bad value is named by its line. */
+		char *prog = argv[0];
+		char **words = config_merge_argv(conf, 1, &prog, &n);
+		struct watch_opts tmp;
+
+		log_level = -1;
+		ret = parse_args(n, words, &tmp);
+		log_level = saved;
+		if (ret < 0) {
+			int bad = optind - 1 >= 1 && optind - 1 <= conf->argc ?
+					  optind - 1 : 1;
+
+			log_error("%s:%u: invalid option or value '%s' (see 'dedupd watch --help')",
+				  conf->path, conf->lines[bad - 1],
+				  words[bad]);
+			free(words);
+			config_free(conf);
+			return ret;
+		}
+		opts_free(&tmp);
+		free(words);
+	}
 	merged = config_merge_argv(conf, argc, argv, &n);
 	ret = parse_args(n, merged, o);
 	free(merged);
@@ -827,7 +850,7 @@ static void catch_up(struct wfs *f, const struct filter *flt,
 		     const struct walk_opts *wo)
 {
 	double t0 = now_wall();
-	uint64_t gen0 = 0, from, files = 0;
+	uint64_t gen0 = 0, from, files = 0, before, after;
 	int ret;
 
 	pthread_mutex_lock(&W.lock);
@@ -838,6 +861,10 @@ static void catch_up(struct wfs *f, const struct filter *flt,
 	W.state = "catching up";
 	pthread_mutex_unlock(&W.lock);
 
+	/* Written back and committed (on btrfs, find-new then sees every
+	 * write so far); the used space is the base of what it frees. */
+	if (fs_used_bytes(f->root_fd, &before) < 0)
+		before = 0;
 	if (f->btrfs) {
 		struct findnew_ctx c = { .f = f, .flt = flt, .min_gen = from };
 
@@ -857,7 +884,10 @@ static void catch_up(struct wfs *f, const struct filter *flt,
 	if (ret < 0 && ret != -EINTR)
 		log_warn("catching up on '%s' failed: %s", f->mount,
 			 strerror(-ret));
+	if (!before || f->e.dry_run || fs_used_bytes(f->root_fd, &after) < 0)
+		after = before;
 	pthread_mutex_lock(&W.lock);
+	f->bytes_freed += (int64_t)(before - after);
 	f->catching_up = false;
 	if (ret < 0 || pass_stop) {
 		f->need_catchup = true;	/* do it again next time */

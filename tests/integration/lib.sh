@@ -77,6 +77,19 @@ _cleanup() {
 	local rc=$? pids i
 	trap - ERR
 	set +e
+	# A daemon left running holds the filesystems (its private top-level
+	# mount too, which goes with its mount namespace when it dies).
+	if [ -n "${WATCH_PID:-}" ]; then
+		kill -9 "$WATCH_PID" 2>/dev/null
+		kill -CONT "$WATCH_PID" 2>/dev/null	# a stopped daemon
+		wait "$WATCH_PID" 2>/dev/null
+		echo "cleanup: killed dedupd watch (pid $WATCH_PID)" >&3
+		[ -z "${WATCH_LOG:-}" ] || [ "$rc" = 0 ] || [ -n "${_watch_tail_shown:-}" ] ||
+			tail -n 20 "$WATCH_LOG" | sed 's/^/   watch: /' >&3
+	fi
+	for ((i = ${#_exit_hooks[@]} - 1; i >= 0; i--)); do
+		eval "${_exit_hooks[i]}"
+	done
 	# Background jobs (a scan started with &) keep the mount busy.
 	pids=$(jobs -p)
 	if [ -n "$pids" ]; then
@@ -98,6 +111,10 @@ _cleanup() {
 	fi
 	exit "$rc"
 }
+
+# on_exit CMD: eval CMD in the EXIT trap, before the unmounts (last first).
+_exit_hooks=()
+on_exit() { _exit_hooks+=("$1"); }
 
 trap '_on_err $? $LINENO "$BASH_COMMAND"' ERR
 trap _cleanup EXIT
@@ -534,4 +551,244 @@ big_tree() {
 drop_caches() {
 	sync
 	echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+}
+
+# ---- the daemon (dedupd watch) -----------------------------------------------
+
+WATCH_PID=
+WATCH_SOCK=
+WATCH_STATE=
+WATCH_LOG=
+WATCH_SETTLE=1
+_nwatch=0
+
+# _watch_alive: the daemon has not exited (a zombie counts as exited).
+_watch_alive() {
+	local st
+	[ -n "$WATCH_PID" ] || return 1
+	st=$(awk '{ print $3 }' "/proc/$WATCH_PID/stat" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+
+# _watch_log_tail [N]: the end of the daemon's log, on the test's log.
+_watch_log_tail() {
+	[ -n "$WATCH_LOG" ] && [ -f "$WATCH_LOG" ] || return 0
+	_watch_tail_shown=yes
+	echo "---- last ${1:-30} lines of $WATCH_LOG" >&3
+	tail -n "${1:-30}" "$WATCH_LOG" | sed 's/^/   watch: /' >&3
+}
+
+_watch_fail() {
+	_watch_log_tail 40
+	_fail "$@"
+}
+
+# watch_status_json: the daemon's `dedupd status --json` answer on stdout.
+watch_status_json() {
+	timeout 10 "$DEDUPD" status --json --socket "$WATCH_SOCK" 3>&-
+}
+
+# watch_status_get KEY [FILE]: a value of the daemon's status (of FILE, a
+# saved watch_status_json answer, else asked now). A key that is not at the
+# top level is taken from the first filesystem ("filesystems":[{...}]): the
+# first occurrence in the text; "filesystems.N.KEY" names another one.
+# Booleans come out as true/false.
+watch_status_get() {
+	local key=$1 file=${2:-} js
+	if [ -z "$file" ]; then
+		js=$(watch_status_json) || _watch_fail "dedupd status failed (asking for $key)"
+	else
+		js=$(cat "$file")
+	fi
+	python3 -c '
+import json, sys
+key, d = sys.argv[1], json.loads(sys.stdin.read())
+if key.startswith("filesystems."):
+    _, i, key = key.split(".", 2)
+    v = d["filesystems"][int(i)][key]
+elif key in d:
+    v = d[key]
+else:
+    v = d["filesystems"][0][key]
+print(json.dumps(v) if isinstance(v, (bool, type(None))) else v)
+' "$key" <<<"$js" || _watch_fail "daemon status has no key $key: $js"
+}
+
+# watch_start [OPTION...] MOUNT...: start `dedupd watch` in the background
+# with --no-config --settle 1 (neither if OPTIONs give --config: the file
+# decides, and WATCH_CONF_SETTLE tells watch_wait_idle its settle delay), -v,
+# --socket $TESTDIR/sock, --state-dir $TESTDIR/state, then $WATCH_OPTS (e.g.
+# WATCH_OPTS=--dry-run to see that a test can fail), OPTION... MOUNT...
+# (later options win). Its stdout and stderr go to $TESTDIR/watch.log
+# (appended to: a restart keeps the log). Sets WATCH_PID, WATCH_SOCK,
+# WATCH_SETTLE; returns once `dedupd status` answers; fails if it does not
+# within 10 s. WATCH_ENV (words NAME=VALUE) goes into its environment.
+watch_start() {
+	local a prev= cfg=--no-config dflt="--settle 1" i
+	WATCH_SOCK=${WATCH_SOCK:-$TESTDIR/sock}
+	WATCH_STATE=${WATCH_STATE:-$TESTDIR/state}
+	WATCH_LOG=$TESTDIR/watch.log
+	WATCH_SETTLE=1
+	for a; do
+		case $prev in --settle) WATCH_SETTLE=$a ;; esac
+		case $a in
+		--settle=*) WATCH_SETTLE=${a#--settle=} ;;
+		--config | --config=*) cfg= dflt= WATCH_SETTLE=${WATCH_CONF_SETTLE:-5} ;;
+		esac
+		prev=$a
+	done
+	case $WATCH_SETTLE in
+	*ms) WATCH_SETTLE=$(awk -v v="${WATCH_SETTLE%ms}" 'BEGIN { print v / 1000 }') ;;
+	*s) WATCH_SETTLE=${WATCH_SETTLE%s} ;;
+	*m) WATCH_SETTLE=$((${WATCH_SETTLE%m} * 60)) ;;
+	esac
+	_watch_alive && _fail "watch_start: a daemon (pid $WATCH_PID) is still running"
+	_nwatch=$((_nwatch + 1))
+	echo "==== watch_start #$_nwatch: $*" >>"$WATCH_LOG"
+	log "run (daemon): $DEDUPD watch $cfg $dflt -v --socket $WATCH_SOCK --state-dir $WATCH_STATE ${WATCH_OPTS:-} $*"
+	env ${WATCH_ENV:-} "$DEDUPD" watch $cfg $dflt -v --socket "$WATCH_SOCK" \
+		--state-dir "$WATCH_STATE" ${WATCH_OPTS:-} "$@" \
+		>>"$WATCH_LOG" 2>&1 3>&- &
+	WATCH_PID=$!
+	i=$((SECONDS + 10))
+	while [ "$SECONDS" -le "$i" ]; do
+		if ! _watch_alive; then
+			local rc=0
+			wait "$WATCH_PID" || rc=$?
+			WATCH_PID=
+			_watch_fail "dedupd watch exited with status $rc at start"
+		fi
+		if timeout 2 "$DEDUPD" status --socket "$WATCH_SOCK" \
+			>/dev/null 2>&1 3>&-; then
+			log "daemon ready, pid $WATCH_PID"
+			return 0
+		fi
+		sleep 0.1
+	done
+	_watch_fail "dedupd watch (pid $WATCH_PID) does not answer on $WATCH_SOCK after 10 s"
+}
+
+# watch_wait_idle [TIMEOUT]: wait (default 60 s) until the daemon says idle
+# (nothing queued, in flight or to catch up) and its events count has not
+# moved for more than settle + 0.5 s. Fails on timeout or if it died.
+watch_wait_idle() {
+	local timeout=${1:-60} js idle ev last_ev=-1 t0 since now
+	t0=$(date +%s.%N)
+	since=$t0
+	while :; do
+		if ! _watch_alive; then
+			local rc=0 pid=$WATCH_PID
+			wait "$WATCH_PID" || rc=$?
+			WATCH_PID=
+			_watch_fail "dedupd watch (pid $pid) died (exit status $rc)"
+		fi
+		js=$(watch_status_json) || _watch_fail "dedupd status failed"
+		now=$(date +%s.%N)
+		read -r idle ev < <(python3 -c '
+import json, sys
+d = json.loads(sys.stdin.read())
+print(json.dumps(d["idle"]), d["events"])' <<<"$js") ||
+			_watch_fail "bad status answer: $js"
+		if [ "$ev" != "$last_ev" ]; then
+			last_ev=$ev
+			since=$now
+		elif [ "$idle" = true ] && awk -v a="$now" -v b="$since" \
+			-v s="$WATCH_SETTLE" 'BEGIN { exit !(a - b > s + 0.5) }'; then
+			log "daemon idle after $(awk -v a="$now" -v b="$t0" \
+				'BEGIN { printf "%.1f", a - b }') s: $js"
+			return 0
+		fi
+		if awk -v a="$now" -v b="$t0" -v t="$timeout" \
+			'BEGIN { exit !(a - b > t) }'; then
+			echo "   last status: $js" >&3
+			_watch_fail "dedupd watch not idle after $timeout s"
+		fi
+		sleep 0.2
+	done
+}
+
+# watch_stop: SIGTERM, wait (30 s at most) for the daemon, which must exit 0.
+watch_stop() {
+	local rc=0 i
+	[ -n "$WATCH_PID" ] || _fail "watch_stop: no daemon"
+	log "stopping the daemon (SIGTERM to $WATCH_PID)"
+	kill -TERM "$WATCH_PID" 2>/dev/null || true
+	kill -CONT "$WATCH_PID" 2>/dev/null || true	# if stopped
+	for ((i = 0; i < 300; i++)); do
+		_watch_alive || break
+		sleep 0.1
+	done
+	_watch_alive && _watch_fail "dedupd watch still runs 30 s after SIGTERM"
+	wait "$WATCH_PID" || rc=$?
+	WATCH_PID=
+	[ "$rc" = 0 ] || _watch_fail "dedupd watch exited with status $rc after SIGTERM"
+	log "daemon stopped (exit 0)"
+}
+
+# watch_kill: SIGKILL the daemon and reap it.
+watch_kill() {
+	[ -n "$WATCH_PID" ] || _fail "watch_kill: no daemon"
+	log "killing the daemon (SIGKILL to $WATCH_PID)"
+	kill -KILL "$WATCH_PID" 2>/dev/null || true
+	kill -CONT "$WATCH_PID" 2>/dev/null || true
+	wait "$WATCH_PID" 2>/dev/null || true
+	WATCH_PID=
+}
+
+# dup_left [SCAN-ARGS...] MOUNT: bytes_duplicate of a fresh dry-run scan
+# (its own index), i.e. duplicate data the daemon left unshared.
+dup_left() {
+	local db=$DB
+	DB=$TESTDIR/other$_nreports.db
+	rm -f "$DB"
+	scan --dry-run "$@"
+	DB=$db
+	json_get bytes_duplicate
+}
+
+# mount_subvol SUBVOL DIR: mount subvolume SUBVOL (a path from the top level)
+# of the btrfs at $MNT on DIR too (unmounted at exit, before $MNT).
+mount_subvol() {
+	local dev
+	dev=$(findmnt -n -o SOURCE --target "$MNT" | sed 's/\[.*//') ||
+		_fail "no device for $MNT"
+	mkdir -p "$2"
+	mount -o "subvol=$1" "$dev" "$2" || _fail "mount -o subvol=$1 $dev $2 failed"
+	_mounts+=("$2")
+	log "mounted subvolume $1 of $dev on $2"
+}
+
+# check_same SRC FILE...: every FILE has exactly SRC's contents.
+check_same() {
+	local src=$1 want f
+	shift
+	want=$(sha "$src")
+	for f; do
+		[ "$(sha "$f")" = "$want" ] || _fail "$f does not hold the contents of $src"
+	done
+}
+
+# watch_freeze_busy [MIN [HASHED [TIMEOUT]]]: poll the daemon's status as
+# fast as it answers (no python) until at least MIN (default 1) files are in
+# flight and its bytes_hashed is at least HASHED (default 1), and stop it
+# there (SIGSTOP; `kill -CONT $WATCH_PID` or watch_kill next).
+# WATCH_FROZEN_STATUS is the last answer. Fails if not seen within TIMEOUT s
+# (default 30). A round lasts longer when its files are due together:
+# written while the daemon was stopped.
+watch_freeze_busy() {
+	local min=${1:-1} hashed=${2:-1} timeout=${3:-30} js end
+	end=$((SECONDS + timeout))
+	while [ "$SECONDS" -lt "$end" ]; do
+		js=$(watch_status_json) || _watch_fail "dedupd status failed"
+		if [[ $js =~ \"in_flight\":([0-9]+), ]] &&
+			[ "${BASH_REMATCH[1]}" -ge "$min" ] &&
+			[[ $js =~ \"bytes_hashed\":([0-9]+), ]] &&
+			[ "${BASH_REMATCH[1]}" -ge "$hashed" ]; then
+			kill -STOP "$WATCH_PID"
+			WATCH_FROZEN_STATUS=$js
+			log "daemon stopped (SIGSTOP) while busy: $js"
+			return 0
+		fi
+	done
+	_watch_fail "the daemon never had $min files in flight and $hashed bytes hashed within $timeout s"
 }
