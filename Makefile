@@ -90,7 +90,9 @@ $(PROG): $(DAEMON_OBJS) $(B)/libhashdb.a $(B)/libioctlcompat.a
 # test-NAME_OBJS: the objects under test; test-NAME_WRAPS: symbols replaced
 # with -Wl,--wrap= (the test defines __wrap_SYMBOL).
 test-btrfs_OBJS := $(B)/ioctl-compat/btrfs.o
-test-btrfs_WRAPS := ioctl open_by_handle_at
+test-btrfs_WRAPS := ioctl open_by_handle_at fstat64
+test-ext4_OBJS := $(B)/ioctl-compat/ext4.o
+test-ext4_WRAPS := ioctl
 test-dedupe_OBJS := $(B)/ioctl-compat/dedupe.o
 test-dedupe_WRAPS := ioctl fstat64
 test-fanotify_OBJS := $(B)/ioctl-compat/fanotify.o
@@ -122,6 +124,9 @@ test-config_OBJS := $(B)/daemon/config.o $(B)/daemon/util.o
 test-config_WRAPS :=
 test-sdnotify_OBJS := $(B)/daemon/sdnotify.o
 test-sdnotify_WRAPS :=
+test-subvols_OBJS := $(B)/daemon/subvols.o $(B)/ioctl-compat/btrfs-subvol.o \
+	$(B)/ioctl-compat/btrfs.o $(B)/daemon/util.o
+test-subvols_WRAPS := ioctl
 
 UNIT_SRCS := $(wildcard tests/unit/test-*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
@@ -180,6 +185,12 @@ microbench: $(B)/tests/bench-hashdb
 	$(B)/tests/bench-hashdb
 
 $(B)/tests/bench-hashdb: tests/unit/bench-hashdb.c $(B)/libhashdb.a
+	@mkdir -p $(dir $@)
+	$(call say,CCLD,$@)$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS)
+
+$(B)/tests/bench-subvols: tests/unit/bench-subvols.c $(B)/daemon/subvols.o \
+		$(B)/daemon/util.o $(B)/ioctl-compat/btrfs-subvol.o \
+		$(B)/ioctl-compat/btrfs.o
 	@mkdir -p $(dir $@)
 	$(call say,CCLD,$@)$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS)
 

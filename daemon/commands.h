@@ -13,6 +13,7 @@ struct hashdb_stats;
 int cmd_scan(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_defrag(int argc, char **argv);
 
 
 /* What a scan reports, for `dedupd scan` and the daemon's hand-off. */

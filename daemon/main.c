@@ -20,6 +20,8 @@ static void usage(FILE *f)
 "  watch MOUNT... the daemon: dedupe new data as it is written\n"
 "                 (see 'dedupd watch --help')\n"
 "  status         ask the running daemon how it is doing\n"
+"  defrag PATH... defragment without locking files, snapshot-aware\n"
+"                 (see 'dedupd defrag --help')\n"
 "  help           this text\n"
 "  version        print the version\n"
 "\n"
@@ -47,6 +49,12 @@ int main(int argc, char **argv)
 
 		argv[1] = name;
 		return cmd_watch(argc - 1, argv + 1);
+	}
+	if (!strcmp(cmd, "defrag")) {
+		static char name[] = "dedupd defrag";
+
+		argv[1] = name;
+		return cmd_defrag(argc - 1, argv + 1);
 	}
 	if (!strcmp(cmd, "status")) {
 		static char name[] = "dedupd status";

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * btrfs find-new. See btrfs.h.
+ * btrfs find-new, file extent items and extent backrefs. See btrfs.h.
  */
 #include <endian.h>
 #include <errno.h>
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <linux/btrfs.h>
 #include <linux/btrfs_tree.h>
 
@@ -471,4 +472,338 @@ int btrfs_open_inode(int mount_fd, uint64_t root_id, uint64_t ino, int flags)
 	if (fd < 0)
 		return -errno;
 	return fd;
+}
+
+/* A 64-bit field of the struct btrfs_file_extent_item at @item. */
+#define FILE_EXTENT_GET(item, field) \
+	get_le64(item, offsetof(struct btrfs_file_extent_item, field))
+
+/*
+ * Decodes the file extent item @item of header @sh into *@fe. Returns false
+ * for another item type or an item too short for its type (*@fe is then
+ * partly written).
+ */
+static bool file_extent_decode(const struct btrfs_ioctl_search_header *sh,
+			       const uint8_t *item,
+			       struct btrfs_file_extent *fe)
+{
+	if (sh->type != BTRFS_EXTENT_DATA_KEY || sh->len < FILE_EXTENT_MIN_LEN)
+		return false;
+	memset(fe, 0, sizeof(*fe));
+	fe->file_off = sh->offset;
+	fe->generation = FILE_EXTENT_GET(item, generation);
+	fe->type = item[offsetof(struct btrfs_file_extent_item, type)];
+	fe->compression =
+		item[offsetof(struct btrfs_file_extent_item, compression)];
+	/* Inline data starts where disk_bytenr would: no address, no offset. */
+	if (fe->type == BTRFS_FILE_EXTENT_INLINE) {
+		fe->num_bytes = FILE_EXTENT_GET(item, ram_bytes);
+		return true;
+	}
+	if (sh->len < sizeof(struct btrfs_file_extent_item))
+		return false;
+	fe->num_bytes = FILE_EXTENT_GET(item, num_bytes);
+	fe->disk_bytenr = FILE_EXTENT_GET(item, disk_bytenr);
+	fe->disk_num_bytes = FILE_EXTENT_GET(item, disk_num_bytes);
+	fe->extent_offset = FILE_EXTENT_GET(item, offset);
+	return true;
+}
+
+/*
+ * Where the first extent item of inode @ino with a key offset in [@lo, @hi]
+ * starts, by a search for one item. Returns 1 and sets *@ret_off, 0 if there
+ * is none, or -errno.
+ */
+static int extent_probe(int fd, struct btrfs_ioctl_search_args_v2 *args,
+			uint64_t root_id, uint64_t ino, uint64_t lo,
+			uint64_t hi, uint64_t *ret_off)
+{
+	struct btrfs_ioctl_search_header sh;
+
+	memset(&args->key, 0, sizeof(args->key));
+	args->key.tree_id = root_id;
+	args->key.min_objectid = ino;
+	args->key.max_objectid = ino;
+	args->key.min_type = BTRFS_EXTENT_DATA_KEY;
+	args->key.max_type = BTRFS_EXTENT_DATA_KEY;
+	args->key.min_offset = lo;
+	args->key.max_offset = hi;
+	args->key.max_transid = UINT64_MAX;
+	args->key.nr_items = 1;
+	args->buf_size = SEARCH_BUF_SIZE;
+	if (ioctl(fd, BTRFS_IOC_TREE_SEARCH_V2, args) < 0)
+		return -errno;
+	if (args->key.nr_items == 0)
+		return 0;
+	memcpy(&sh, args->buf, sizeof(sh));
+	*ret_off = sh.offset;
+	return 1;
+}
+
+/*
+ * The last extent item of inode @ino with a key offset in [@lo, @hi], read
+ * forward. Returns 1 and sets *@ret_fe and *@ret_valid, 0 if there is none,
+ * or -errno.
+ */
+static int extent_last(int fd, uint64_t root_id, uint64_t ino, uint64_t lo,
+		       uint64_t hi, struct btrfs_file_extent *ret_fe,
+		       bool *ret_valid)
+{
+	const struct btrfs_ioctl_search_key key = {
+		.tree_id = root_id,
+		.min_objectid = ino,
+		.max_objectid = ino,
+		.min_type = BTRFS_EXTENT_DATA_KEY,
+		.max_type = BTRFS_EXTENT_DATA_KEY,
+		.min_offset = lo,
+		.max_offset = hi,
+		.max_transid = UINT64_MAX,
+	};
+	struct btrfs_ioctl_search_header sh;
+	const uint8_t *item;
+	struct search s;
+	int ret, found = 0;
+
+	ret = search_init(&s, fd, &key);
+	if (ret < 0)
+		return ret;
+	while ((ret = search_next(&s, &sh, &item)) > 0) {
+		if (sh.objectid != ino || sh.type != BTRFS_EXTENT_DATA_KEY)
+			continue;
+		*ret_valid = file_extent_decode(&sh, item, ret_fe);
+		found = 1;
+	}
+	search_fini(&s);
+	return ret < 0 ? ret : found;
+}
+
+/*
+ * A window this wide is read whole: with items at 4 KiB boundaries at least,
+ * that is at most 256 items, 22 KiB, one search.
+ */
+#define BEFORE_SCAN (1024 * 1024)
+
+/*
+ * The last extent item of inode @ino with a key offset below @start.
+ * TREE_SEARCH only walks forward, and reading every item from offset 0 on
+ * costs as much as the file is fragmented. Instead, the BEFORE_SCAN bytes
+ * before @start are read; if they hold no item start, windows further back,
+ * each 4 times as wide, are probed for one item until one is found; the range
+ * from that item to the window's end (the windows after it were empty) is
+ * then halved down to BEFORE_SCAN bytes by one-item probes, and read.
+ * Returns 1 and sets *@ret_fe and *@ret_valid, 0 if there is no such item, or
+ * -errno.
+ */
+static int extent_before(int fd, uint64_t root_id, uint64_t ino, uint64_t start,
+			 struct btrfs_file_extent *ret_fe, bool *ret_valid)
+{
+	struct btrfs_ioctl_search_args_v2 *args = NULL;
+	uint64_t width = BEFORE_SCAN, lo, hi = start, off = 0, mid;
+	int ret;
+
+	if (start == 0)
+		return 0;
+	/* No item starts in [hi, start). */
+	for (;;) {
+		lo = width < start ? start - width : 0;
+		if (hi - lo <= BEFORE_SCAN) {
+			ret = extent_last(fd, root_id, ino, lo, hi - 1, ret_fe,
+					  ret_valid);
+			if (ret != 0)
+				goto out;
+		} else {
+			if (!args) {
+				args = calloc(1,
+					      sizeof(*args) + SEARCH_BUF_SIZE);
+				if (!args)
+					return -ENOMEM;
+			}
+			ret = extent_probe(fd, args, root_id, ino, lo, hi - 1,
+					   &off);
+			if (ret < 0)
+				goto out;
+			if (ret > 0)
+				break;
+		}
+		if (lo == 0)
+			goto out; /* ret is 0 */
+		hi = lo;
+		width = width > start / 4 ? start : width * 4;
+	}
+	/* An item starts at off, the last one before start in [off, hi). */
+	lo = off;
+	while (hi - lo > BEFORE_SCAN) {
+		mid = lo + (hi - lo) / 2;
+		ret = extent_probe(fd, args, root_id, ino, mid, hi - 1, &off);
+		if (ret < 0)
+			goto out;
+		if (ret > 0)
+			lo = off;
+		else
+			hi = mid;
+	}
+	ret = extent_last(fd, root_id, ino, lo, hi - 1, ret_fe, ret_valid);
+out:
+	free(args);
+	return ret;
+}
+
+int btrfs_file_extents(int fd, uint64_t root_id, uint64_t ino, uint64_t start,
+		       uint64_t end, btrfs_extent_cb cb, void *arg)
+{
+	const struct btrfs_ioctl_search_key key = {
+		.tree_id = root_id,
+		.min_objectid = ino,
+		.max_objectid = ino,
+		.min_type = BTRFS_EXTENT_DATA_KEY,
+		.max_type = BTRFS_EXTENT_DATA_KEY,
+		.min_offset = start,
+		.max_offset = end - 1,
+		.max_transid = UINT64_MAX,
+	};
+	struct btrfs_ioctl_search_header sh;
+	struct btrfs_file_extent fe;
+	const uint8_t *item;
+	struct search s;
+	bool valid;
+	int ret, stop = 0;
+
+	if (!cb || root_id == 0)
+		return -EINVAL;
+	if (end <= start)
+		return 0;
+	ret = search_init(&s, fd, &key);
+	if (ret < 0)
+		return ret;
+	/*
+	 * The first batch is in before the item before @start is looked for:
+	 * an item starting right at @start (the usual case when @start is an
+	 * extent boundary) makes that look-up needless. The batch stays in
+	 * s.args meanwhile.
+	 */
+	ret = search_next(&s, &sh, &item);
+	if (ret >= 0 && start > 0 && (ret == 0 || sh.offset != start)) {
+		int found = extent_before(fd, root_id, ino, start, &fe, &valid);
+
+		if (found < 0) {
+			ret = found;
+			goto out;
+		}
+		/* fe.file_off < start: the difference cannot wrap. */
+		if (found && valid && fe.num_bytes > start - fe.file_off) {
+			stop = cb(arg, &fe);
+			if (stop != 0)
+				goto out;
+		}
+	}
+	while (ret > 0) {
+		if (sh.objectid == ino && file_extent_decode(&sh, item, &fe)) {
+			stop = cb(arg, &fe);
+			if (stop != 0)
+				goto out;
+		}
+		ret = search_next(&s, &sh, &item);
+	}
+out:
+	search_fini(&s);
+	if (stop != 0)
+		return stop;
+	return ret < 0 ? ret : 0;
+}
+
+int btrfs_file_root(int fd, uint64_t *ret_root, uint64_t *ret_ino)
+{
+	struct btrfs_ioctl_ino_lookup_args args;
+	struct stat st;
+
+	if (!ret_root || !ret_ino)
+		return -EINVAL;
+	/*
+	 * Tree id 0 asks for the subvolume of @fd; for its root directory's
+	 * inode the kernel answers before it checks for CAP_SYS_ADMIN (Linux
+	 * 4.18 and later; before, it needs the capability).
+	 */
+	memset(&args, 0, sizeof(args));
+	args.objectid = BTRFS_FIRST_FREE_OBJECTID;
+	if (ioctl(fd, BTRFS_IOC_INO_LOOKUP, &args) < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	*ret_root = args.treeid;
+	*ret_ino = st.st_ino;
+	return 0;
+}
+
+/* LOGICAL_INO_V2 result buffer: the first size, and the kernel's limit. */
+#define REFS_BUF_MIN (64 * 1024)
+#define REFS_BUF_MAX (16 * 1024 * 1024)
+
+/*
+ * The references to the extent at @bytenr, into a buffer of @size bytes.
+ * Returns 0 and sets *@ret_dc (to free), 1 and sets *@ret_size to the size to
+ * try next if the buffer was too small, or -errno.
+ */
+static int logical_ino(int fd, uint64_t bytenr, uint32_t size,
+		       struct btrfs_data_container **ret_dc, uint32_t *ret_size)
+{
+	struct btrfs_ioctl_logical_ino_args loi;
+	struct btrfs_data_container *dc;
+	uint64_t want, next;
+
+	dc = calloc(1, size);
+	if (!dc)
+		return -ENOMEM;
+	memset(&loi, 0, sizeof(loi));
+	loi.logical = bytenr;
+	loi.size = size;
+	loi.flags = BTRFS_LOGICAL_INO_ARGS_IGNORE_OFFSET;
+	loi.inodes = (uintptr_t)dc;
+	if (ioctl(fd, BTRFS_IOC_LOGICAL_INO_V2, &loi) < 0) {
+		int err = -errno;
+
+		free(dc);
+		return err;
+	}
+	/* A count to index with: check it. */
+	if (dc->elem_cnt % 3 != 0 ||
+	    dc->elem_cnt > (size - sizeof(*dc)) / sizeof(dc->val[0])) {
+		free(dc);
+		return -EIO;
+	}
+	if (dc->elem_missed == 0) {
+		*ret_dc = dc;
+		return 0;
+	}
+	/* More references may come before the next call: room to spare. */
+	want = (uint64_t)size + dc->bytes_missing;
+	free(dc);
+	if (size >= REFS_BUF_MAX)
+		return -E2BIG;
+	next = (uint64_t)size * 4;
+	if (next < want)
+		next = want;
+	*ret_size = next < REFS_BUF_MAX ? (uint32_t)next : REFS_BUF_MAX;
+	return 1;
+}
+
+int btrfs_extent_refs(int fd, uint64_t bytenr, btrfs_ref_cb cb, void *arg)
+{
+	struct btrfs_data_container *dc = NULL;
+	uint32_t size = REFS_BUF_MIN;
+	int ret;
+
+	if (!cb)
+		return -EINVAL;
+	while ((ret = logical_ino(fd, bytenr, size, &dc, &size)) > 0)
+		;
+	if (ret < 0 || !dc)
+		return ret < 0 ? ret : -EIO; /* !dc: for the compiler */
+	/* Triples (inode, key offset, root): fs/btrfs build_ino_list(). */
+	for (uint32_t i = 0; i < dc->elem_cnt; i += 3) {
+		ret = cb(arg, dc->val[i + 2], dc->val[i], dc->val[i + 1]);
+		if (ret != 0)
+			break;
+	}
+	free(dc);
+	return ret;
 }

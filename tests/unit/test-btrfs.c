@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * btrfs find-new against a fake kernel that serves a sorted table of tree
- * items the way BTRFS_IOC_TREE_SEARCH_V2 does (key range compared as whole
- * keys, transid filter on the item's leaf, nr_items and buffer limits), and
- * answers BTRFS_IOC_FS_INFO.
- * Wraps: ioctl, open_by_handle_at.
+ * btrfs find-new and file extent items against a fake kernel that serves a
+ * sorted table of tree items the way BTRFS_IOC_TREE_SEARCH_V2 does (key range
+ * compared as whole keys, transid filter on the item's leaf, nr_items and
+ * buffer limits), answers BTRFS_IOC_FS_INFO and BTRFS_IOC_INO_LOOKUP, and
+ * lists extent references as BTRFS_IOC_LOGICAL_INO_V2 does.
+ * Wraps: ioctl, open_by_handle_at, fstat64 (what fstat() links to with
+ * _FILE_OFFSET_BITS=64).
  */
 #include <endian.h>
 #include <errno.h>
@@ -13,7 +15,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <linux/btrfs.h>
 #include <linux/btrfs_tree.h>
 
@@ -28,6 +32,7 @@
 
 int __wrap_ioctl(int fd, unsigned long request, ...);
 int __wrap_open_by_handle_at(int mount_fd, struct file_handle *fh, int flags);
+int __wrap_fstat64(int fd, struct stat *st);
 
 enum item_kind { RAW, EXTENT, ROOT };
 
@@ -40,6 +45,8 @@ struct fake_item {
 	uint64_t gen; /* EXTENT, ROOT: the item's generation field */
 	uint8_t extent_type; /* EXTENT */
 	uint64_t bytes; /* EXTENT: num_bytes, or ram_bytes if inline */
+	uint64_t disk_bytenr, disk_num_bytes, extent_offset; /* EXTENT */
+	uint8_t compression; /* EXTENT */
 	uint32_t refs; /* ROOT */
 	uint64_t flags; /* ROOT */
 };
@@ -71,6 +78,28 @@ static struct {
 	int open_type;
 	uint8_t open_handle[BTRFS_FID_LEN];
 	int open_errno; /* non-zero: fail */
+
+	/* INO_LOOKUP: the subvolume of every fd */
+	uint64_t fd_root;
+	uint64_t lookup_objectid, lookup_treeid; /* as asked */
+	/* fstat */
+	uint64_t st_ino;
+	int fstat_errno; /* non-zero: fail */
+	int fstat_calls;
+
+	/*
+	 * LOGICAL_INO_V2: ref i is ref[i] for i < 16, else made up: (root
+	 * 1000 + i, inode 257, offset i * 4096). None: ENOENT.
+	 */
+	uint32_t nrefs;
+	struct {
+		uint64_t root, ino, offset;
+	} ref[16];
+	uint32_t bogus_elem_cnt; /* non-zero: answer this elem_cnt */
+	struct {
+		uint64_t logical, size, flags, reserved[3];
+	} loi[MAX_CALLS];
+	int loi_calls;
 } k;
 
 /* What the callbacks saw. */
@@ -160,10 +189,25 @@ static void fill_item(const struct fake_item *it, uint8_t *p)
 		le64 = htole64(it->bytes);
 		memcpy(p + offsetof(struct btrfs_file_extent_item, ram_bytes),
 		       &le64, sizeof(le64));
-		if (it->len >= sizeof(struct btrfs_file_extent_item))
+		p[offsetof(struct btrfs_file_extent_item, compression)] =
+			it->compression;
+		if (it->len >= sizeof(struct btrfs_file_extent_item)) {
 			memcpy(p + offsetof(struct btrfs_file_extent_item,
 					    num_bytes),
 			       &le64, sizeof(le64));
+			le64 = htole64(it->disk_bytenr);
+			memcpy(p + offsetof(struct btrfs_file_extent_item,
+					    disk_bytenr),
+			       &le64, sizeof(le64));
+			le64 = htole64(it->disk_num_bytes);
+			memcpy(p + offsetof(struct btrfs_file_extent_item,
+					    disk_num_bytes),
+			       &le64, sizeof(le64));
+			le64 = htole64(it->extent_offset);
+			memcpy(p + offsetof(struct btrfs_file_extent_item,
+					    offset),
+			       &le64, sizeof(le64));
+		}
 	} else if (it->kind == ROOT) {
 		le64 = htole64(it->gen);
 		memcpy(p + offsetof(struct btrfs_root_item, generation), &le64,
@@ -222,6 +266,78 @@ static int fake_search(struct btrfs_ioctl_search_args_v2 *args)
 	return 0;
 }
 
+static void ref_of(uint32_t i, uint64_t *root, uint64_t *ino, uint64_t *off)
+{
+	if (i < 16) {
+		*root = k.ref[i].root;
+		*ino = k.ref[i].ino;
+		*off = k.ref[i].offset;
+	} else {
+		*root = 1000 + i;
+		*ino = 257;
+		*off = i * 4096ULL;
+	}
+}
+
+/* fs/btrfs/ioctl.c btrfs_ioctl_logical_to_ino(), backref.c build_ino_list() */
+static int fake_logical_ino(struct btrfs_ioctl_logical_ino_args *loi)
+{
+	struct btrfs_data_container *dc =
+		(struct btrfs_data_container *)(uintptr_t)loi->inodes;
+	uint64_t size = loi->size < 16 * 1024 * 1024 ? loi->size :
+						       16 * 1024 * 1024;
+	const uint32_t c = 3 * sizeof(uint64_t);
+
+	if (k.loi_calls < MAX_CALLS) {
+		k.loi[k.loi_calls].logical = loi->logical;
+		k.loi[k.loi_calls].size = loi->size;
+		k.loi[k.loi_calls].flags = loi->flags;
+		memcpy(k.loi[k.loi_calls].reserved, loi->reserved,
+		       sizeof(loi->reserved));
+	}
+	k.loi_calls++;
+	if (k.nrefs == 0) {
+		errno = ENOENT;
+		return -1;
+	}
+	assert_true(size >= sizeof(*dc));
+	memset(dc, 0, sizeof(*dc));
+	dc->bytes_left = (uint32_t)(size - sizeof(*dc));
+	for (uint32_t i = 0; i < k.nrefs; i++) {
+		uint64_t root, ino, off;
+
+		if (dc->bytes_left < c) {
+			dc->bytes_missing += c - dc->bytes_left;
+			dc->bytes_left = 0;
+			dc->elem_missed += 3;
+			continue;
+		}
+		ref_of(i, &root, &ino, &off);
+		dc->bytes_left -= c;
+		dc->val[dc->elem_cnt] = ino;
+		dc->val[dc->elem_cnt + 1] = off;
+		dc->val[dc->elem_cnt + 2] = root;
+		dc->elem_cnt += 3;
+	}
+	if (k.bogus_elem_cnt)
+		dc->elem_cnt = k.bogus_elem_cnt;
+	return 0;
+}
+
+int __wrap_fstat64(int fd, struct stat *st)
+{
+	(void)fd;
+	k.fstat_calls++;
+	if (k.fstat_errno) {
+		errno = k.fstat_errno;
+		return -1;
+	}
+	memset(st, 0, sizeof(*st));
+	st->st_mode = S_IFREG | 0644;
+	st->st_ino = k.st_ino;
+	return 0;
+}
+
 int __wrap_ioctl(int fd, unsigned long request, ...)
 {
 	void *argp;
@@ -252,6 +368,18 @@ int __wrap_ioctl(int fd, unsigned long request, ...)
 	}
 	if (request == BTRFS_IOC_TREE_SEARCH_V2)
 		return fake_search(argp);
+	if (request == BTRFS_IOC_LOGICAL_INO_V2)
+		return fake_logical_ino(argp);
+	if (request == BTRFS_IOC_INO_LOOKUP) {
+		struct btrfs_ioctl_ino_lookup_args *a = argp;
+
+		k.lookup_objectid = a->objectid;
+		k.lookup_treeid = a->treeid;
+		if (a->treeid == 0)
+			a->treeid = k.fd_root;
+		a->name[0] = '\0';
+		return 0;
+	}
 	if (request == BTRFS_IOC_FS_INFO) {
 		struct btrfs_ioctl_fs_info_args *fi = argp;
 		uint64_t flags_in = fi->flags;
@@ -821,6 +949,576 @@ static void open_inode_by_gen0_handle(void **state)
 	assert_int_equal(k.open_calls, 0);
 }
 
+/* ---- btrfs_file_extents ---- */
+
+#define KB 1024ULL
+#define MB (1024 * KB)
+
+static struct {
+	unsigned int n;
+	struct btrfs_file_extent fe[64];
+	unsigned int stop_at; /* 1-based callback that returns stop_value */
+	int stop_value;
+	unsigned int total; /* callbacks, also past fe[] */
+} fes;
+
+static int fe_cb(void *arg, const struct btrfs_file_extent *fe)
+{
+	assert_ptr_equal(arg, &fes);
+	if (fes.n < 64)
+		fes.fe[fes.n++] = *fe;
+	fes.total++;
+	if (fes.total == fes.stop_at)
+		return fes.stop_value;
+	return 0;
+}
+
+/* A file extent item of inode @ino at @off, written in transaction 20. */
+static struct fake_item *add_fe(uint64_t ino, uint64_t off, uint8_t type,
+				uint64_t bytes, uint64_t bytenr, uint64_t eoff)
+{
+	struct fake_item *it;
+
+	add_extent(ino, off, 20, 20, type);
+	it = &k.item[k.n - 1];
+	it->bytes = bytes;
+	it->disk_bytenr = bytenr;
+	it->disk_num_bytes = bytenr ? 128 * MB : 0;
+	it->extent_offset = eoff;
+	return it;
+}
+
+static void expect_fe(unsigned int i, uint64_t off, uint64_t bytes,
+		      uint64_t bytenr, uint64_t eoff)
+{
+	assert_true(i < fes.n);
+	assert_int_equal(fes.fe[i].file_off, off);
+	assert_int_equal(fes.fe[i].num_bytes, bytes);
+	assert_int_equal(fes.fe[i].disk_bytenr, bytenr);
+	assert_int_equal(fes.fe[i].extent_offset, eoff);
+}
+
+static int fe_reset(void **state)
+{
+	reset(state);
+	memset(&fes, 0, sizeof(fes));
+	return 0;
+}
+
+static void file_extents_decodes_items(void **state)
+{
+	const struct btrfs_ioctl_search_key *key;
+	struct fake_item *it;
+
+	(void)state;
+	k.tree_id = 258;
+	add_fe(299, 0, BTRFS_FILE_EXTENT_REG, 4 * KB, 1 * MB, 0);
+	add_item(300, BTRFS_INODE_ITEM_KEY, 0, 20, 160);
+	it = add_fe(300, 0, BTRFS_FILE_EXTENT_REG, 8 * KB, 13631488, 0);
+	it->gen = 17;
+	add_fe(300, 8 * KB, BTRFS_FILE_EXTENT_REG, 4 * KB, 0, 0); /* hole */
+	add_fe(300, 12 * KB, BTRFS_FILE_EXTENT_PREALLOC, 52 * KB, 20 * MB,
+	       4 * KB);
+	it = add_fe(300, 64 * KB, BTRFS_FILE_EXTENT_REG, 128 * KB, 30 * MB, 0);
+	it->compression = 3; /* zstd */
+	it->disk_num_bytes = 4 * KB;
+	add_fe(301, 0, BTRFS_FILE_EXTENT_REG, 4 * KB, 2 * MB, 0);
+
+	assert_int_equal(btrfs_file_extents(5, 258, 300, 0, UINT64_MAX, fe_cb,
+					    &fes),
+			 0);
+	assert_int_equal(fes.n, 4);
+	expect_fe(0, 0, 8 * KB, 13631488, 0);
+	assert_int_equal(fes.fe[0].generation, 17);
+	assert_int_equal(fes.fe[0].type, BTRFS_FILE_EXTENT_REG);
+	assert_int_equal(fes.fe[0].disk_num_bytes, 128 * MB);
+	assert_int_equal(fes.fe[0].compression, 0);
+	expect_fe(1, 8 * KB, 4 * KB, 0, 0);
+	assert_int_equal(fes.fe[1].disk_num_bytes, 0);
+	expect_fe(2, 12 * KB, 52 * KB, 20 * MB, 4 * KB);
+	assert_int_equal(fes.fe[2].type, BTRFS_FILE_EXTENT_PREALLOC);
+	assert_int_equal(fes.fe[2].generation, 20);
+	expect_fe(3, 64 * KB, 128 * KB, 30 * MB, 0);
+	assert_int_equal(fes.fe[3].compression, 3);
+	assert_int_equal(fes.fe[3].disk_num_bytes, 4 * KB);
+
+	/* From offset 0: nothing before to look for. */
+	assert_int_equal(k.calls, 2);
+	assert_int_equal(k.call[0].fd, 5);
+	key = &k.call[0].key;
+	assert_int_equal(key->tree_id, 258);
+	assert_int_equal(key->min_objectid, 300);
+	assert_int_equal(key->max_objectid, 300);
+	assert_int_equal(key->min_type, BTRFS_EXTENT_DATA_KEY);
+	assert_int_equal(key->max_type, BTRFS_EXTENT_DATA_KEY);
+	assert_int_equal(key->min_offset, 0);
+	assert_int_equal(key->max_offset, UINT64_MAX - 1);
+	assert_int_equal(key->min_transid, 0);
+	assert_int_equal(key->max_transid, UINT64_MAX);
+}
+
+static void file_extents_item_before_start(void **state)
+{
+	(void)state;
+	k.tree_id = 5;
+	add_fe(300, 0, BTRFS_FILE_EXTENT_REG, 128 * KB, 10 * MB, 0);
+	add_fe(300, 128 * KB, BTRFS_FILE_EXTENT_REG, 1 * MB, 20 * MB, 64 * KB);
+	add_fe(300, 1152 * KB, BTRFS_FILE_EXTENT_REG, 4 * KB, 30 * MB, 0);
+
+	/* Starts inside the second item: it comes first. */
+	assert_int_equal(btrfs_file_extents(3, 5, 300, 256 * KB,
+					    1152 * KB + 1, fe_cb, &fes),
+			 0);
+	assert_int_equal(fes.n, 2);
+	expect_fe(0, 128 * KB, 1 * MB, 20 * MB, 64 * KB);
+	expect_fe(1, 1152 * KB, 4 * KB, 30 * MB, 0);
+	assert_int_equal(k.call[0].key.min_offset, 256 * KB);
+	assert_int_equal(k.call[0].key.max_offset, 1152 * KB);
+	/* Then the MiB before start, read whole (from 0, here). */
+	assert_int_equal(k.call[1].key.min_offset, 0);
+	assert_int_equal(k.call[1].key.max_offset, 256 * KB - 1);
+
+	/* An item starts right at start: no look back. */
+	fe_reset(NULL);
+	k.tree_id = 5;
+	add_fe(300, 0, BTRFS_FILE_EXTENT_REG, 128 * KB, 10 * MB, 0);
+	add_fe(300, 128 * KB, BTRFS_FILE_EXTENT_REG, 1 * MB, 20 * MB, 64 * KB);
+	assert_int_equal(btrfs_file_extents(3, 5, 300, 128 * KB, 256 * KB,
+					    fe_cb, &fes),
+			 0);
+	assert_int_equal(fes.n, 1);
+	expect_fe(0, 128 * KB, 1 * MB, 20 * MB, 64 * KB);
+	for (int i = 0; i < k.calls; i++)
+		assert_true(k.call[i].key.min_offset >= 128 * KB);
+
+	/* The item before ends at start or before (no-holes gap): not it. */
+	fe_reset(NULL);
+	k.tree_id = 5;
+	add_fe(300, 0, BTRFS_FILE_EXTENT_REG, 4 * KB, 10 * MB, 0);
+	add_fe(300, 64 * KB, BTRFS_FILE_EXTENT_REG, 4 * KB, 11 * MB, 0);
+	assert_int_equal(btrfs_file_extents(3, 5, 300, 4 * KB, 64 * KB, fe_cb,
+					    &fes),
+			 0);
+	assert_int_equal(btrfs_file_extents(3, 5, 300, 8 * KB, 64 * KB + 1,
+					    fe_cb, &fes),
+			 0);
+	assert_int_equal(fes.n, 1);
+	expect_fe(0, 64 * KB, 4 * KB, 11 * MB, 0);
+}
+
+static void file_extents_item_far_before_start(void **state)
+{
+	unsigned int probes = 0;
+
+	(void)state;
+	k.tree_id = 5;
+	/* A 1 GiB hole item (no no-holes), then data. */
+	add_fe(300, 0, BTRFS_FILE_EXTENT_REG, 1024 * MB, 0, 0);
+	add_fe(300, 1024 * MB, BTRFS_FILE_EXTENT_REG, 4 * KB, 10 * MB, 0);
+	assert_int_equal(btrfs_file_extents(3, 5, 300, 700 * MB, 701 * MB,
+					    fe_cb, &fes),
+			 0);
+	assert_int_equal(fes.n, 1);
+	expect_fe(0, 0, 1024 * MB, 0, 0);
+	/* Probes for one item, not a read of everything before. */
+	assert_true(k.calls <= MAX_CALLS);
+	for (int i = 0; i < k.calls; i++)
+		if (k.call[i].key.nr_items == 1)
+			probes++;
+	assert_true(probes > 0);
+	assert_true(k.calls < 30);
+}
+
+static void file_extents_many_items_before_start(void **state)
+{
+	(void)state;
+	k.tree_id = 5;
+	for (unsigned int i = 0; i < 3000; i++)
+		add_fe(300, i * 4 * KB, BTRFS_FILE_EXTENT_REG, 4 * KB,
+		       100 * MB + i * 4 * KB, 0);
+
+	/* Inside the item at 10 MiB. */
+	assert_int_equal(btrfs_file_extents(3, 5, 300, 10 * MB + 2 * KB,
+					    10 * MB + 6 * KB, fe_cb, &fes),
+			 0);
+	assert_int_equal(fes.n, 2);
+	expect_fe(0, 10 * MB, 4 * KB, 110 * MB, 0);
+	expect_fe(1, 10 * MB + 4 * KB, 4 * KB, 110 * MB + 4 * KB, 0);
+	/* The MiB before is read, not the 10 before it. */
+	for (int i = 0; i < k.calls; i++)
+		assert_true(k.call[i].key.min_offset >= 9 * MB);
+	assert_true(k.calls <= 5);
+
+	/* Past the end, with batches of 100 items: nothing, soon. */
+	fe_reset(NULL);
+	k.tree_id = 5;
+	for (unsigned int i = 0; i < 3000; i++)
+		add_fe(300, i * 4 * KB, BTRFS_FILE_EXTENT_REG, 4 * KB,
+		       100 * MB + i * 4 * KB, 0);
+	k.max_per_call = 100;
+	assert_int_equal(btrfs_file_extents(3, 5, 300, 1024 * MB,
+					    UINT64_MAX, fe_cb, &fes),
+			 0);
+	assert_int_equal(fes.n, 0);
+	assert_true(k.calls < 30);
+
+	/* Just past the last item: it ends at start, not reported. */
+	fe_reset(NULL);
+	k.tree_id = 5;
+	for (unsigned int i = 0; i < 3000; i++)
+		add_fe(300, i * 4 * KB, BTRFS_FILE_EXTENT_REG, 4 * KB,
+		       100 * MB + i * 4 * KB, 0);
+	k.max_per_call = 100;
+	assert_int_equal(btrfs_file_extents(3, 5, 300, 3000 * 4 * KB - 1,
+					    UINT64_MAX, fe_cb, &fes),
+			 0);
+	assert_int_equal(fes.n, 1);
+	expect_fe(0, 2999 * 4 * KB, 4 * KB, 100 * MB + 2999 * 4 * KB, 0);
+}
+
+static uint64_t xorshift(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/* Random layouts and ranges against the plain definition of overlap. */
+static void file_extents_random_ranges(void **state)
+{
+	static const uint64_t sizes[] = { 4 * KB, 8 * KB, 128 * KB, 1 * MB,
+					  3 * MB, 128 * MB, 1024 * MB };
+	uint64_t x = 88172645463325252ULL, off = 0, file_end;
+
+	(void)state;
+	k.tree_id = 5;
+	add_fe(299, 0, BTRFS_FILE_EXTENT_REG, 4 * KB, 1 * MB, 0);
+	for (unsigned int i = 0; i < 400; i++) {
+		uint64_t len = sizes[xorshift(&x) % 7];
+
+		if (xorshift(&x) % 5 == 0)
+			off += sizes[xorshift(&x) % 7]; /* a gap */
+		add_fe(300, off, BTRFS_FILE_EXTENT_REG, len, i + 1, 0);
+		off += len;
+	}
+	add_fe(301, 0, BTRFS_FILE_EXTENT_REG, 4 * KB, 1 * MB, 0);
+	file_end = off;
+	k.max_per_call = 150;
+
+	for (unsigned int r = 0; r < 500; r++) {
+		uint64_t start = xorshift(&x) % (file_end + 8 * MB);
+		uint64_t end = start + 1 + xorshift(&x) % (64 * MB);
+		unsigned int want = 0;
+
+		if (r % 50 == 0)
+			start = 0;
+		memset(&fes, 0, sizeof(fes));
+		assert_int_equal(btrfs_file_extents(3, 5, 300, start, end,
+						    fe_cb, &fes),
+				 0);
+		for (unsigned int i = 0; i < k.n; i++) {
+			const struct fake_item *it = &k.item[i];
+
+			if (it->objectid != 300 || it->offset >= end ||
+			    it->offset + it->bytes <= start)
+				continue;
+			assert_true(want < fes.total);
+			if (want < 64) {
+				assert_int_equal(fes.fe[want].file_off,
+						 it->offset);
+				assert_int_equal(fes.fe[want].disk_bytenr,
+						 it->disk_bytenr);
+			}
+			want++;
+		}
+		assert_int_equal(fes.total, want);
+	}
+}
+
+static void file_extents_inline_and_stop(void **state)
+{
+	struct fake_item *it;
+
+	(void)state;
+	k.tree_id = 5;
+	it = add_fe(300, 0, BTRFS_FILE_EXTENT_INLINE, 100, 0, 0);
+	it->compression = 1;
+	assert_int_equal(btrfs_file_extents(3, 5, 300, 50, 4 * KB, fe_cb,
+					    &fes),
+			 0);
+	assert_int_equal(fes.n, 1);
+	expect_fe(0, 0, 100, 0, 0);
+	assert_int_equal(fes.fe[0].type, BTRFS_FILE_EXTENT_INLINE);
+	assert_int_equal(fes.fe[0].compression, 1);
+	assert_int_equal(fes.fe[0].disk_num_bytes, 0);
+	assert_int_equal(fes.fe[0].generation, 20);
+
+	/* The item before start can stop the walk too. */
+	fe_reset(NULL);
+	k.tree_id = 5;
+	for (unsigned int i = 0; i < 3; i++)
+		add_fe(300, i * 4 * KB, BTRFS_FILE_EXTENT_REG, 4 * KB,
+		       10 * MB + i * 4 * KB, 0);
+	fes.stop_at = 1;
+	fes.stop_value = 9;
+	assert_int_equal(btrfs_file_extents(3, 5, 300, 2 * KB, 12 * KB,
+					    fe_cb, &fes),
+			 9);
+	assert_int_equal(fes.n, 1);
+	expect_fe(0, 0, 4 * KB, 10 * MB, 0);
+
+	memset(&fes, 0, sizeof(fes));
+	fes.stop_at = 2;
+	fes.stop_value = -ECANCELED;
+	assert_int_equal(btrfs_file_extents(3, 5, 300, 2 * KB, 12 * KB,
+					    fe_cb, &fes),
+			 -ECANCELED);
+	assert_int_equal(fes.n, 2);
+	expect_fe(1, 4 * KB, 4 * KB, 10 * MB + 4 * KB, 0);
+}
+
+static void file_extents_errors(void **state)
+{
+	(void)state;
+	k.tree_id = 5;
+	add_fe(300, 0, BTRFS_FILE_EXTENT_REG, 4 * KB, 10 * MB, 0);
+	/* Too short for a regular extent item: skipped. */
+	add_item(300, BTRFS_EXTENT_DATA_KEY, 4 * KB, 20, 30);
+	add_fe(300, 8 * KB, BTRFS_FILE_EXTENT_REG, 4 * KB, 11 * MB, 0);
+
+	assert_int_equal(btrfs_file_extents(3, 5, 300, 0, 1 * MB, fe_cb,
+					    &fes),
+			 0);
+	assert_int_equal(fes.n, 2);
+	expect_fe(1, 8 * KB, 4 * KB, 11 * MB, 0);
+
+	memset(&fes, 0, sizeof(fes));
+	k.calls = 0;
+	k.fail_at = 1;
+	k.fail_errno = EPERM;
+	assert_int_equal(btrfs_file_extents(3, 5, 300, 0, 1 * MB, fe_cb,
+					    &fes),
+			 -EPERM);
+	assert_int_equal(fes.n, 0);
+
+	/* The look back fails. */
+	k.calls = 0;
+	k.fail_at = 2;
+	k.fail_errno = EIO;
+	assert_int_equal(btrfs_file_extents(3, 5, 300, 2 * KB, 1 * MB, fe_cb,
+					    &fes),
+			 -EIO);
+	assert_int_equal(fes.n, 0);
+
+	k.calls = 0;
+	k.fail_at = 0;
+	assert_int_equal(btrfs_file_extents(3, 999, 300, 0, 1 * MB, fe_cb,
+					    &fes),
+			 -ENOENT);
+	k.calls = 0;
+	assert_int_equal(btrfs_file_extents(3, 5, 300, 0, 1 * MB, NULL, NULL),
+			 -EINVAL);
+	assert_int_equal(btrfs_file_extents(3, 0, 300, 0, 1 * MB, fe_cb,
+					    &fes),
+			 -EINVAL);
+	/* Empty ranges: no search at all. */
+	assert_int_equal(btrfs_file_extents(3, 5, 300, 4 * KB, 4 * KB, fe_cb,
+					    &fes),
+			 0);
+	assert_int_equal(btrfs_file_extents(3, 5, 300, 8 * KB, 4 * KB, fe_cb,
+					    &fes),
+			 0);
+	assert_int_equal(k.calls, 0);
+	assert_int_equal(fes.n, 0);
+}
+
+/* ---- btrfs_file_root ---- */
+
+static void file_root_from_ino_lookup_and_fstat(void **state)
+{
+	uint64_t root = 1, ino = 2;
+
+	(void)state;
+	k.fd_root = 259;
+	k.st_ino = 1234;
+	assert_int_equal(btrfs_file_root(7, &root, &ino), 0);
+	assert_int_equal(root, 259);
+	assert_int_equal(ino, 1234);
+	assert_int_equal(k.call[0].fd, 7);
+	assert_true(k.call[0].request == BTRFS_IOC_INO_LOOKUP);
+	/* Tree 0: "the fd's"; the root directory: no CAP_SYS_ADMIN needed. */
+	assert_int_equal(k.lookup_treeid, 0);
+	assert_int_equal(k.lookup_objectid, BTRFS_FIRST_FREE_OBJECTID);
+
+	root = 1;
+	ino = 2;
+	k.fail_at = k.calls + 1;
+	k.fail_errno = ENOTTY; /* not btrfs */
+	assert_int_equal(btrfs_file_root(7, &root, &ino), -ENOTTY);
+	assert_int_equal(root, 1);
+	assert_int_equal(ino, 2);
+
+	k.fail_at = 0;
+	k.fstat_errno = EBADF;
+	assert_int_equal(btrfs_file_root(7, &root, &ino), -EBADF);
+	assert_int_equal(root, 1);
+	assert_int_equal(ino, 2);
+
+	assert_int_equal(btrfs_file_root(7, NULL, &ino), -EINVAL);
+	assert_int_equal(btrfs_file_root(7, &root, NULL), -EINVAL);
+}
+
+/* ---- btrfs_extent_refs ---- */
+
+static struct {
+	uint32_t n;
+	uint64_t root[16], ino[16], off[16];
+	uint32_t stop_at;
+	int stop_value;
+	uint32_t bad; /* made-up refs not as ref_of() says */
+} refs;
+
+static int ref_cb(void *arg, uint64_t root_id, uint64_t ino, uint64_t offset)
+{
+	uint64_t r, i, o;
+
+	assert_ptr_equal(arg, &refs);
+	if (refs.n < 16) {
+		refs.root[refs.n] = root_id;
+		refs.ino[refs.n] = ino;
+		refs.off[refs.n] = offset;
+	} else {
+		ref_of(refs.n, &r, &i, &o);
+		if (r != root_id || i != ino || o != offset)
+			refs.bad++;
+	}
+	refs.n++;
+	if (refs.n == refs.stop_at)
+		return refs.stop_value;
+	return 0;
+}
+
+static int refs_reset(void **state)
+{
+	reset(state);
+	memset(&refs, 0, sizeof(refs));
+	return 0;
+}
+
+static void extent_refs_triples(void **state)
+{
+	static const uint64_t reserved0[3];
+
+	(void)state;
+	k.nrefs = 3;
+	k.ref[0].root = 256;
+	k.ref[0].ino = 257;
+	k.ref[0].offset = 0;
+	k.ref[1].root = 259;
+	k.ref[1].ino = 257;
+	k.ref[1].offset = 28672;
+	k.ref[2].root = 5;
+	k.ref[2].ino = 300;
+	k.ref[2].offset = 1 * MB;
+
+	assert_int_equal(btrfs_extent_refs(4, 137756672, ref_cb, &refs), 0);
+	assert_int_equal(refs.n, 3);
+	for (unsigned int i = 0; i < 3; i++) {
+		assert_int_equal(refs.root[i], k.ref[i].root);
+		assert_int_equal(refs.ino[i], k.ref[i].ino);
+		assert_int_equal(refs.off[i], k.ref[i].offset);
+	}
+	assert_int_equal(k.loi_calls, 1);
+	assert_int_equal(k.call[0].fd, 4);
+	assert_true(k.call[0].request == BTRFS_IOC_LOGICAL_INO_V2);
+	assert_int_equal(k.loi[0].logical, 137756672);
+	assert_int_equal(k.loi[0].size, 64 * KB);
+	assert_int_equal(k.loi[0].flags, BTRFS_LOGICAL_INO_ARGS_IGNORE_OFFSET);
+	assert_memory_equal(k.loi[0].reserved, reserved0, sizeof(reserved0));
+
+	/* A stop value comes back at once. */
+	memset(&refs, 0, sizeof(refs));
+	refs.stop_at = 2;
+	refs.stop_value = -ECANCELED;
+	assert_int_equal(btrfs_extent_refs(4, 137756672, ref_cb, &refs),
+			 -ECANCELED);
+	assert_int_equal(refs.n, 2);
+}
+
+static void extent_refs_buffer_grows(void **state)
+{
+	(void)state;
+	/* 64 KiB holds 2730: 4 times as much is enough. */
+	k.nrefs = 5000;
+	assert_int_equal(btrfs_extent_refs(4, 1 * MB, ref_cb, &refs), 0);
+	assert_int_equal(refs.n, 5000);
+	assert_int_equal(refs.bad, 0);
+	assert_int_equal(k.loi_calls, 2);
+	assert_int_equal(k.loi[0].size, 64 * KB);
+	assert_int_equal(k.loi[1].size, 256 * KB);
+
+	/* More missing than 4 times: what the kernel said. */
+	refs_reset(NULL);
+	k.nrefs = 30000;
+	assert_int_equal(btrfs_extent_refs(4, 1 * MB, ref_cb, &refs), 0);
+	assert_int_equal(refs.n, 30000);
+	assert_int_equal(refs.bad, 0);
+	assert_int_equal(k.loi_calls, 2);
+	assert_int_equal(k.loi[1].size, 16 + 30000 * 24);
+
+	/* The most 16 MiB holds. */
+	refs_reset(NULL);
+	k.nrefs = 699050;
+	assert_int_equal(btrfs_extent_refs(4, 1 * MB, ref_cb, &refs), 0);
+	assert_int_equal(refs.n, 699050);
+	assert_int_equal(refs.bad, 0);
+	assert_int_equal(k.loi_calls, 2);
+	assert_int_equal(k.loi[1].size, 16 * MB);
+}
+
+static void extent_refs_too_many(void **state)
+{
+	(void)state;
+	k.nrefs = 699051;
+	assert_int_equal(btrfs_extent_refs(4, 1 * MB, ref_cb, &refs), -E2BIG);
+	assert_int_equal(refs.n, 0);
+	assert_int_equal(k.loi_calls, 2);
+	assert_int_equal(k.loi[1].size, 16 * MB);
+}
+
+static void extent_refs_errors(void **state)
+{
+	(void)state;
+	/* No data extent there. */
+	assert_int_equal(btrfs_extent_refs(4, 1 * MB, ref_cb, &refs), -ENOENT);
+
+	k.nrefs = 3;
+	k.fail_at = k.calls + 1;
+	k.fail_errno = EPERM;
+	assert_int_equal(btrfs_extent_refs(4, 1 * MB, ref_cb, &refs), -EPERM);
+
+	/* The bigger call fails: nothing reported. */
+	k.nrefs = 5000;
+	k.fail_at = k.calls + 2;
+	k.fail_errno = ENOMEM;
+	assert_int_equal(btrfs_extent_refs(4, 1 * MB, ref_cb, &refs), -ENOMEM);
+	assert_int_equal(refs.n, 0);
+
+	/* Counts that cannot be. */
+	k.fail_at = 0;
+	k.nrefs = 3;
+	k.bogus_elem_cnt = 4;
+	assert_int_equal(btrfs_extent_refs(4, 1 * MB, ref_cb, &refs), -EIO);
+	k.bogus_elem_cnt = 3 * 2731;
+	assert_int_equal(btrfs_extent_refs(4, 1 * MB, ref_cb, &refs), -EIO);
+	assert_int_equal(refs.n, 0);
+
+	k.calls = 0;
+	assert_int_equal(btrfs_extent_refs(4, 1 * MB, NULL, NULL), -EINVAL);
+	assert_int_equal(k.calls, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -841,6 +1539,22 @@ int main(void)
 		cmocka_unit_test_setup(fs_generation_errors, reset),
 		cmocka_unit_test_setup(handle_layout, reset),
 		cmocka_unit_test_setup(open_inode_by_gen0_handle, reset),
+		cmocka_unit_test_setup(file_extents_decodes_items, fe_reset),
+		cmocka_unit_test_setup(file_extents_item_before_start,
+				       fe_reset),
+		cmocka_unit_test_setup(file_extents_item_far_before_start,
+				       fe_reset),
+		cmocka_unit_test_setup(file_extents_many_items_before_start,
+				       fe_reset),
+		cmocka_unit_test_setup(file_extents_random_ranges, fe_reset),
+		cmocka_unit_test_setup(file_extents_inline_and_stop, fe_reset),
+		cmocka_unit_test_setup(file_extents_errors, fe_reset),
+		cmocka_unit_test_setup(file_root_from_ino_lookup_and_fstat,
+				       reset),
+		cmocka_unit_test_setup(extent_refs_triples, refs_reset),
+		cmocka_unit_test_setup(extent_refs_buffer_grows, refs_reset),
+		cmocka_unit_test_setup(extent_refs_too_many, refs_reset),
+		cmocka_unit_test_setup(extent_refs_errors, refs_reset),
 	};
 
 	return cmocka_run_group_tests_name("btrfs", tests, NULL, NULL);

@@ -1,0 +1,971 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * dedupd defrag: verified, non-exclusive, snapshot-aware defragmentation.
+ *
+ * A file is rewritten chunk by chunk through the relocation primitive: the
+ * chunk's data are copied, contiguously, into an O_TMPFILE on the same
+ * filesystem (one temporary file per file, written in order, so that the
+ * allocator lays the chunks end to end), then that copy is deduped onto the
+ * original. FIDEDUPERANGE compares the bytes under lock before it shares
+ * anything: a writer that changed the chunk meanwhile makes the call fail
+ * ("differs"), and the chunk is retried later, never lost. Nothing is held
+ * between chunks, and the space needed is one chunk (on btrfs, plus the part
+ * of an old extent that later chunks still use).
+ *
+ * On btrfs the old extents may be shared with snapshots (read-only ones too)
+ * or reflinks: after the original is moved, every other reference to each
+ * old extent (LOGICAL_INO_V2, ignoring offsets) is deduped onto the new copy
+ * too, one extent at a time, so the old extents are freed and the snapshots
+ * share the new, contiguous ones. Memory per extent is its references, not
+ * snapshots times extents.
+ *
+ * On ext4, which cannot dedupe, the same chunks go through
+ * EXT4_IOC_MOVE_EXT, where the kernel copies under both inodes' locks; that
+ * ioctl demands the original opened read-write: the one place dedupd opens
+ * a user file for writing, and it writes nothing through it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/btrfs_tree.h>
+#include <uthash.h>
+
+#include "daemon/commands.h"
+#include "daemon/engine.h"
+#include "daemon/log.h"
+#include "daemon/pass.h"
+#include "daemon/progress.h"
+#include "daemon/util.h"
+#include "daemon/walk.h"
+#include "ioctl-compat/btrfs.h"
+#include "ioctl-compat/dedupe.h"
+#include "ioctl-compat/ext4.h"
+#include "ioctl-compat/fiemap.h"
+#include "ioctl-compat/fsprobe.h"
+
+#define DEFAULT_CHUNK (16ULL << 20)
+#define COPY_BUF (1u << 20)
+#define RETRIES 3
+
+struct defrag_opts {
+	uint64_t chunk;
+	unsigned int delay_ms;
+	double min_extent_mib;	/* a chunk is fragmented with extents
+				 * smaller than this on average */
+	bool dry_run, json, progress;
+	struct walk_opts walk;
+};
+
+struct defrag_stats {
+	uint64_t files, files_fragmented, files_defragged, files_skipped;
+	uint64_t files_vanished;
+	uint64_t extents_before, extents_after;
+	uint64_t bytes, bytes_moved, bytes_relinked, refs_relinked;
+	uint64_t chunks, chunks_retried, chunks_skipped, refs_busy;
+	uint64_t errors;
+};
+
+struct holder_fd;
+
+struct defrag {
+	const struct defrag_opts *o;
+	struct defrag_stats st;
+	struct engine_stats pst;	/* for the progress bar */
+	struct fs_info fs;
+	int mount_fd;		/* any fd on the filesystem, for handles */
+	uint8_t *buf;
+	struct holder_fd *fds;	/* of snapshot files, by root and inode */
+};
+
+/* ---- measuring ------------------------------------------------------------ */
+
+/*
+ * Counts the data extents of [start, end) as filefrag does: physically
+ * contiguous pieces are one. Sets *ret_data (bytes of data) if non-NULL.
+ * Returns the count or -errno.
+ */
+static int64_t count_extents(int fd, uint64_t start, uint64_t end,
+			     uint64_t *ret_data)
+{
+	struct fiemap_iter *it;
+	struct extent ex;
+	uint64_t next_phys = 0, next_log = 0, data = 0;
+	int64_t n = 0;
+	int ret;
+
+	ret = fiemap_iter_open(fd, start, end, FIEMAP_ITER_SYNC, &it);
+	if (ret < 0)
+		return ret;
+	while ((ret = fiemap_iter_next(it, &ex)) == 1) {
+		if (ex.flags & (EXTENT_HOLE | EXTENT_INLINE))
+			continue;
+		if (ex.logical != next_log || ex.physical != next_phys || !n)
+			n++;
+		next_log = ex.logical + ex.length;
+		next_phys = ex.physical + ex.length;
+		data += ex.length;
+	}
+	fiemap_iter_free(it);
+	if (ret < 0)
+		return ret;
+	if (ret_data)
+		*ret_data = data;
+	return n;
+}
+
+/* Whether [start, end) is worth moving: more extents than its size needs. */
+static bool fragmented(const struct defrag *d, int64_t extents, uint64_t data)
+{
+	double mib = (double)data / (1 << 20);
+
+	if (extents <= 1)
+		return false;
+	return mib / (double)extents < d->o->min_extent_mib;
+}
+
+/* ---- the copy -------------------------------------------------------------- */
+
+/*
+ * Copies the data of [off, off + len) (holes and preallocated ranges stay
+ * holes) from @src to the same offsets of @dst. Returns 0 or -errno.
+ */
+static int copy_chunk(struct defrag *d, int src, int dst, uint64_t off,
+		      uint64_t len)
+{
+	struct fiemap_iter *it;
+	struct extent ex;
+	int ret;
+
+	ret = fiemap_iter_open(src, off, off + len, 0, &it);
+	if (ret < 0)
+		return ret;
+	while ((ret = fiemap_iter_next(it, &ex)) == 1) {
+		uint64_t a = ex.logical > off ? ex.logical : off;
+		uint64_t b = ex.logical + ex.length;
+
+		if (ex.flags & (EXTENT_HOLE | EXTENT_UNWRITTEN))
+			continue;
+		if (b > off + len)
+			b = off + len;
+		while (a < b) {
+			size_t want = b - a < COPY_BUF ? b - a : COPY_BUF;
+			ssize_t got = pread(src, d->buf, want, (off_t)a);
+
+			if (got < 0) {
+				ret = -errno;
+				goto out;
+			}
+			if (got == 0)
+				break;	/* shrank: the dedupe will say */
+			if (pwrite(dst, d->buf, (size_t)got, (off_t)a) != got) {
+				ret = errno ? -errno : -EIO;
+				goto out;
+			}
+			a += (uint64_t)got;
+		}
+	}
+	if (ret == 0 && fdatasync(dst) < 0)
+		ret = -errno;
+out:
+	fiemap_iter_free(it);
+	return ret < 0 ? ret : 0;
+}
+
+/*
+ * Dedupes the copy's data in [off, off + len) onto the original, range by
+ * range of data. Returns the bytes shared, -EBADE if the original changed,
+ * or -errno.
+ */
+static int64_t share_chunk(struct defrag *d, int tmp, int orig, uint64_t off,
+			   uint64_t len, uint64_t size)
+{
+	struct fiemap_iter *it;
+	struct extent ex;
+	int64_t done = 0, r;
+	int ret;
+
+	ret = fiemap_iter_open(tmp, off, off + len, FIEMAP_ITER_SYNC, &it);
+	if (ret < 0)
+		return ret;
+	while ((ret = fiemap_iter_next(it, &ex)) == 1) {
+		uint64_t a = ex.logical > off ? ex.logical : off;
+		uint64_t b = ex.logical + ex.length;
+
+		if (ex.flags & EXTENT_HOLE)
+			continue;
+		if (b > off + len)
+			b = off + len;
+		if (b > size)
+			b = size;
+		if (a >= b)
+			continue;
+		r = dedupe_range(tmp, a, b - a, orig, a, d->fs.block_size);
+		if (r < 0) {
+			fiemap_iter_free(it);
+			return r;
+		}
+		done += r;
+	}
+	fiemap_iter_free(it);
+	return ret < 0 ? ret : done;
+}
+
+/* ---- snapshot relink (btrfs) ------------------------------------------------ */
+
+struct old_item {
+	uint64_t file_off, len, bytenr, extent_offset;
+};
+
+struct chunk_items {
+	struct old_item *v;
+	size_t n, cap;
+	uint64_t start, end;
+};
+
+static int collect_item(void *arg, const struct btrfs_file_extent *fe)
+{
+	struct chunk_items *c = arg;
+	uint64_t a = fe->file_off, b = fe->file_off + fe->num_bytes;
+
+	if (!fe->disk_bytenr || fe->type == BTRFS_FILE_EXTENT_INLINE ||
+	    fe->compression)
+		return 0;	/* holes, inline data, compressed: left be */
+	if (a < c->start)
+		a = c->start;
+	if (b > c->end)
+		b = c->end;
+	if (a >= b)
+		return 0;
+	c->v = grow_array(c->v, &c->cap, c->n + 1, sizeof(*c->v));
+	c->v[c->n++] = (struct old_item){
+		.file_off = a,
+		.len = b - a,
+		.bytenr = fe->disk_bytenr,
+		.extent_offset = fe->extent_offset + (a - fe->file_off),
+	};
+	return 0;
+}
+
+/*
+ * The other holders of one old extent: file extent items of other files (or
+ * of this one elsewhere) that map some of its bytes.
+ */
+struct holder {
+	uint64_t root, ino, off;	/* the item: key offset */
+	uint64_t eo, nb;		/* its extent_offset and num_bytes */
+};
+
+struct holders {
+	struct holder *v;
+	size_t n, cap;
+	uint64_t bytenr;
+};
+
+static int collect_ref(void *arg, uint64_t root, uint64_t ino, uint64_t off)
+{
+	struct holders *h = arg;
+
+	h->v = grow_array(h->v, &h->cap, h->n + 1, sizeof(*h->v));
+	h->v[h->n++] = (struct holder){ root, ino, off, 0, 0 };
+	return 0;
+}
+
+struct item_probe {
+	uint64_t off, bytenr;
+	struct holder *h;
+	bool found;
+};
+
+static int probe_item(void *arg, const struct btrfs_file_extent *fe)
+{
+	struct item_probe *p = arg;
+
+	if (fe->file_off != p->off || fe->disk_bytenr != p->bytenr)
+		return 0;
+	p->h->eo = fe->extent_offset;
+	p->h->nb = fe->num_bytes;
+	p->found = true;
+	return 1;
+}
+
+/* Read-only fds of holder files, kept while one file is defragmented. */
+struct holder_fd {
+	uint64_t key[2];	/* root, ino */
+	int fd;			/* -1: cannot be opened */
+	UT_hash_handle hh;
+};
+
+#define HOLDER_FDS_MAX 1024
+
+static int holder_fd(struct defrag *d, uint64_t root, uint64_t ino)
+{
+	struct holder_fd *f, *tmp;
+	uint64_t key[2] = { root, ino };
+
+	HASH_FIND(hh, d->fds, key, sizeof(key), f);
+	if (f)
+		return f->fd;
+	if (HASH_COUNT(d->fds) >= HOLDER_FDS_MAX) {
+		HASH_ITER(hh, d->fds, f, tmp) {
+			HASH_DEL(d->fds, f);
+			if (f->fd >= 0)
+				close(f->fd);
+			free(f);
+		}
+	}
+	f = xcalloc(1, sizeof(*f));
+	f->key[0] = root;
+	f->key[1] = ino;
+	/* Read-only, as every destination: snapshots may be read-only. */
+	f->fd = btrfs_open_inode(d->mount_fd, root, ino,
+				 O_NONBLOCK | O_NOATIME);
+	if (f->fd == -EPERM)
+		f->fd = btrfs_open_inode(d->mount_fd, root, ino, O_NONBLOCK);
+	if (f->fd < 0)
+		f->fd = -1;
+	HASH_ADD(hh, d->fds, key, sizeof(f->key), f);
+	return f->fd;
+}
+
+static void close_holder_fds(struct defrag *d)
+{
+	struct holder_fd *f, *tmp;
+
+	HASH_ITER(hh, d->fds, f, tmp) {
+		HASH_DEL(d->fds, f);
+		if (f->fd >= 0)
+			close(f->fd);
+		free(f);
+	}
+}
+
+/* Submits the batch of destinations that share one source range. */
+static int flush_dests(struct defrag *d, int tmp, uint64_t src, uint64_t len,
+		       struct dedupe_dest *dests, unsigned int *n)
+{
+	int busy = 0;
+
+	if (!*n)
+		return 0;
+	if (dedupe_submit(tmp, src, len, dests, *n, d->fs.block_size) >= 0) {
+		for (unsigned int k = 0; k < *n; k++) {
+			if (dests[k].status == 0 && dests[k].bytes) {
+				d->st.bytes_relinked += dests[k].bytes;
+				d->st.refs_relinked++;
+			} else if (dests[k].status == -EAGAIN) {
+				busy = 1;	/* a root being sent */
+				d->st.refs_busy++;
+			}
+		}
+	}
+	*n = 0;
+	return busy;
+}
+
+/*
+ * After the chunk moved: dedupes the new copy onto every other reference to
+ * its old extents, one extent at a time. Returns 0, or -EAGAIN if a holder
+ * was busy (a root being sent): the caller retries the chunk later.
+ */
+static int relink_chunk(struct defrag *d, int tmp, const struct chunk_items *c,
+			uint64_t self_root, uint64_t self_ino,
+			const char *path)
+{
+	struct holders h = { 0 };
+	struct dedupe_dest dests[DEDUPE_MAX_DESTS];
+	size_t i = 0, j;
+	int busy = 0, ret;
+
+	while (i < c->n) {
+		/* The chunk's items on this extent: c->v[i, e). */
+		size_t e = i + 1;
+
+		while (e < c->n && c->v[e].bytenr == c->v[i].bytenr)
+			e++;
+		h.n = 0;
+		ret = btrfs_extent_refs(d->mount_fd, c->v[i].bytenr,
+					collect_ref, &h);
+		if (ret < 0 && ret != -ENOENT) {	/* ENOENT: freed */
+			log_info("cannot list the references to extent %llu of '%s': %s, skipping",
+				 (unsigned long long)c->v[i].bytenr, path,
+				 strerror(-ret));
+			d->st.errors++;
+		}
+		if (ret < 0)
+			h.n = 0;
+		/* Each holder item's mapping of the extent. */
+		for (j = 0; j < h.n; j++) {
+			struct holder *ho = &h.v[j];
+			struct item_probe p = { ho->off, c->v[i].bytenr, ho,
+						false };
+
+			if (ho->root == self_root && ho->ino == self_ino)
+				continue;	/* this file, not yet moved */
+			if (btrfs_file_extents(d->mount_fd, ho->root, ho->ino,
+					       ho->off, ho->off + 1,
+					       probe_item, &p) < 0 ||
+			    !p.found)
+				ho->nb = 0;
+		}
+		for (; i < e; i++) {
+			const struct old_item *it = &c->v[i];
+			uint64_t src = 0, len = 0;
+			unsigned int n = 0;
+
+			for (j = 0; j < h.n; j++) {
+				struct holder *ho = &h.v[j];
+				uint64_t x0, x1, s, l;
+				int fd;
+
+				if (!ho->nb || (ho->root == self_root &&
+						ho->ino == self_ino))
+					continue;
+				/* Overlap, in extent bytes. */
+				x0 = it->extent_offset > ho->eo ?
+					     it->extent_offset : ho->eo;
+				x1 = it->extent_offset + it->len <
+						     ho->eo + ho->nb ?
+					     it->extent_offset + it->len :
+					     ho->eo + ho->nb;
+				if (x0 >= x1)
+					continue;
+				s = it->file_off + (x0 - it->extent_offset);
+				l = x1 - x0;
+				if (n && (s != src || l != len || n ==
+						  DEDUPE_MAX_DESTS))
+					busy |= flush_dests(d, tmp, src, len,
+							    dests, &n);
+				fd = holder_fd(d, ho->root, ho->ino);
+				if (fd < 0)
+					continue;
+				src = s;
+				len = l;
+				dests[n].fd = fd;
+				dests[n].offset = ho->off + (x0 - ho->eo);
+				n++;
+			}
+			busy |= flush_dests(d, tmp, src, len, dests, &n);
+		}
+	}
+	free(h.v);
+	return busy ? -EAGAIN : 0;
+}
+
+/* ---- one file ------------------------------------------------------------------ */
+
+struct chunk_state {
+	uint64_t off, len;
+	int tries;
+	bool done;
+};
+
+static int open_tmp(const char *path)
+{
+	char *dup = xstrdup(path), *dir = dirname(dup);
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	int err = errno;
+
+	free(dup);
+	errno = err;
+	return fd < 0 ? -errno : fd;
+}
+
+static void sleep_ms(unsigned int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !pass_stop)
+		;
+}
+
+/* Moves one chunk. Returns 0 done, -EBADE / -EAGAIN retry later, -errno. */
+static int move_chunk(struct defrag *d, int orig, int tmp, const char *path,
+		      uint64_t off, uint64_t len, uint64_t size,
+		      uint64_t root, uint64_t ino)
+{
+	struct chunk_items items = { .start = off, .end = off + len };
+	int64_t r;
+	int ret;
+
+	if (d->fs.kind == FS_EXT4) {
+		uint64_t moved = 0, b = d->fs.block_size;
+
+		ret = copy_chunk(d, orig, tmp, off, len);
+		if (ret < 0)
+			return ret;
+		ret = ext4_move_extent(orig, tmp, off / b, off / b,
+				       (len + b - 1) / b, &moved);
+		if (ret < 0)
+			return ret;
+		d->st.bytes_moved += moved * b;
+		return 0;
+	}
+	if (d->fs.kind == FS_BTRFS) {
+		/* Before the move: which old extents the chunk used. */
+		ret = btrfs_file_extents(d->mount_fd, root, ino, off, off + len,
+					 collect_item, &items);
+		if (ret < 0)
+			items.n = 0;	/* no relink, the move still works */
+	}
+	ret = copy_chunk(d, orig, tmp, off, len);
+	if (ret < 0)
+		goto out;
+	r = share_chunk(d, tmp, orig, off, len, size);
+	if (r < 0) {
+		ret = (int)r;
+		goto out;
+	}
+	d->st.bytes_moved += (uint64_t)r;
+	if (items.n)
+		ret = relink_chunk(d, tmp, &items, root, ino, path);
+	if (d->fs.kind == FS_BTRFS)
+		(void)syncfs(orig);	/* a commit frees the old extents */
+out:
+	free(items.v);
+	return ret;
+}
+
+static void defrag_file(struct defrag *d, const char *path)
+{
+	const struct defrag_opts *o = d->o;
+	struct chunk_state *chunks = NULL;
+	size_t nchunks = 0, cap = 0, i;
+	uint64_t size, data = 0, root = 0, ino = 0;
+	int64_t before, after;
+	int orig, tmp = -1, flags;
+	struct stat st;
+	int pass;
+
+	d->st.files++;
+	flags = d->fs.kind == FS_EXT4 ? O_RDWR : O_RDONLY;
+	orig = open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
+			  O_NOATIME);
+	if (orig < 0 && errno == EPERM)
+		orig = open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (orig < 0) {
+		if (errno == ENOENT)
+			d->st.files_vanished++;
+		else {
+			log_warn("cannot open '%s': %s, skipping", path,
+				 strerror(errno));
+			d->st.errors++;
+		}
+		return;
+	}
+	if (fstat(orig, &st) < 0 || !S_ISREG(st.st_mode)) {
+		d->st.files_skipped++;
+		goto out;
+	}
+	size = (uint64_t)st.st_size;
+	before = count_extents(orig, 0, size, &data);
+	if (before < 0) {
+		log_warn("cannot map the extents of '%s': %s, skipping", path,
+			 strerror((int)-before));
+		d->st.errors++;
+		goto out;
+	}
+	d->st.extents_before += (uint64_t)before;
+	d->st.bytes += size;
+	atomic_fetch_add(&d->pst.files_seen, 1);
+	if (!fragmented(d, before, data)) {
+		d->st.extents_after += (uint64_t)before;
+		atomic_fetch_add(&d->pst.bytes_seen, size);
+		goto out;
+	}
+	d->st.files_fragmented++;
+	if (o->dry_run) {
+		if (!o->json)
+			printf("%s: %lld extents, %.1f MiB\n", path,
+			       (long long)before, (double)size / (1 << 20));
+		d->st.extents_after += (uint64_t)before;
+		atomic_fetch_add(&d->pst.bytes_seen, size);
+		goto out;
+	}
+	if (d->fs.kind == FS_BTRFS && btrfs_file_root(orig, &root, &ino) < 0)
+		root = 0;
+	tmp = open_tmp(path);
+	if (tmp < 0) {
+		log_warn("cannot create a temporary file beside '%s': %s, skipping",
+			 path, strerror(-tmp));
+		d->st.errors++;
+		goto out;
+	}
+	/* Only fragmented chunks move: a contiguous one stays put. */
+	for (uint64_t off = 0; off < size; off += o->chunk) {
+		uint64_t len = size - off < o->chunk ? size - off : o->chunk;
+		uint64_t cdata = 0;
+		int64_t n = count_extents(orig, off, off + len, &cdata);
+
+		if (n < 0 || !fragmented(d, n, cdata))
+			continue;
+		chunks = grow_array(chunks, &cap, nchunks + 1,
+				    sizeof(*chunks));
+		chunks[nchunks++] = (struct chunk_state){ off, len, 0, false };
+	}
+	/* Changed chunks are retried after the others, RETRIES times. */
+	for (pass = 0; pass < RETRIES && !pass_stop; pass++) {
+		bool again = false;
+
+		for (i = 0; i < nchunks && !pass_stop; i++) {
+			struct chunk_state *c = &chunks[i];
+			int ret;
+
+			if (c->done)
+				continue;
+			d->st.chunks++;
+			ret = move_chunk(d, orig, tmp, path, c->off, c->len,
+					 size, root, ino);
+			c->tries++;
+			if (ret == 0) {
+				c->done = true;
+				atomic_fetch_add(&d->pst.bytes_seen, c->len);
+			} else if (ret == -EBADE || ret == -EAGAIN) {
+				d->st.chunks_retried++;
+				again = true;
+			} else {
+				if (ret == -ENOSPC || ret == -EDQUOT)
+					log_warn("no space for a %llu-byte chunk of '%s', skipping the file",
+						 (unsigned long long)c->len,
+						 path);
+				else
+					log_warn("cannot move %llu bytes at %llu of '%s': %s, skipping",
+						 (unsigned long long)c->len,
+						 (unsigned long long)c->off,
+						 path, strerror(-ret));
+				d->st.errors++;
+				c->done = true;
+				if (ret == -ENOSPC || ret == -EDQUOT)
+					goto skip_rest;
+			}
+			if (o->delay_ms)
+				sleep_ms(o->delay_ms);
+		}
+		if (!again)
+			break;
+		sleep_ms(o->delay_ms > 100 ? o->delay_ms : 100);
+	}
+skip_rest:
+	for (i = 0; i < nchunks; i++)
+		if (!chunks[i].done) {
+			d->st.chunks_skipped++;
+			chunks[i].done = true;
+			if (!pass_stop)
+				log_warn("'%s' kept changing at %llu (+%llu bytes) during defrag, skipping that chunk",
+					 path, (unsigned long long)chunks[i].off,
+					 (unsigned long long)chunks[i].len);
+		}
+	d->st.files_defragged++;
+	close_holder_fds(d);
+	close(tmp);	/* its references go; the original keeps the data */
+	tmp = -1;
+	after = count_extents(orig, 0, size, NULL);
+	d->st.extents_after += after < 0 ? (uint64_t)before : (uint64_t)after;
+	log_info("'%s': %lld extents before, %lld after", path,
+		 (long long)before, (long long)after);
+out:
+	free(chunks);
+	if (tmp >= 0)
+		close(tmp);
+	close(orig);
+}
+
+/* ---- the command ------------------------------------------------------------ */
+
+static void defrag_usage(FILE *f)
+{
+	fprintf(f,
+"Usage: dedupd defrag [OPTION]... PATH...\n"
+"Defragment the files under PATH (btrfs, XFS with reflink, or ext4) without\n"
+"locking them: each fragmented chunk is copied contiguously into a temporary\n"
+"file and deduped onto the original, so a writer that changes the chunk\n"
+"meanwhile loses nothing (the chunk is retried later, then skipped). On\n"
+"btrfs, snapshots and reflinks that shared the old extents are deduped onto\n"
+"the new copy too, so no space is lost to them. ext4 moves chunks with\n"
+"EXT4_IOC_MOVE_EXT.\n"
+"\n"
+"  -c, --chunk-size SIZE  bytes moved at a time (default 16M; 1M to 1G);\n"
+"                         the space needed, and how long a writer to that\n"
+"                         range may wait\n"
+"      --delay MS         pause between chunks (default 0)\n"
+"      --min-extent MIB   a file or chunk is fragmented when its extents are\n"
+"                         smaller than this on average (default 8)\n"
+"  -n, --dry-run          only report fragmented files\n"
+"  -j, --json             print the report as one JSON object\n"
+"  -x, --exclude GLOB     skip what matches GLOB (repeatable)\n"
+"      --no-progress      no progress bar\n"
+"  -v, --verbose          say more (twice: debug)\n"
+"  -q, --quiet            only errors\n"
+"  -h, --help             this text\n"
+"\n"
+"Exit status: 0 done; 1 runtime error; 2 usage error; 3 the filesystem is\n"
+"not btrfs, XFS with reflink or ext4; 130 interrupted (the chunk in flight\n"
+"was finished).\n");
+}
+
+static int parse_defrag_args(int argc, char **argv, struct defrag_opts *o)
+{
+	enum { OPT_DELAY = 256, OPT_MIN_EXTENT, OPT_NO_PROGRESS };
+	static const struct option longopts[] = {
+		{ "chunk-size", required_argument, NULL, 'c' },
+		{ "delay", required_argument, NULL, OPT_DELAY },
+		{ "min-extent", required_argument, NULL, OPT_MIN_EXTENT },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "exclude", required_argument, NULL, 'x' },
+		{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint64_t v;
+	char *end;
+	int c;
+
+	o->chunk = DEFAULT_CHUNK;
+	o->min_extent_mib = 8;
+	o->progress = true;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:njx:vqh", longopts, NULL)) !=
+	       -1) {
+		switch (c) {
+		case 'c':
+			if (parse_size(optarg, &v) || v < (1 << 20) ||
+			    v > (1ULL << 30) || v % 4096) {
+				log_error("invalid --chunk-size '%s' (1M to 1G, a multiple of 4K)",
+					  optarg);
+				return -EINVAL;
+			}
+			o->chunk = v;
+			break;
+		case OPT_DELAY:
+			errno = 0;
+			v = strtoull(optarg, &end, 10);
+			if (errno || end == optarg || *end || v > 600000) {
+				log_error("invalid --delay '%s' (milliseconds, up to 600000)",
+					  optarg);
+				return -EINVAL;
+			}
+			o->delay_ms = (unsigned int)v;
+			break;
+		case OPT_MIN_EXTENT:
+			errno = 0;
+			o->min_extent_mib = strtod(optarg, &end);
+			if (errno || end == optarg || *end ||
+			    !(o->min_extent_mib > 0) ||
+			    o->min_extent_mib > 1024) {
+				log_error("invalid --min-extent '%s' (MiB, more than 0, up to 1024)",
+					  optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'n':
+			o->dry_run = true;
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 'x':
+			o->walk.excludes = xrealloc(o->walk.excludes,
+				(o->walk.nexcludes + 1) * sizeof(char *));
+			o->walk.excludes[o->walk.nexcludes++] = optarg;
+			break;
+		case OPT_NO_PROGRESS:
+			o->progress = false;
+			break;
+		case 'v':
+			if (log_level < LOG_LVL_DEBUG)
+				log_level++;
+			break;
+		case 'q':
+			log_level = LOG_LVL_ERROR;
+			break;
+		case 'h':
+			defrag_usage(stdout);
+			exit(EXIT_OK);
+		case ':':
+			log_error("option '%s' needs an argument (see 'dedupd defrag --help')",
+				  argv[optind - 1]);
+			return -EINVAL;
+		default:
+			log_error("unknown option '%s' (see 'dedupd defrag --help')",
+				  argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	if (optind >= argc) {
+		log_error("defrag needs at least one PATH (see 'dedupd defrag --help')");
+		return -EINVAL;
+	}
+	o->walk.min_size = 1;
+	return 0;
+}
+
+static int defrag_walked(void *arg, const char *path, uint64_t size)
+{
+	struct defrag *d = arg;
+
+	(void)size;
+	if (pass_stop)
+		return -EINTR;
+	defrag_file(d, path);
+	return 0;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	pass_stop = 1;
+}
+
+static void report(const struct defrag *d, double secs)
+{
+	const struct defrag_stats *s = &d->st;
+	char b1[32], b2[32], b3[32];
+
+	if (d->o->json) {
+		printf("{\"filesystem\":\"%s\",\"dry_run\":%s,\"files\":%llu,"
+		       "\"files_fragmented\":%llu,\"files_defragged\":%llu,"
+		       "\"files_skipped\":%llu,\"files_vanished\":%llu,"
+		       "\"extents_before\":%llu,\"extents_after\":%llu,"
+		       "\"bytes\":%llu,\"bytes_moved\":%llu,"
+		       "\"bytes_relinked\":%llu,\"refs_relinked\":%llu,"
+		       "\"refs_busy\":%llu,\"chunks\":%llu,"
+		       "\"chunks_retried\":%llu,\"chunks_skipped\":%llu,"
+		       "\"errors\":%llu,\"seconds\":%.3f}\n",
+		       d->fs.name, d->o->dry_run ? "true" : "false",
+		       (unsigned long long)s->files,
+		       (unsigned long long)s->files_fragmented,
+		       (unsigned long long)s->files_defragged,
+		       (unsigned long long)s->files_skipped,
+		       (unsigned long long)s->files_vanished,
+		       (unsigned long long)s->extents_before,
+		       (unsigned long long)s->extents_after,
+		       (unsigned long long)s->bytes,
+		       (unsigned long long)s->bytes_moved,
+		       (unsigned long long)s->bytes_relinked,
+		       (unsigned long long)s->refs_relinked,
+		       (unsigned long long)s->refs_busy,
+		       (unsigned long long)s->chunks,
+		       (unsigned long long)s->chunks_retried,
+		       (unsigned long long)s->chunks_skipped,
+		       (unsigned long long)s->errors, secs);
+		return;
+	}
+	if (log_level < LOG_LVL_WARN)
+		return;
+	printf("%s %llu files (%s) in %.1f s: %llu fragmented\n",
+	       d->o->dry_run ? "looked at" : "defragmented",
+	       (unsigned long long)s->files, fmt_bytes(s->bytes, b1, sizeof(b1)),
+	       secs, (unsigned long long)s->files_fragmented);
+	printf("  extents    %llu before, %llu after\n",
+	       (unsigned long long)s->extents_before,
+	       (unsigned long long)s->extents_after);
+	if (d->o->dry_run)
+		return;
+	printf("  moved      %s in %llu chunks (%llu retried, %llu skipped)\n",
+	       fmt_bytes(s->bytes_moved, b2, sizeof(b2)),
+	       (unsigned long long)s->chunks,
+	       (unsigned long long)s->chunks_retried,
+	       (unsigned long long)s->chunks_skipped);
+	printf("  relinked   %s in %llu references of snapshots and reflinks\n",
+	       fmt_bytes(s->bytes_relinked, b3, sizeof(b3)),
+	       (unsigned long long)s->refs_relinked);
+}
+
+int cmd_defrag(int argc, char **argv)
+{
+	struct defrag_opts o = { 0 };
+	struct defrag d = { .o = &o };
+	struct sigaction sa = { .sa_handler = on_signal };
+	double t0 = now_sec();
+	int rc = EXIT_RUNTIME, i, ret;
+
+	if (parse_defrag_args(argc, argv, &o) < 0)
+		return EXIT_USAGE;
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGINT, &sa, NULL);
+	(void)sigaction(SIGTERM, &sa, NULL);
+	d.mount_fd = -1;
+	for (i = optind; i < argc; i++) {
+		struct fs_info fs;
+		int fd = open(argv[i], O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+		if (fd < 0) {
+			log_error("cannot open '%s': %s", argv[i],
+				  strerror(errno));
+			goto out;
+		}
+		ret = fs_probe(fd, 0, &fs);
+		if (ret < 0) {
+			log_error("cannot probe the filesystem of '%s': %s",
+				  argv[i], strerror(-ret));
+			close(fd);
+			goto out;
+		}
+		if (!fs.can_dedupe && fs.kind != FS_EXT4) {
+			log_error("'%s' is on %s: dedupd defrags btrfs, XFS with reflink and ext4",
+				  argv[i], fs.name);
+			close(fd);
+			rc = EXIT_UNSUPPORTED_FS;
+			goto out;
+		}
+		if (d.mount_fd < 0) {
+			d.fs = fs;
+			d.mount_fd = fd;
+		} else if (memcmp(fs.uuid, d.fs.uuid, sizeof(fs.uuid))) {
+			log_error("'%s' is on another filesystem than '%s': defrag one filesystem at a time",
+				  argv[i], argv[optind]);
+			close(fd);
+			goto out;
+		} else {
+			close(fd);
+		}
+	}
+	if (posix_memalign((void **)&d.buf, 4096, COPY_BUF))
+		goto out;
+	if (o.progress && !o.json && log_level >= LOG_LVL_WARN &&
+	    isatty(STDERR_FILENO))
+		progress_start(&d.pst, 0);
+	for (i = optind; i < argc && !pass_stop; i++) {
+		struct walk_stats ws = { 0 };
+		struct statx stx;
+
+		if (statx(AT_FDCWD, argv[i], 0, STATX_MNT_ID, &stx) < 0) {
+			log_error("cannot stat '%s': %s", argv[i],
+				  strerror(errno));
+			progress_stop();
+			goto out;
+		}
+		o.walk.mnt_id = (int)stx.stx_mnt_id;
+		ret = walk_tree(argv[i], &o.walk, &ws, defrag_walked, &d);
+		if (ret < 0 && ret != -EINTR) {
+			progress_stop();
+			log_error("cannot read '%s': %s", argv[i],
+				  strerror(-ret));
+			goto out;
+		}
+	}
+	progress_stop();
+	report(&d, now_sec() - t0);
+	rc = pass_stop ? EXIT_INTERRUPTED : EXIT_OK;
+	if (pass_stop)
+		log_error("interrupted: stopped after the chunk in flight");
+out:
+	free(d.buf);
+	if (d.mount_fd >= 0)
+		close(d.mount_fd);
+	free(o.walk.excludes);
+	return rc;
+}
