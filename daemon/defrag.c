@@ -498,13 +498,32 @@ static int move_chunk(struct defrag *d, int orig, int tmp, const char *path,
 	int ret;
 
 	if (d->fs.kind == FS_EXT4) {
+		/*
+		 * A fresh donor per chunk, its blocks only allocated (in one
+		 * piece if the allocator can): the kernel copies the data
+		 * itself, under both inodes' locks, then swaps the blocks.
+		 * A failed call may have swapped part of the range: the old
+		 * blocks then sit in this donor, which is dropped.
+		 */
 		uint64_t moved = 0, b = d->fs.block_size;
+		int donor = open_tmp(path);
 
-		ret = copy_chunk(d, orig, tmp, off, len);
-		if (ret < 0)
+		if (donor < 0)
+			return donor;
+		(void)tmp;
+		if (fdatasync(orig) < 0 ||	/* dirty pages: EBUSY */
+		    fallocate(donor, 0, (off_t)off, (off_t)len) < 0) {
+			ret = -errno;
+			close(donor);
 			return ret;
-		ret = ext4_move_extent(orig, tmp, off / b, off / b,
+		}
+		ret = ext4_move_extent(orig, donor, off / b, off / b,
 				       (len + b - 1) / b, &moved);
+		close(donor);
+		if (ret == -ENODATA)
+			ret = 0;	/* the chunk ends in a hole */
+		if (ret == -EBUSY)
+			ret = -EAGAIN;	/* written meanwhile: later */
 		if (ret < 0)
 			return ret;
 		d->st.bytes_moved += moved * b;
