@@ -41,6 +41,7 @@
 #include <uthash.h>
 
 #include "daemon/commands.h"
+#include "daemon/defrag.h"
 #include "daemon/engine.h"
 #include "daemon/log.h"
 #include "daemon/pass.h"
@@ -57,28 +58,12 @@
 #define COPY_BUF (1u << 20)
 #define RETRIES 3
 
-struct defrag_opts {
-	uint64_t chunk;
-	unsigned int delay_ms;
-	double min_extent_mib;	/* a chunk is fragmented with extents
-				 * smaller than this on average */
-	bool dry_run, json, progress;
-	struct walk_opts walk;
-};
-
-struct defrag_stats {
-	uint64_t files, files_fragmented, files_defragged, files_skipped;
-	uint64_t files_vanished;
-	uint64_t extents_before, extents_after;
-	uint64_t bytes, bytes_moved, bytes_relinked, refs_relinked;
-	uint64_t chunks, chunks_retried, chunks_skipped, refs_busy;
-	uint64_t errors;
-};
-
 struct holder_fd;
 
 struct defrag {
 	const struct defrag_opts *o;
+	const char *tmp_dir;	/* where temporary files go, or NULL: beside
+				 * each file */
 	struct defrag_stats st;
 	struct engine_stats pst;	/* for the progress bar */
 	struct fs_info fs;
@@ -126,11 +111,8 @@ static int64_t count_extents(int fd, uint64_t start, uint64_t end,
 /* Whether [start, end) is worth moving: more extents than its size needs. */
 static bool fragmented(const struct defrag *d, int64_t extents, uint64_t data)
 {
-	double mib = (double)data / (1 << 20);
-
-	if (extents <= 1)
-		return false;
-	return mib / (double)extents < d->o->min_extent_mib;
+	return extents > 0 &&
+	       defrag_fragmented(d->o, (uint64_t)extents, data);
 }
 
 /* ---- the copy -------------------------------------------------------------- */
@@ -469,9 +451,10 @@ struct chunk_state {
 	bool done;
 };
 
-static int open_tmp(const char *path)
+static int open_tmp(const struct defrag *d, const char *path)
 {
-	char *dup = xstrdup(path), *dir = dirname(dup);
+	char *dup = xstrdup(path), *dir = d->tmp_dir ? (char *)d->tmp_dir :
+						       dirname(dup);
 	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	int err = errno;
 
@@ -506,7 +489,7 @@ static int move_chunk(struct defrag *d, int orig, int tmp, const char *path,
 		 * blocks then sit in this donor, which is dropped.
 		 */
 		uint64_t moved = 0, b = d->fs.block_size;
-		int donor = open_tmp(path);
+		int donor = open_tmp(d, path);
 
 		if (donor < 0)
 			return donor;
@@ -556,14 +539,7 @@ out:
 
 static void defrag_file(struct defrag *d, const char *path)
 {
-	const struct defrag_opts *o = d->o;
-	struct chunk_state *chunks = NULL;
-	size_t nchunks = 0, cap = 0, i;
-	uint64_t size, data = 0, root = 0, ino = 0;
-	int64_t before, after;
-	int orig, tmp = -1, flags;
-	struct stat st;
-	int pass;
+	int orig, flags;
 
 	d->st.files++;
 	flags = d->fs.kind == FS_EXT4 ? O_RDWR : O_RDONLY;
@@ -581,9 +557,24 @@ static void defrag_file(struct defrag *d, const char *path)
 		}
 		return;
 	}
+	defrag_fd(d, orig, path);
+	close(orig);
+}
+
+void defrag_fd(struct defrag *d, int orig, const char *path)
+{
+	const struct defrag_opts *o = d->o;
+	struct chunk_state *chunks = NULL;
+	size_t nchunks = 0, cap = 0, i;
+	uint64_t size, data = 0, root = 0, ino = 0;
+	int64_t before, after;
+	int tmp = -1;
+	struct stat st;
+	int pass;
+
 	if (fstat(orig, &st) < 0 || !S_ISREG(st.st_mode)) {
 		d->st.files_skipped++;
-		goto out;
+		return;
 	}
 	size = (uint64_t)st.st_size;
 	before = count_extents(orig, 0, size, &data);
@@ -612,7 +603,7 @@ static void defrag_file(struct defrag *d, const char *path)
 	}
 	if (d->fs.kind == FS_BTRFS && btrfs_file_root(orig, &root, &ino) < 0)
 		root = 0;
-	tmp = open_tmp(path);
+	tmp = open_tmp(d, path);
 	if (tmp < 0) {
 		log_warn("cannot create a temporary file beside '%s': %s, skipping",
 			 path, strerror(-tmp));
@@ -695,7 +686,45 @@ out:
 	free(chunks);
 	if (tmp >= 0)
 		close(tmp);
-	close(orig);
+}
+
+struct defrag *defrag_new(const struct defrag_opts *o, int mount_fd,
+			  const struct fs_info *fs, const char *tmp_dir)
+{
+	struct defrag *d = xcalloc(1, sizeof(*d));
+
+	d->o = o;
+	d->mount_fd = mount_fd;
+	d->fs = *fs;
+	d->tmp_dir = tmp_dir;
+	if (posix_memalign((void **)&d->buf, 4096, COPY_BUF)) {
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+const struct defrag_stats *defrag_get_stats(const struct defrag *d)
+{
+	return &d->st;
+}
+
+struct defrag *defrag_free(struct defrag *d)
+{
+	if (!d)
+		return NULL;
+	close_holder_fds(d);
+	free(d->buf);
+	free(d);
+	return NULL;
+}
+
+bool defrag_fragmented(const struct defrag_opts *o, uint64_t extents,
+		       uint64_t bytes)
+{
+	double mib = (double)bytes / (1 << 20);
+
+	return extents > 1 && mib / (double)extents < o->min_extent_mib;
 }
 
 /* ---- the command ------------------------------------------------------------ */

@@ -1,0 +1,123 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Benchmark the subvolume registry (daemon/subvols.c) against the target of
+# its issue: nothing per start or per lookup grows with the number of
+# subvolumes not involved. For each count, on a fresh loop-mounted btrfs
+# image: that many snapshots of one subvolume, made with
+# `btrfs subvolume snapshot` in a loop (timed), then tests/unit/bench-subvols:
+#
+#   first fill   subvols_open() without a registry file, caches dropped
+#                (and warm, median of 5; libbtrfsutil's iterator over the
+#                same subvolumes for comparison)
+#   reopen       subvols_open() of the saved file, nothing changed: caches
+#                dropped, and warm (median of 5)
+#   refresh      subvols_refresh() after one new snapshot
+#   lookup       subvols_by_uuid() / subvols_by_id() at random, ns each
+#   memory       heap bytes per subvolume; file bytes
+#   check        every record against libbtrfsutil's (must be 0 differing)
+#
+# Appends a dated section to contrib/bench/RESULTS.md. Root only.
+#
+# env: COUNTS ("10 1000 10000")  LOOKUPS (1000000)  BENCH  RESULTS  WORK
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+BENCH=${BENCH:-$top/build/tests/bench-subvols}
+COUNTS=${COUNTS:-10 1000 10000}
+LOOKUPS=${LOOKUPS:-1000000}
+RESULTS=${RESULTS:-$here/RESULTS.md}
+
+die() { echo "bench-subvols: $*" >&2; exit 1; }
+say() { echo "bench-subvols: $*" >&2; }
+[ "$(id -u)" = 0 ] || die "needs root"
+command -v btrfs >/dev/null || die "needs btrfs-progs"
+if [ ! -x "$BENCH" ]; then
+	make -C "$top" --no-print-directory build/tests/bench-subvols >&2 ||
+		die "cannot build $BENCH"
+fi
+
+WORK=${WORK:-$(mktemp -d /tmp/dedupd-bench-subvols.XXXXXX)}
+mkdir -p "$WORK"
+IMG=$WORK/fs.img
+MNT=$WORK/mnt
+mkdir -p "$MNT"
+
+cleanup() {
+	umount "$MNT" 2>/dev/null || true
+	rm -f "$IMG"
+}
+trap cleanup EXIT
+
+now() { date +%s.%N; }
+secs() { python3 -c "print(round($2 - $1, 1))"; }
+
+declare -A R
+
+bench_count() {
+	local n=$1 i t0 out
+
+	say "$n snapshots: fresh filesystem"
+	umount "$MNT" 2>/dev/null || true
+	rm -f "$IMG"
+	truncate -s 8G "$IMG"
+	mkfs.btrfs -q -f "$IMG" >/dev/null
+	mount -o loop "$IMG" "$MNT"
+	btrfs -q subvolume create "$MNT/src" >/dev/null
+	for ((i = 0; i < 16; i++)); do
+		head -c 64K /dev/urandom >"$MNT/src/f$i"
+	done
+	mkdir "$MNT/snaps"
+
+	say "$n snapshots: creating them"
+	t0=$(now)
+	for ((i = 0; i < n; i++)); do
+		btrfs -q subvolume snapshot "$MNT/src" "$MNT/snaps/s$i" >/dev/null
+	done
+	sync
+	R[$n,create]=$(secs "$t0" "$(now)")
+	say "$n snapshots: ${R[$n,create]} s"
+
+	echo 3 >/proc/sys/vm/drop_caches
+	out=$("$BENCH" "$MNT" "$MNT/src" "$MNT/snaps/new" "$LOOKUPS" "$WORK")
+	echo "$out" | sed "s/^/$n /" >>"$WORK/raw"
+	while read -r name value _; do
+		R[$n,$name]=$value
+	done <<<"$out"
+	[ "${R[$n,refresh_found_new]}" = 1 ] ||
+		die "$n snapshots: the refresh did not find the new snapshot"
+	umount "$MNT"
+	rm -f "$IMG"
+}
+
+for n in $COUNTS; do
+	bench_count "$n"
+done
+
+commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$top" diff --quiet HEAD 2>/dev/null || commit="$commit-dirty"
+{
+	echo
+	echo "## $(date -u +%Y-%m-%d) subvolume registry, binary $commit (contrib/bench/subvols.sh)"
+	echo
+	echo "kernel $(uname -r), $(nproc) CPUs, btrfs-progs $(btrfs --version | awk '{print $2}')."
+	echo "N snapshots of one subvolume on a fresh loop-mounted btrfs image (8 GiB,"
+	echo "mkfs defaults); the registry counts N + 2 subvolumes (top level, source)."
+	echo "First fill and reopen (nothing changed): caches dropped before; warm:"
+	echo "median of 5."
+	echo "Lookups: $LOOKUPS at random."
+	echo
+	echo "| snapshots | first fill ms | reopen ms | refresh after one new snapshot ms | lookup ns (UUID) | lookup ns (id) | first fill warm ms | reopen warm ms | libbtrfsutil iterator warm ms | bytes per subvolume (heap) | file bytes | records differing from libbtrfsutil | creating the snapshots s |"
+	echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	for n in $COUNTS; do
+		echo "| $n | ${R[$n,first_fill]} | ${R[$n,reopen_cold]:-n/a} | ${R[$n,refresh_new_snapshot]} | ${R[$n,lookup_uuid]} | ${R[$n,lookup_id]} | ${R[$n,first_fill_warm]} | ${R[$n,reopen]} | ${R[$n,libbtrfsutil_enumeration]} | ${R[$n,bytes_per_subvolume]} | ${R[$n,file_bytes]} | ${R[$n,records_differing]} | ${R[$n,create]} |"
+	done
+	echo
+	echo "<details><summary>raw</summary>"
+	echo
+	echo '```'
+	cat "$WORK/raw"
+	echo '```'
+	echo "</details>"
+} | tee -a "$RESULTS"
+rm -f "$WORK/raw"
