@@ -43,6 +43,7 @@ struct engine_stats {
 };
 
 struct phys_seen;	/* physical extents hashed in this pass */
+struct file_job;
 
 /* [logical, +len) of a file is the same disk data as [physical, +len). */
 struct alias {
@@ -91,6 +92,9 @@ struct engine {
 	struct id_path *paths;
 	struct relink_map relinks;	/* for this pass */
 	struct engine_stats st;
+	/* Called from the hashing threads for each file hashed, or NULL. */
+	void (*hashed_cb)(void *arg, const struct file_job *job);
+	void *hashed_arg;
 };
 
 /* A run: dst blocks [dst_blk, dst_blk + nblk) hold what src holds at src_blk. */

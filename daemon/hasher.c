@@ -766,6 +766,8 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 	atomic_fetch_add(&e->st.bytes_duplicate, dup);
 	atomic_fetch_add(&e->st.files_scanned, 1);
 	job->hashed = true;
+	if (e->hashed_cb)
+		e->hashed_cb(e->hashed_arg, job);
 	if (!e->dry_run) {
 		pthread_mutex_lock(&e->db_lock);
 		(void)hashdb_file_set_cookie(e->db, job->file_id, job->cookie,

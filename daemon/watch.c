@@ -49,12 +49,14 @@
 
 #include "daemon/commands.h"
 #include "daemon/config.h"
+#include "daemon/defrag.h"
 #include "daemon/engine.h"
 #include "daemon/index.h"
 #include "daemon/log.h"
 #include "daemon/pass.h"
 #include "daemon/queue.h"
 #include "daemon/sdnotify.h"
+#include "daemon/subvols.h"
 #include "daemon/util.h"
 #include "daemon/walk.h"
 #include "daemon/watch.h"
@@ -69,6 +71,8 @@
 
 struct watch_opts {
 	double settle, min_age, reexamine, checkpoint, loadavg_target;
+	double defrag_threshold;	/* extents per MiB; 0: no defrag */
+	uint64_t defrag_chunk;
 	char **includes;
 	size_t nincludes;
 	char **excludes;
@@ -101,6 +105,10 @@ struct wfs {
 	struct pass pass;
 	char db_path[PATH_MAX];
 	char state_path[PATH_MAX];
+	char defrag_path[PATH_MAX + 8];	/* the persistent defrag queue */
+	struct subvols *subvols;	/* btrfs: the subvolume registry */
+	struct defrag *defrag;
+	struct defrag_opts dopts;
 	int open_result;
 	bool engine_ready;
 
@@ -114,6 +122,12 @@ struct wfs {
 	int64_t bytes_freed;
 	double last_checkpoint;	/* 0: none yet */
 	bool dirty;		/* work done since the last checkpoint */
+	/* files to defragment, in order; under W.lock */
+	struct file_id_handle *dq;
+	size_t dq_n, dq_cap;
+	bool dq_dirty;
+	struct defrag_stats dstats;	/* copied after each file */
+	size_t nsubvols;
 	bool checkpoint_now;	/* asked for over the socket */
 };
 
@@ -193,6 +207,11 @@ static void watch_usage(FILE *f)
 "      --config PATH         configuration file (default " WATCH_CONFIG ";\n"
 "                            a missing default file is fine)\n"
 "      --no-config           read no configuration file\n"
+"      --defrag-threshold N  files of 1 MiB or more found with more than N\n"
+"                            extents per MiB go to a background defrag\n"
+"                            (see 'dedupd defrag'), when nothing else is\n"
+"                            to do (default 4; 0: never)\n"
+"      --defrag-chunk SIZE   its chunk size (default 16M)\n"
 "      --bounded-queue       use the kernel's bounded event queue\n"
 "                            (fs.fanotify.max_queued_events): an overflow\n"
 "                            is caught up from the filesystem\n"
@@ -244,7 +263,8 @@ enum {
 	OPT_SETTLE = 256, OPT_MIN_AGE, OPT_REEXAMINE, OPT_CHECKPOINT,
 	OPT_LOADAVG, OPT_INCLUDE, OPT_MIN_SIZE, OPT_IO_CLASS, OPT_DB,
 	OPT_DB_SIZE, OPT_STATE_DIR, OPT_SOCKET, OPT_CONFIG,
-	OPT_NO_CONFIG, OPT_BOUNDED, OPT_MOUNT,
+	OPT_NO_CONFIG, OPT_BOUNDED, OPT_MOUNT, OPT_DEFRAG_THRESHOLD,
+	OPT_DEFRAG_CHUNK,
 };
 static const struct option watch_longopts[] = {
 	{ "settle", required_argument, NULL, OPT_SETTLE },
@@ -266,6 +286,8 @@ static const struct option watch_longopts[] = {
 	{ "no-config", no_argument, NULL, OPT_NO_CONFIG },
 	{ "bounded-queue", no_argument, NULL, OPT_BOUNDED },
 	{ "mount", required_argument, NULL, OPT_MOUNT },
+	{ "defrag-threshold", required_argument, NULL, OPT_DEFRAG_THRESHOLD },
+	{ "defrag-chunk", required_argument, NULL, OPT_DEFRAG_CHUNK },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -280,6 +302,8 @@ static int parse_args(int argc, char **argv, struct watch_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->settle = 5;
 	o->reexamine = 30;
+	o->defrag_threshold = 4;
+	o->defrag_chunk = 16ULL << 20;
 	o->checkpoint = 300;
 	o->io_class = 3;
 	o->min_size = 1;
@@ -404,6 +428,29 @@ static int parse_args(int argc, char **argv, struct watch_opts *o)
 			break;
 		case OPT_BOUNDED:
 			o->bounded_queue = true;
+			break;
+		case OPT_DEFRAG_THRESHOLD: {
+			char *end;
+
+			errno = 0;
+			o->defrag_threshold = strtod(optarg, &end);
+			if (errno || end == optarg || *end ||
+			    !isfinite(o->defrag_threshold) ||
+			    o->defrag_threshold < 0) {
+				log_error("invalid --defrag-threshold '%s' (extents per MiB, 0: no defrag)",
+					  optarg);
+				return -EINVAL;
+			}
+			break;
+		}
+		case OPT_DEFRAG_CHUNK:
+			if (parse_size(optarg, &v) || v < (1 << 20) ||
+			    v > (1ULL << 30) || v % 4096) {
+				log_error("invalid --defrag-chunk '%s' (1M to 1G)",
+					  optarg);
+				return -EINVAL;
+			}
+			o->defrag_chunk = v;
 			break;
 		case OPT_MOUNT:
 			if (o->nmounts >= MAX_MOUNTS) {
@@ -611,6 +658,121 @@ static void read_events(struct wfs *f)
 	}
 }
 
+/* ---- the defrag queue ----------------------------------------------------- */
+
+#define DEFRAG_QUEUE_MAX 10000
+
+/* W.lock held. */
+static void defrag_queue_add(struct wfs *f, const struct file_id_handle *h)
+{
+	for (size_t i = 0; i < f->dq_n; i++)
+		if (f->dq[i].type == h->type && f->dq[i].len == h->len &&
+		    !memcmp(f->dq[i].data, h->data, h->len))
+			return;
+	if (f->dq_n >= DEFRAG_QUEUE_MAX)
+		return;
+	f->dq = grow_array(f->dq, &f->dq_cap, f->dq_n + 1, sizeof(*f->dq));
+	f->dq[f->dq_n++] = *h;
+	f->dq_dirty = true;
+	f->dirty = true;
+}
+
+/* From the hashing threads: a fragmented file goes to the defrag queue. */
+static void file_hashed(void *arg, const struct file_job *job)
+{
+	struct wfs *f = arg;
+	struct file_id_handle h;
+	double mib = (double)job->size / (1 << 20), limit;
+
+	pthread_mutex_lock(&W.lock);
+	limit = W.o.defrag_threshold;
+	pthread_mutex_unlock(&W.lock);
+	if (!limit || mib < 1 || (double)job->nextents / mib <= limit)
+		return;
+	if (file_handle_get(job->fd, "", &h, NULL) < 0)
+		return;
+	log_debug("'%s': %zu extents in %.1f MiB, queued for defrag",
+		  job->path, job->nextents, mib);
+	pthread_mutex_lock(&W.lock);
+	defrag_queue_add(f, &h);
+	pthread_mutex_unlock(&W.lock);
+	pthread_cond_broadcast(&W.cond);
+}
+
+/* One handle per line: type, length, hex bytes. */
+static void defrag_queue_load(struct wfs *f)
+{
+	FILE *fp = fopen(f->defrag_path, "re");
+	char line[256];
+
+	if (!fp)
+		return;
+	while (fgets(line, sizeof(line), fp)) {
+		struct file_id_handle h = { 0 };
+		unsigned int len, i;
+		int type, pos = 0;
+		char *p;
+
+		if (sscanf(line, "%d %u %n", &type, &len, &pos) != 2 ||
+		    len == 0 || len > FILE_HANDLE_MAX)
+			continue;
+		p = line + pos;
+		for (i = 0; i < len; i++) {
+			unsigned int byte;
+
+			if (sscanf(p + 2 * i, "%2x", &byte) != 1)
+				break;
+			h.data[i] = (uint8_t)byte;
+		}
+		if (i != len)
+			continue;
+		h.type = type;
+		h.len = len;
+		defrag_queue_add(f, &h);
+	}
+	fclose(fp);
+	f->dq_dirty = false;
+	if (f->dq_n)
+		log_info("%zu files of '%s' wait for defrag", f->dq_n,
+			 f->mount);
+}
+
+static int defrag_queue_save(struct wfs *f)
+{
+	char tmp[PATH_MAX + 16];
+	FILE *fp;
+	int ret = 0;
+
+	pthread_mutex_lock(&W.lock);
+	if (!f->dq_dirty) {
+		pthread_mutex_unlock(&W.lock);
+		return 0;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", f->defrag_path);
+	fp = fopen(tmp, "we");
+	if (!fp) {
+		pthread_mutex_unlock(&W.lock);
+		return -errno;
+	}
+	for (size_t i = 0; i < f->dq_n; i++) {
+		fprintf(fp, "%d %u ", f->dq[i].type, f->dq[i].len);
+		for (unsigned int k = 0; k < f->dq[i].len; k++)
+			fprintf(fp, "%02x", f->dq[i].data[k]);
+		fputc('\n', fp);
+	}
+	f->dq_dirty = false;
+	pthread_mutex_unlock(&W.lock);
+	if (fflush(fp) || fsync(fileno(fp)))
+		ret = -errno;
+	if (fclose(fp) && !ret)
+		ret = -errno;
+	if (!ret && rename(tmp, f->defrag_path) < 0)
+		ret = -errno;
+	if (ret)
+		(void)unlink(tmp);
+	return ret;
+}
+
 /* ---- checkpoints ------------------------------------------------------ */
 
 static int load_state(struct wfs *f)
@@ -668,6 +830,10 @@ static void checkpoint(struct wfs *f)
 	if (ret < 0)
 		log_warn("cannot save index '%s': %s", f->db_path,
 			 strerror(-ret));
+	ret = defrag_queue_save(f);
+	if (ret < 0)
+		log_warn("cannot save the defrag queue '%s': %s",
+			 f->defrag_path, strerror(-ret));
 	pthread_mutex_lock(&W.lock);
 	k = f->drained_gen;
 	if (f->need_catchup || f->catching_up)
@@ -868,6 +1034,12 @@ static void catch_up(struct wfs *f, const struct filter *flt,
 	if (f->btrfs) {
 		struct findnew_ctx c = { .f = f, .flt = flt, .min_gen = from };
 
+		if (f->subvols && subvols_refresh(f->subvols, f->top_fd) > 0) {
+			(void)subvols_save(f->subvols);
+			pthread_mutex_lock(&W.lock);
+			f->nsubvols = subvols_count(f->subvols);
+			pthread_mutex_unlock(&W.lock);
+		}
 		if (btrfs_fs_generation(f->top_fd, &gen0) < 0)
 			gen0 = 0;
 		ret = btrfs_subvols_changed(f->top_fd, from, subvol_changed,
@@ -1218,7 +1390,8 @@ static void *worker(void *arg)
 				catch_up(f, &flt, &wo);
 				checkpoint(f);
 			}
-			round_of(f, &flt, now_wall());
+			if (round_of(f, &flt, now_wall()))
+				pthread_cond_broadcast(&W.cond);
 			if (f->checkpoint_now ||
 			    (f->dirty && f->last_checkpoint + W.o.checkpoint <=
 						 now_wall()))
@@ -1226,6 +1399,86 @@ static void *worker(void *arg)
 		}
 	}
 	free_filter(&flt);
+	return NULL;
+}
+
+/*
+ * The background defrag worker: one fragmented file at a time, only while
+ * the dedupe worker has nothing to do, at idle I/O priority like the rest.
+ */
+static struct wfs *defrag_pick(void)
+{
+	if (W.requests)
+		return NULL;
+	for (int i = 0; i < W.nfs; i++) {
+		struct wfs *f = &W.fs[i];
+
+		if (f->dq_n && f->defrag && !f->q.nqueued && !f->q.nflight &&
+		    !f->need_catchup && !f->catching_up)
+			return f;
+	}
+	return NULL;
+}
+
+static void *defragger(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&W.lock);
+	for (;;) {
+		struct file_id_handle h;
+		struct wfs *f;
+		char *path;
+		int fd;
+
+		while (!W.stopping && !(f = defrag_pick())) {
+			bool waiting = false;
+
+			for (int i = 0; i < W.nfs; i++)
+				waiting |= W.fs[i].dq_n > 0;
+			if (!waiting) {
+				pthread_cond_wait(&W.cond, &W.lock);
+			} else {
+				/* Work is waiting for the dedupe worker to
+				 * go idle: look again in a second. */
+				struct timespec ts;
+
+				clock_gettime(CLOCK_REALTIME, &ts);
+				ts.tv_sec += 1;
+				pthread_cond_timedwait(&W.cond, &W.lock, &ts);
+			}
+		}
+		if (W.stopping)
+			break;
+		h = f->dq[0];
+		pthread_mutex_unlock(&W.lock);
+
+		fd = file_handle_open(f->top_fd, &h,
+				      O_RDONLY | O_NONBLOCK | O_CLOEXEC |
+					      O_NOATIME);
+		if (fd == -EPERM)
+			fd = file_handle_open(f->top_fd, &h,
+					      O_RDONLY | O_NONBLOCK |
+						      O_CLOEXEC);
+		if (fd >= 0) {
+			path = fd_path(f, fd);
+			defrag_fd(f->defrag, fd, path);
+			free(path);
+			close(fd);
+		}
+		pthread_mutex_lock(&W.lock);
+		f->dstats = *defrag_get_stats(f->defrag);
+		/* Done, gone or stopped half-way: off the queue unless we
+		 * stop (then it waits for the next start). */
+		if (!pass_stop && f->dq_n &&
+		    !memcmp(&f->dq[0], &h, sizeof(h))) {
+			memmove(f->dq, f->dq + 1,
+				(f->dq_n - 1) * sizeof(*f->dq));
+			f->dq_n--;
+			f->dq_dirty = true;
+			f->dirty = true;
+		}
+	}
+	pthread_mutex_unlock(&W.lock);
 	return NULL;
 }
 
@@ -1298,7 +1551,12 @@ static char *status_json(void)
 			"\"files_unchanged\":%llu,\"files_vanished\":%llu,"
 			"\"bytes_hashed\":%llu,\"bytes_deduped\":%llu,"
 			"\"bytes_freed\":%lld,\"rounds\":%llu,"
-			"\"index_cells_used\":%llu,\"index_files\":%u}",
+			"\"index_cells_used\":%llu,\"index_files\":%u,"
+			"\"subvolumes\":%zu,\"defrag_queue\":%zu,"
+			"\"files_defragged\":%llu,\"defrag_extents_before\":%llu,"
+			"\"defrag_extents_after\":%llu,"
+			"\"defrag_bytes_moved\":%llu,"
+			"\"defrag_bytes_relinked\":%llu}",
 			i ? "," : "", f->mount, f->e.fs.name, uuid,
 			f->db_path, f->q.nqueued,
 			(unsigned long long)f->events,
@@ -1308,7 +1566,13 @@ static char *status_json(void)
 			FST(f, files_vanished), FST(f, bytes_hashed),
 			FST(f, bytes_deduped), (long long)f->bytes_freed,
 			(unsigned long long)f->rounds,
-			(unsigned long long)ix.cells_used, ix.files);
+			(unsigned long long)ix.cells_used, ix.files,
+			f->nsubvols, f->dq_n,
+			(unsigned long long)f->dstats.files_defragged,
+			(unsigned long long)f->dstats.extents_before,
+			(unsigned long long)f->dstats.extents_after,
+			(unsigned long long)f->dstats.bytes_moved,
+			(unsigned long long)f->dstats.bytes_relinked);
 	}
 	pthread_mutex_unlock(&W.lock);
 	fputs("]}\n", m);
@@ -1741,6 +2005,36 @@ static int setup_fs(struct wfs *f, const struct watch_opts *o,
 				 f->state_path, strerror(-ret));
 	}
 	f->drained_gen = f->catchup_from;
+
+	if (f->btrfs) {
+		struct subvols_stats sst;
+		char sv[PATH_MAX + 16];
+
+		snprintf(sv, sizeof(sv), "%s.subvols", f->db_path);
+		ret = subvols_open(sv, f->top_fd, f->e.fs.uuid, &f->subvols,
+				   &sst);
+		if (ret < 0)
+			log_warn("no subvolume registry for '%s': %s",
+				 f->mount, strerror(-ret));
+		else
+			f->nsubvols = subvols_count(f->subvols);
+		if (ret == 0)
+			log_info("subvolume registry of '%s': %zu subvolumes, %zu updated%s in %.1f ms",
+				 f->mount, subvols_count(f->subvols),
+				 sst.updated,
+				 sst.rebuilt ? " (rebuilt)" : "",
+				 sst.seconds * 1000);
+	}
+	f->dopts.chunk = o->defrag_chunk;
+	f->dopts.min_extent_mib = 1e9;	/* the daemon decided already */
+	f->defrag = defrag_new(&f->dopts, f->top_fd, &f->e.fs, f->mount);
+	strcpy(f->defrag_path, f->db_path);	/* fits: 8 bytes more */
+	strcat(f->defrag_path, ".defrag");
+	if (f->defrag) {
+		defrag_queue_load(f);
+		f->e.hashed_cb = file_hashed;
+		f->e.hashed_arg = f;
+	}
 	log_info("watching '%s' (%s %s), index '%s' %s", f->mount,
 		 f->e.fs.name, uuid, f->db_path,
 		 index_result_name[f->open_result]);
@@ -1749,6 +2043,9 @@ static int setup_fs(struct wfs *f, const struct watch_opts *o,
 
 static void teardown_fs(struct wfs *f)
 {
+	f->defrag = defrag_free(f->defrag);
+	f->subvols = subvols_close(f->subvols);
+	free(f->dq);
 	if (f->engine_ready) {
 		pass_fini(&f->pass);
 		f->e.db = hashdb_close(f->e.db);
@@ -1806,6 +2103,7 @@ static void reload(void)
 	W.o.reexamine = o.reexamine;
 	W.o.checkpoint = o.checkpoint;
 	W.o.loadavg_target = o.loadavg_target;
+	W.o.defrag_threshold = o.defrag_threshold;
 	W.o.min_size = o.min_size;
 	W.o.log_level = o.log_level;
 	free(W.o.includes);
@@ -1837,10 +2135,10 @@ int cmd_watch(int argc, char **argv)
 {
 	struct pollfd pfd[MAX_MOUNTS + 2];
 	char run_dir[PATH_MAX], *slash;
-	pthread_t tid;
+	pthread_t tid, dtid;
 	sigset_t mask;
 	int sfd = -1, rc = EXIT_RUNTIME, i, ret;
-	bool worker_started = false;
+	bool worker_started = false, defragger_started = false;
 
 	W.argc = argc;
 	W.argv = argv;
@@ -1918,6 +2216,8 @@ int cmd_watch(int argc, char **argv)
 		goto out;
 	}
 	worker_started = true;
+	if (pthread_create(&dtid, NULL, defragger, NULL) == 0)
+		defragger_started = true;
 	(void)sd_notify_send("READY=1");
 	log_info("ready: %d filesystem%s, socket '%s'", W.nfs,
 		 W.nfs == 1 ? "" : "s", W.sock_path);
@@ -1969,6 +2269,8 @@ out:
 	pthread_cond_broadcast(&W.cond);
 	if (worker_started)
 		pthread_join(tid, NULL);
+	if (defragger_started)
+		pthread_join(dtid, NULL);
 	while (W.requests) {
 		struct request *r = W.requests;
 
