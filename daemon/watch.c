@@ -72,6 +72,7 @@
 struct watch_opts {
 	double settle, min_age, reexamine, checkpoint, loadavg_target;
 	double defrag_threshold;	/* extents per MiB; 0: no defrag */
+	double defrag_idle;		/* quiet seconds before defragging */
 	uint64_t defrag_chunk;
 	char **includes;
 	size_t nincludes;
@@ -119,6 +120,7 @@ struct wfs {
 	uint64_t catchup_from;
 	bool need_catchup, catching_up;
 	uint64_t events, events_own, overflows, catchups, rounds;
+	double last_event;
 	int64_t bytes_freed;
 	double last_checkpoint;	/* 0: none yet */
 	bool dirty;		/* work done since the last checkpoint */
@@ -212,6 +214,8 @@ static void watch_usage(FILE *f)
 "                            (see 'dedupd defrag'), when nothing else is\n"
 "                            to do (default 4; 0: never)\n"
 "      --defrag-chunk SIZE   its chunk size (default 16M)\n"
+"      --defrag-idle SECS    and only after SECS without a write to the\n"
+"                            filesystem (default 10)\n"
 "      --bounded-queue       use the kernel's bounded event queue\n"
 "                            (fs.fanotify.max_queued_events): an overflow\n"
 "                            is caught up from the filesystem\n"
@@ -264,7 +268,7 @@ enum {
 	OPT_LOADAVG, OPT_INCLUDE, OPT_MIN_SIZE, OPT_IO_CLASS, OPT_DB,
 	OPT_DB_SIZE, OPT_STATE_DIR, OPT_SOCKET, OPT_CONFIG,
 	OPT_NO_CONFIG, OPT_BOUNDED, OPT_MOUNT, OPT_DEFRAG_THRESHOLD,
-	OPT_DEFRAG_CHUNK,
+	OPT_DEFRAG_CHUNK, OPT_DEFRAG_IDLE,
 };
 static const struct option watch_longopts[] = {
 	{ "settle", required_argument, NULL, OPT_SETTLE },
@@ -288,6 +292,7 @@ static const struct option watch_longopts[] = {
 	{ "mount", required_argument, NULL, OPT_MOUNT },
 	{ "defrag-threshold", required_argument, NULL, OPT_DEFRAG_THRESHOLD },
 	{ "defrag-chunk", required_argument, NULL, OPT_DEFRAG_CHUNK },
+	{ "defrag-idle", required_argument, NULL, OPT_DEFRAG_IDLE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -303,6 +308,7 @@ static int parse_args(int argc, char **argv, struct watch_opts *o)
 	o->settle = 5;
 	o->reexamine = 30;
 	o->defrag_threshold = 4;
+	o->defrag_idle = 10;
 	o->defrag_chunk = 16ULL << 20;
 	o->checkpoint = 300;
 	o->io_class = 3;
@@ -328,6 +334,9 @@ static int parse_args(int argc, char **argv, struct watch_opts *o)
 			break;
 		case OPT_CHECKPOINT:
 			dp = &o->checkpoint;
+			break;
+		case OPT_DEFRAG_IDLE:
+			dp = &o->defrag_idle;
 			break;
 		case OPT_LOADAVG: {
 			char *end;
@@ -646,6 +655,7 @@ static void read_events(struct wfs *f)
 				continue;
 			}
 			f->events++;
+			f->last_event = now;
 			if (ev.has_handle)
 				wqueue_note(&f->q, &ev.handle, now,
 					    f->drained_gen);
@@ -741,7 +751,7 @@ static int defrag_queue_save(struct wfs *f)
 {
 	char tmp[PATH_MAX + 16];
 	FILE *fp;
-	int ret = 0;
+	int fd, ret = 0;
 
 	pthread_mutex_lock(&W.lock);
 	if (!f->dq_dirty) {
@@ -749,10 +759,14 @@ static int defrag_queue_save(struct wfs *f)
 		return 0;
 	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp", f->defrag_path);
-	fp = fopen(tmp, "we");
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fp = fd < 0 ? NULL : fdopen(fd, "w");
 	if (!fp) {
+		ret = -errno;
+		if (fd >= 0)
+			close(fd);
 		pthread_mutex_unlock(&W.lock);
-		return -errno;
+		return ret;
 	}
 	for (size_t i = 0; i < f->dq_n; i++) {
 		fprintf(fp, "%d %u ", f->dq[i].type, f->dq[i].len);
@@ -1408,13 +1422,16 @@ static void *worker(void *arg)
  */
 static struct wfs *defrag_pick(void)
 {
+	double now = now_wall();
+
 	if (W.requests)
 		return NULL;
 	for (int i = 0; i < W.nfs; i++) {
 		struct wfs *f = &W.fs[i];
 
 		if (f->dq_n && f->defrag && !f->q.nqueued && !f->q.nflight &&
-		    !f->need_catchup && !f->catching_up)
+		    !f->need_catchup && !f->catching_up &&
+		    now - f->last_event >= W.o.defrag_idle)
 			return f;
 	}
 	return NULL;
@@ -2104,6 +2121,7 @@ static void reload(void)
 	W.o.checkpoint = o.checkpoint;
 	W.o.loadavg_target = o.loadavg_target;
 	W.o.defrag_threshold = o.defrag_threshold;
+	W.o.defrag_idle = o.defrag_idle;
 	W.o.min_size = o.min_size;
 	W.o.log_level = o.log_level;
 	free(W.o.includes);
