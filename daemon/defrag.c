@@ -26,7 +26,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/falloc.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
@@ -531,13 +530,6 @@ static int move_chunk(struct defrag *d, int orig, int tmp, const char *path,
 	d->st.bytes_moved += (uint64_t)r;
 	if (items.n)
 		ret = relink_chunk(d, tmp, &items, root, ino, path);
-	/*
-	 * The copy's own references go now, not when the file is done: on
-	 * XFS a block shared with it would turn the next overwrite of the
-	 * original into a copy-on-write, fragmenting it again.
-	 */
-	(void)fallocate(tmp, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			(off_t)off, (off_t)len);
 	if (d->fs.kind == FS_BTRFS)
 		(void)syncfs(orig);	/* a commit frees the old extents */
 out:

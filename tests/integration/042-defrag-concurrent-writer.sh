@@ -55,7 +55,10 @@ print(d["writes"], d["t0"], d["t1"], d["max_ms"], d["median_ms"], d["p99_ms"], d
 	check_eq "$(json_get errors)" 0 "$fs: errors"
 	e1=$(extents "$MNT/f")
 	log "$fs: chunks_retried $(json_get chunks_retried), chunks_skipped $(json_get chunks_skipped), extents $e0 -> $e1"
-	[ "$fs" = btrfs ] ||
+	# btrfs copies every write, and on XFS a block the temporary copy
+	# still shares is copied on write too: with a random writer running,
+	# only ext4 (which moves blocks) must end less fragmented.
+	[ "$fs" != ext4 ] ||
 		check_le "$e1" $((e0 / 10)) "$fs: extents after the defrag with the writer (before: $e0)"
 	check_le "${max%.*}" 5000 "$fs: longest write, ms"
 
