@@ -80,13 +80,31 @@ WORK=${WORK:-$(mktemp -d /tmp/dedupd-bench-defrag.XXXXXX)}
 mkdir -p "$WORK"
 WPID=
 
+# The binary measured is the one there now, whatever is built meanwhile:
+# a copy, and the commit it was built from (refused if the sources are
+# newer: run make first).
+COMMIT=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
+DIRTY=
+if [ "$DEDUPD" = "$top/dedupd" ]; then
+	make -C "$top" -q dedupd >/dev/null 2>&1 ||
+		die "$DEDUPD is older than its sources (run make)"
+	[ -z "$(git -C "$top" status --porcelain -- daemon ioctl-compat hashdb 2>/dev/null)" ] ||
+		DIRTY=" (with uncommitted changes)"
+else
+	COMMIT="$COMMIT?"
+	DIRTY=" ($DEDUPD, not the tree's build)"
+fi
+cp "$DEDUPD" "$WORK/dedupd"
+DEDUPD=$WORK/dedupd
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+
 cleanup() {
 	local m
 	[ -z "$WPID" ] || { touch "$WORK/stop"; wait "$WPID" 2>/dev/null || true; }
 	for m in $(awk -v w="$WORK/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r); do
 		umount "$m" 2>/dev/null || umount -l "$m" || true
 	done
-	rm -f "$WORK"/*.img "$WORK"/base* "$WORK"/want "$WORK"/wlog*
+	rm -f "$WORK"/*.img "$WORK"/base* "$WORK"/want "$WORK"/wlog* "$WORK/dedupd"
 }
 trap cleanup EXIT
 
@@ -202,20 +220,40 @@ refragment() {
 	sync
 }
 
-# timed OUT CMD...: run CMD (killed after DEFRAG_TIMEOUT s), then sync; sets
-# RC (its exit status; 137: killed), SECS (wall time, sync included) and
-# RSS (peak KiB). Its stdout goes to OUT, stderr to OUT.err.
+# timed OUT CMD...: run CMD, then sync; sets RC (its exit status), SECS
+# (wall time, sync included), RSS (its peak KiB) and STOPPED (yes if it ran
+# out of time: after DEFRAG_TIMEOUT s it gets SIGINT, which dedupd answers
+# by finishing the chunk in flight and printing its report, exit 130; 120 s
+# later SIGKILL). Its stdout goes to OUT, stderr to OUT.err.
 timed() {
-	local out=$1 t0 t1
+	local out=$1 t0 t1 tpid wd
 	shift
+	rm -f "$WORK/stopped"
 	t0=$(date +%s.%N)
 	RC=0
-	/usr/bin/time -f '%M' -o "$out.time" timeout -s KILL "$DEFRAG_TIMEOUT" \
-		"$@" >"$out" 2>"$out.err" || RC=$?
+	/usr/bin/time -f '%M' -o "$out.time" "$@" >"$out" 2>"$out.err" &
+	tpid=$!
+	(	# the watchdog
+		trap 'kill "$s" 2>/dev/null; exit 0' TERM
+		sleep "$DEFRAG_TIMEOUT" & s=$!
+		wait "$s"
+		c=$(pgrep -P "$tpid") || exit 0
+		touch "$WORK/stopped"
+		kill -INT "$c" 2>/dev/null
+		sleep 120 & s=$!
+		wait "$s"
+		kill -KILL "$c" 2>/dev/null
+	) &
+	wd=$!
+	wait "$tpid" || RC=$?
+	kill "$wd" 2>/dev/null || true
+	wait "$wd" 2>/dev/null || true
 	sync
 	t1=$(date +%s.%N)
 	SECS=$(python3 -c "print(round($t1 - $t0, 2))")
 	RSS=$(grep -E '^[0-9]+$' "$out.time" | tail -n 1 || echo "?")
+	STOPPED=no
+	[ ! -e "$WORK/stopped" ] || STOPPED=yes
 }
 
 # jget KEY FILE: a value of a JSON report ("-" if there is none).
@@ -266,6 +304,7 @@ bench_a() {
 	R[$fs,a_t]=$SECS
 	R[$fs,a_rss]=$RSS
 	[ "$RC" = 0 ] || R[$fs,a_e1]="${R[$fs,a_e1]} (exit $RC)"
+	[ "$STOPPED" = no ] || R[$fs,a_t]="$SECS (stopped)"
 	[ "$(sha "$MNT/f")" = "$s0" ] || R[$fs,a_e1]="${R[$fs,a_e1]} CONTENTS CHANGED"
 	say "a/$fs: $e0 -> ${R[$fs,a_e1]} extents in $SECS s: $(cat "$WORK/a.json")"
 
@@ -307,7 +346,7 @@ snapshots_setup() {
 snapshots_check() {
 	local n=$1 key=$2 every=${3:-1} bad shared
 	bad=$(cd "$MNT/snaps" && seq "$every" "$every" "$n" | sed 's|$|/f|' |
-		xargs -P "$(nproc)" -n 20 sha256sum | awk -v s="$S0" '$1 != s' | wc -l)
+		xargs -r -P "$(nproc)" -n 20 sha256sum | awk -v s="$S0" '$1 != s' | wc -l)
 	shared=0
 	for ((i = 1; i <= n; i++)); do
 		[ "$(extents "$MNT/snaps/$i/f")" -le 4 ] && shared=$((shared + 1))
@@ -324,6 +363,7 @@ bench_b() {
 	R[b_u0]=$U0
 	timed "$WORK/b.json" $(defrag_cmd "$MNT/sv/f")
 	R[b_rc]=$RC
+	[ "$STOPPED" = no ] || R[b_rc]="$RC (stopped at ${DEFRAG_TIMEOUT} s)"
 	R[b_t]=$SECS
 	R[b_rss]=$RSS
 	R[b_u1]=$(used)
@@ -351,6 +391,7 @@ bench_e() {
 	R[e_u0]=$U0
 	timed "$WORK/e.json" $(defrag_cmd "$MNT/sv/f")
 	R[e_rc]=$RC
+	[ "$STOPPED" = no ] || R[e_rc]="$RC (stopped at ${DEFRAG_TIMEOUT} s)"
 	R[e_t]=$SECS
 	R[e_rss]=$RSS
 	R[e_u1]=$(used)
@@ -382,6 +423,7 @@ with_writer() {
 	WPID=
 	R[$key,rc]=$RC
 	R[$key,t]=$SECS
+	[ "$STOPPED" = no ] || R[$key,t]="$SECS (stopped)"
 	R[$key,e1]=$(extents "$MNT/f")
 	local w mx md sy
 	read -r w mx md sy < <(python3 -c '
@@ -442,6 +484,7 @@ bench_d() {
 	R[$fs,d_free0]=$D_FREE0
 	timed "$WORK/d.json" $(defrag_cmd "$MNT/f")
 	R[$fs,d_rc]=$RC
+	[ "$STOPPED" = no ] || R[$fs,d_rc]="$RC (stopped at ${DEFRAG_TIMEOUT} s)"
 	R[$fs,d_t]=$SECS
 	R[$fs,d_e1]=$(extents "$MNT/f")
 	R[$fs,d_errors]=$(jget errors "$WORK/d.json")
@@ -528,20 +571,19 @@ rm -f "$WORK/base"
 
 # ---- the table --------------------------------------------------------------------
 
-commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=
-[ -z "$(git -C "$top" status --porcelain -- daemon ioctl-compat hashdb 2>/dev/null)" ] ||
-	dirty=" (with uncommitted changes)"
+LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 v() { echo "${R[$1]:--}"; }
 {
 	echo
-	echo "## $(date -u +%Y-%m-%d) dedupd defrag, binary $commit$dirty (contrib/bench/defrag.sh)"
+	echo "## $(date -u +%Y-%m-%d) dedupd defrag, binary $COMMIT$DIRTY (contrib/bench/defrag.sh)"
 	echo
 	echo "$(nproc) CPUs, kernel $(uname -r). A ${FILE_MIB} MiB file of random data after"
 	echo "$OVERWRITES random 4 KiB overwrites (btrfs; XFS: while a reflink copy"
 	echo "shared it, then the copy removed and the filesystem mounted again; ext4:"
 	echo "written into a checkerboard of free 4 KiB blocks), default chunk (16 MiB)"
-	echo "but in f. Times include a sync. Defrags killed after ${DEFRAG_TIMEOUT} s."
+	echo "but in f. Times include a sync. A run still going after ${DEFRAG_TIMEOUT} s gets"
+	echo "SIGINT (\"stopped\" below: the figures are where it stopped). Load average"
+	echo "at the start: $LOAD0; at the end: $LOAD1."
 	echo "Reference tools ran on an identical copy in a fresh filesystem."
 	echo
 	echo "| figure | target | $(for fs in $FSTYPES; do printf '%s | ' "$fs"; done)"
@@ -600,7 +642,7 @@ v() { echo "${R[$1]:--}"; }
 		echo "|---|---|---|"
 		echo "| b: extents of the file | | $(v b_e0) |"
 		echo "| b: used bytes before | | $(v b_u0) |"
-		echo "| b: dedupd defrag exit status (137: killed at the time limit) | 0 | $(v b_rc) |"
+		echo "| b: dedupd defrag exit status | 0 | $(v b_rc) |"
 		echo "| b: dedupd defrag s | | $(v b_t) |"
 		echo "| b: used bytes after dedupd defrag | <= before + 16 MiB ($(( $(v b_u0) + 16 * MiB ))) | $(v b_u1) |"
 		echo "| b: used after - before, MiB | <= 16 | $(mib $(( $(v b_u1) - $(v b_u0) ))) |"
@@ -614,7 +656,7 @@ v() { echo "${R[$1]:--}"; }
 		echo "| b: used after - before, MiB (btrfs fi defrag) | | $(mib $(( $(v b_ref_u1) - $(v b_ref_u0) ))) |"
 		echo "| b: snapshots' files with <= 4 extents after btrfs fi defrag | | $(v b_ref,shared) |"
 		if has "$FIGURES" e; then
-			echo "| e: dedupd defrag exit status, $MANY_SNAPSHOTS snapshots (137: killed) | 0 | $(v e_rc) |"
+			echo "| e: dedupd defrag exit status, $MANY_SNAPSHOTS snapshots | 0 | $(v e_rc) |"
 			echo "| e: dedupd defrag s | | $(v e_t) |"
 			echo "| e: peak RSS KiB | <= 65536 | $(v e_rss) |"
 			echo "| e: used bytes before / after | | $(v e_u0) / $(v e_u1) |"
