@@ -743,7 +743,7 @@ int btrfs_file_root(int fd, uint64_t *ret_root, uint64_t *ret_ino)
  * Returns 0 and sets *@ret_dc (to free), 1 and sets *@ret_size to the size to
  * try next if the buffer was too small, or -errno.
  */
-static int logical_ino(int fd, uint64_t bytenr, uint32_t size,
+static int logical_ino(int fd, uint64_t bytenr, uint64_t flags, uint32_t size,
 		       struct btrfs_data_container **ret_dc, uint32_t *ret_size)
 {
 	struct btrfs_ioctl_logical_ino_args loi;
@@ -756,7 +756,7 @@ static int logical_ino(int fd, uint64_t bytenr, uint32_t size,
 	memset(&loi, 0, sizeof(loi));
 	loi.logical = bytenr;
 	loi.size = size;
-	loi.flags = BTRFS_LOGICAL_INO_ARGS_IGNORE_OFFSET;
+	loi.flags = flags;
 	loi.inodes = (uintptr_t)dc;
 	if (ioctl(fd, BTRFS_IOC_LOGICAL_INO_V2, &loi) < 0) {
 		int err = -errno;
@@ -786,7 +786,8 @@ static int logical_ino(int fd, uint64_t bytenr, uint32_t size,
 	return 1;
 }
 
-int btrfs_extent_refs(int fd, uint64_t bytenr, btrfs_ref_cb cb, void *arg)
+static int extent_refs(int fd, uint64_t bytenr, uint64_t flags,
+		       btrfs_ref_cb cb, void *arg)
 {
 	struct btrfs_data_container *dc = NULL;
 	uint32_t size = REFS_BUF_MIN;
@@ -794,7 +795,7 @@ int btrfs_extent_refs(int fd, uint64_t bytenr, btrfs_ref_cb cb, void *arg)
 
 	if (!cb)
 		return -EINVAL;
-	while ((ret = logical_ino(fd, bytenr, size, &dc, &size)) > 0)
+	while ((ret = logical_ino(fd, bytenr, flags, size, &dc, &size)) > 0)
 		;
 	if (ret < 0 || !dc)
 		return ret < 0 ? ret : -EIO; /* !dc: for the compiler */
@@ -806,4 +807,15 @@ int btrfs_extent_refs(int fd, uint64_t bytenr, btrfs_ref_cb cb, void *arg)
 	}
 	free(dc);
 	return ret;
+}
+
+int btrfs_extent_refs(int fd, uint64_t bytenr, btrfs_ref_cb cb, void *arg)
+{
+	return extent_refs(fd, bytenr, BTRFS_LOGICAL_INO_ARGS_IGNORE_OFFSET, cb,
+			   arg);
+}
+
+int btrfs_extent_refs_at(int fd, uint64_t logical, btrfs_ref_cb cb, void *arg)
+{
+	return extent_refs(fd, logical, 0, cb, arg);
 }

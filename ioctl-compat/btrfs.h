@@ -210,4 +210,17 @@ typedef int (*btrfs_ref_cb)(void *arg, uint64_t root_id, uint64_t ino,
  */
 int btrfs_extent_refs(int fd, uint64_t bytenr, btrfs_ref_cb cb, void *arg);
 
+/*
+ * The references that map the one byte at disk address @logical: like
+ * btrfs_extent_refs() but without IGNORE_OFFSET, so the kernel keeps only
+ * the file extent items whose range of the extent covers that byte, and
+ * @offset in the callback is the file offset where that byte sits in the
+ * holder (the item's key offset plus the byte's distance from the item's
+ * start in the extent). For a file mapped the same way in 1,000 snapshots
+ * that is 1,000 references, however many other items use the extent. The
+ * kernel still walks every backref of the extent to filter them. Same
+ * buffer, errors and return values as btrfs_extent_refs().
+ */
+int btrfs_extent_refs_at(int fd, uint64_t logical, btrfs_ref_cb cb, void *arg);
+
 #endif

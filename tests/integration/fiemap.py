@@ -7,6 +7,9 @@
   fiemap.py segments FILE    data segments by SEEK_DATA/SEEK_HOLE, one
                              "OFFSET LENGTH" a line (holes are what is absent)
   fiemap.py extents FILE     raw FIEMAP: "logical physical length flags" a line
+  fiemap.py same A AOFF B BOFF LEN
+                             4 KiB blocks of A's [AOFF, AOFF+LEN) that sit at
+                             the same disk address as B's from BOFF on
 
 FIEMAP is called with FIEMAP_FLAG_SYNC so delayed allocation is flushed first.
 """
@@ -65,6 +68,17 @@ def segments(path):
     return out
 
 
+def block_map(path, off, length):
+    """{block index from off: physical address} of [off, off + length)."""
+    m = {}
+    for lo, ph, ln, _ in extents(path):
+        a, b = max(lo, off), min(lo + ln, off + length)
+        for x in range(a - a % 4096, b, 4096):
+            if x >= off:
+                m[(x - off) // 4096] = ph + (x - lo)
+    return m
+
+
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
@@ -77,6 +91,11 @@ def main():
     elif cmd == "segments":
         for off, length in segments(files[0]):
             print(off, length)
+    elif cmd == "same":
+        a, aoff, b, boff, length = files[0], int(files[1]), files[2], \
+            int(files[3]), int(files[4])
+        ma, mb = block_map(a, aoff, length), block_map(b, boff, length)
+        print(sum(1 for k, v in ma.items() if mb.get(k) == v))
     elif cmd == "extents":
         for e in extents(files[0]):
             print(e[0], e[1], e[2], hex(e[3]))

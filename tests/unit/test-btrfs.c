@@ -1446,6 +1446,28 @@ static void extent_refs_triples(void **state)
 	assert_int_equal(refs.n, 2);
 }
 
+static void extent_refs_at_keeps_offsets(void **state)
+{
+	(void)state;
+	k.nrefs = 2;
+	k.ref[0].root = 256;
+	k.ref[0].ino = 257;
+	k.ref[0].offset = 8192;
+	k.ref[1].root = 300;
+	k.ref[1].ino = 258;
+	k.ref[1].offset = 1 * MB + 8192;
+	assert_int_equal(btrfs_extent_refs_at(4, 137756672 + 8192, ref_cb,
+					      &refs), 0);
+	assert_int_equal(refs.n, 2);
+	assert_int_equal(refs.root[1], 300);
+	assert_int_equal(refs.ino[1], 258);
+	assert_int_equal(refs.off[1], 1 * MB + 8192);
+	assert_int_equal(k.loi_calls, 1);
+	assert_int_equal(k.loi[0].logical, 137756672 + 8192);
+	/* Offsets not ignored: only items covering that byte, at its offset. */
+	assert_int_equal(k.loi[0].flags, 0);
+}
+
 static void extent_refs_buffer_grows(void **state)
 {
 	(void)state;
@@ -1552,6 +1574,7 @@ int main(void)
 		cmocka_unit_test_setup(file_root_from_ino_lookup_and_fstat,
 				       reset),
 		cmocka_unit_test_setup(extent_refs_triples, refs_reset),
+		cmocka_unit_test_setup(extent_refs_at_keeps_offsets, refs_reset),
 		cmocka_unit_test_setup(extent_refs_buffer_grows, refs_reset),
 		cmocka_unit_test_setup(extent_refs_too_many, refs_reset),
 		cmocka_unit_test_setup(extent_refs_errors, refs_reset),
