@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,6 +58,9 @@
 #define DEFAULT_CHUNK (16ULL << 20)
 #define COPY_BUF (1u << 20)
 #define RETRIES 3
+#define EXT4_MOVE_STEP (1ULL << 20)
+/* Room left on the filesystem after a whole-file preallocation. */
+#define PREALLOC_SLACK (256ULL << 20)
 
 struct holder_fd;
 struct rejected;
@@ -72,6 +76,7 @@ struct defrag {
 	uint8_t *buf;
 	struct holder_fd *fds;	/* of snapshot files, by root and inode */
 	struct rejected *rejected;	/* holders left alone in this file */
+	bool prealloc;		/* the copy's blocks allocated up front */
 };
 
 /* ---- measuring ------------------------------------------------------------ */
@@ -185,8 +190,8 @@ static int64_t share_chunk(struct defrag *d, int tmp, int orig, uint64_t off,
 		uint64_t a = ex.logical > off ? ex.logical : off;
 		uint64_t b = ex.logical + ex.length;
 
-		if (ex.flags & EXTENT_HOLE)
-			continue;
+		if (ex.flags & (EXTENT_HOLE | EXTENT_UNWRITTEN))
+			continue;	/* a hole of the original, or preallocated */
 		if (b > off + len)
 			b = off + len;
 		if (b > size)
@@ -638,6 +643,32 @@ static int open_tmp(const struct defrag *d, const char *path)
 	return fd < 0 ? -errno : fd;
 }
 
+/*
+ * XFS and ext4: when the filesystem has room for all the chunks to move
+ * and then some, their blocks in the temporary file are allocated in one
+ * call, so that the allocator can give one extent for the whole span, as
+ * xfs_fsr and e4defrag get; otherwise each chunk is allocated as it goes
+ * (ext4) or as it is written (XFS), needing one chunk of room. On btrfs a
+ * preallocation is written in place, not copied on write: not used there.
+ */
+static void prealloc_copy(struct defrag *d, int tmp,
+			  const struct chunk_state *chunks, size_t n)
+{
+	struct statfs sf;
+	uint64_t a, b, avail;
+
+	d->prealloc = false;
+	if (!n || (d->fs.kind != FS_XFS && d->fs.kind != FS_EXT4) ||
+	    fstatfs(tmp, &sf) < 0)
+		return;
+	a = chunks[0].off;
+	b = chunks[n - 1].off + chunks[n - 1].len;
+	avail = (uint64_t)sf.f_bavail * (uint64_t)sf.f_bsize;
+	if (avail < b - a + PREALLOC_SLACK)
+		return;
+	d->prealloc = fallocate(tmp, 0, (off_t)a, (off_t)(b - a)) == 0;
+}
+
 static void sleep_ms(unsigned int ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
@@ -657,35 +688,55 @@ static int move_chunk(struct defrag *d, int orig, int tmp, const char *path,
 
 	if (d->fs.kind == FS_EXT4) {
 		/*
-		 * A fresh donor per chunk, its blocks only allocated (in one
-		 * piece if the allocator can): the kernel copies the data
-		 * itself, under both inodes' locks, then swaps the blocks.
-		 * A failed call may have swapped part of the range: the old
-		 * blocks then sit in this donor, which is dropped.
+		 * The donor is the temporary file: its blocks for the chunk
+		 * only allocated (in one piece if the allocator can; for the
+		 * whole file up front when there is room, see defrag_fd), the
+		 * kernel copies the data itself, under both inodes' locks,
+		 * then swaps the blocks. It goes EXT4_MOVE_STEP at a time, so
+		 * that a writer waits for one step, not the chunk. The old
+		 * blocks, now the donor's, are punched out after each chunk.
+		 * A failed call may have swapped part of the range: those old
+		 * blocks are punched out too; the original is whole either
+		 * way.
 		 */
-		uint64_t moved = 0, b = d->fs.block_size;
-		int donor = open_tmp(d, path);
+		uint64_t b = d->fs.block_size, moved, at;
 
-		if (donor < 0)
-			return donor;
-		(void)tmp;
-		if (fdatasync(orig) < 0 ||	/* dirty pages: EBUSY */
-		    fallocate(donor, 0, (off_t)off, (off_t)len) < 0) {
-			ret = -errno;
-			close(donor);
-			return ret;
+		if (!d->prealloc &&
+		    fallocate(tmp, 0, (off_t)off, (off_t)len) < 0)
+			return -errno;
+		ret = 0;
+		for (at = off; at < off + len && ret == 0; at += EXT4_MOVE_STEP) {
+			uint64_t n = off + len - at < EXT4_MOVE_STEP ?
+					     off + len - at : EXT4_MOVE_STEP;
+
+			moved = 0;
+			ret = ext4_move_extent(orig, tmp, at / b, at / b,
+					       (n + b - 1) / b, &moved);
+			if (ret == -EBUSY) {
+				/*
+				 * Dirty pages in the step: written back, then
+				 * once more (a sync per step would make the
+				 * writer wait on journal commits).
+				 */
+				d->st.bytes_moved += moved * b;
+				moved = 0;
+				if (fdatasync(orig) < 0) {
+					ret = -errno;
+					break;
+				}
+				ret = ext4_move_extent(orig, tmp, at / b,
+						       at / b, (n + b - 1) / b,
+						       &moved);
+			}
+			if (ret == -ENODATA)
+				ret = 0;	/* the step ends in a hole */
+			d->st.bytes_moved += moved * b;
 		}
-		ret = ext4_move_extent(orig, donor, off / b, off / b,
-				       (len + b - 1) / b, &moved);
-		close(donor);
-		if (ret == -ENODATA)
-			ret = 0;	/* the chunk ends in a hole */
+		(void)fallocate(tmp, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				(off_t)off, (off_t)len);
 		if (ret == -EBUSY)
 			ret = -EAGAIN;	/* written meanwhile: later */
-		if (ret < 0)
-			return ret;
-		d->st.bytes_moved += moved * b;
-		return 0;
+		return ret;
 	}
 	if (d->fs.kind == FS_BTRFS) {
 		/* Before the move: which old extents the chunk used. */
@@ -797,6 +848,7 @@ void defrag_fd(struct defrag *d, int orig, const char *path)
 				    sizeof(*chunks));
 		chunks[nchunks++] = (struct chunk_state){ off, len, 0, false };
 	}
+	prealloc_copy(d, tmp, chunks, nchunks);
 	/* Changed chunks are retried after the others, RETRIES times. */
 	for (pass = 0; pass < RETRIES && !pass_stop; pass++) {
 		bool again = false;
