@@ -10,13 +10,21 @@
 #   make demo            scan a demo btrfs image full of duplicates (root)
 #   make bench           benchmark against duperemove (root, slow)
 #   make bench-watch     benchmark the daemon (root, slow)
-#   make install         PREFIX=/usr/local DESTDIR= (binary, systemd unit)
+#   make install         PREFIX=/usr/local DESTDIR= (binary, libdedupd,
+#                        header, dedupd.pc, systemd unit, man page); also
+#                        BINDIR LIBDIR INCLUDEDIR MANDIR UNITDIR PKGCONFIGDIR
+#   make uninstall       the same files, removed
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/sbin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
 UNITDIR ?= $(PREFIX)/lib/systemd/system
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 CC ?= gcc
 PKG_CONFIG ?= pkg-config
+OBJCOPY ?= objcopy
 
 ifeq ($(D),asan)
 B := build-asan
@@ -71,8 +79,8 @@ PROG := dedupd
 endif
 
 .PHONY: all clean check check-unit check-asan check-integration deps demo \
-	bench bench-watch install microbench
-all: $(PROG)
+	bench bench-watch install uninstall microbench lib
+all: $(PROG) lib
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -85,6 +93,60 @@ $(B)/libhashdb.a: $(HASHDB_OBJS)
 
 $(PROG): $(DAEMON_OBJS) $(B)/libhashdb.a $(B)/libioctlcompat.a
 	$(call say,LD,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+# ---- libdedupd: the public API (daemon/dedupd.h) and the engine under it --
+# Position-independent objects of their own, built with hidden visibility:
+# only what dedupd.h marks DEDUPD_API is exported. The static library is one
+# relocatable object whose other symbols are made local, so that they cannot
+# clash with a program's either.
+DEDUPD_VERSION := $(shell sed -n 's/^\#define DEDUPD_VERSION_STRING "\(.*\)"/\1/p' daemon/dedupd.h)
+LIB_SRCS := daemon/lib.c daemon/client.c daemon/config.c daemon/engine.c \
+	daemon/hasher.c daemon/executor.c daemon/plan.c daemon/pass.c \
+	daemon/index.c daemon/walk.c daemon/util.c daemon/log.c \
+	$(HASHDB_SRCS) ioctl-compat/btrfs.c ioctl-compat/dedupe.c \
+	ioctl-compat/fiemap.c ioctl-compat/fsprobe.c ioctl-compat/handle.c
+LIB_OBJS := $(LIB_SRCS:%.c=$(B)/lib/%.o)
+# No printing, no exit(): uthash's out-of-memory exit becomes an abort, as
+# xmalloc's is.
+LIB_CFLAGS := -fPIC -fvisibility=hidden -DDEDUPD_LIBRARY \
+	'-Duthash_fatal(msg)=abort()'
+LIB_PKGS := libxxhash
+LIB_LIBS = $(shell $(PKG_CONFIG) --libs $(LIB_PKGS) 2>/dev/null) -pthread -lm
+LIBA := $(B)/libdedupd.a
+LIBSO := $(B)/libdedupd.so.0
+ifneq ($(D),asan)
+LIB_NODEFS := -Wl,-z,defs
+endif
+
+lib: $(LIBA) $(LIBSO) $(B)/libdedupd.so
+
+$(B)/lib/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$@)$(CC) $(ALL_CFLAGS) $(LIB_CFLAGS) -c -o $@ $<
+
+$(LIBA): $(LIB_OBJS)
+	$(call say,AR,$@)$(CC) $(SANFLAGS) -r -nostdlib -o $(B)/lib/libdedupd.o \
+		$(LIB_OBJS) && \
+	$(OBJCOPY) --localize-hidden $(B)/lib/libdedupd.o && \
+	rm -f $@ && $(AR) rcs $@ $(B)/lib/libdedupd.o
+
+$(LIBSO): $(LIB_OBJS) daemon/libdedupd.map
+	$(call say,LD,$@)$(CC) -shared $(ALL_LDFLAGS) $(LIB_NODEFS) \
+		-Wl,-soname,libdedupd.so.0 \
+		-Wl,--version-script=daemon/libdedupd.map \
+		-o $@ $(LIB_OBJS) $(LIB_LIBS)
+
+$(B)/libdedupd.so: $(LIBSO)
+	$(Q)ln -sf libdedupd.so.0 $@
+
+# dedupd.pc for the directories given to `make install`.
+$(B)/dedupd.pc: daemon/dedupd.pc.in daemon/dedupd.h FORCE
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+		-e 's|@VERSION@|$(DEDUPD_VERSION)|' \
+		-e 's|@REQUIRES_PRIVATE@|$(LIB_PKGS)|' $< >$@.tmp && \
+	mv $@.tmp $@
+FORCE:
 
 # ---- unit tests: one cmocka binary per module, tests/unit/test-NAME.c ----
 # test-NAME_OBJS: the objects under test; test-NAME_WRAPS: symbols replaced
@@ -122,6 +184,8 @@ test-walk_OBJS := $(B)/daemon/walk.o $(B)/daemon/util.o $(B)/daemon/log.o
 test-walk_WRAPS := statx
 test-config_OBJS := $(B)/daemon/config.o $(B)/daemon/util.o
 test-config_WRAPS :=
+test-client_OBJS := $(B)/daemon/client.o $(B)/daemon/util.o
+test-client_WRAPS :=
 test-sdnotify_OBJS := $(B)/daemon/sdnotify.o
 test-sdnotify_WRAPS :=
 test-subvols_OBJS := $(B)/daemon/subvols.o $(B)/ioctl-compat/btrfs-subvol.o \
@@ -147,7 +211,7 @@ check-unit: $(UNIT_BINS)
 check-asan:
 	$(Q)$(MAKE) --no-print-directory D=asan check-unit
 
-check-integration: $(PROG)
+check-integration: $(PROG) lib
 	$(Q)DEDUPD=$(abspath $(PROG)) tests/integration/run.sh
 
 # Everything a fresh Debian machine needs, installed only if missing.
@@ -194,12 +258,31 @@ $(B)/tests/bench-subvols: tests/unit/bench-subvols.c $(B)/daemon/subvols.o \
 	@mkdir -p $(dir $@)
 	$(call say,CCLD,$@)$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS)
 
-install: $(PROG)
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR)
+install: $(PROG) lib $(B)/dedupd.pc
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \
+		$(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(PROG) $(DESTDIR)$(BINDIR)/dedupd
+	install -m 0644 $(LIBA) $(DESTDIR)$(LIBDIR)/libdedupd.a
+	install -m 0755 $(LIBSO) $(DESTDIR)$(LIBDIR)/libdedupd.so.0
+	ln -sf libdedupd.so.0 $(DESTDIR)$(LIBDIR)/libdedupd.so
+	install -m 0644 daemon/dedupd.h $(DESTDIR)$(INCLUDEDIR)/dedupd.h
+	install -m 0644 $(B)/dedupd.pc $(DESTDIR)$(PKGCONFIGDIR)/dedupd.pc
+	install -m 0644 contrib/dedupd.8 $(DESTDIR)$(MANDIR)/man8/dedupd.8
 	sed 's|/usr/local/sbin/dedupd|$(BINDIR)/dedupd|' \
 		contrib/systemd/dedupd.service >$(DESTDIR)$(UNITDIR)/dedupd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/dedupd.service
+	$(Q)if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+		ldconfig 2>/dev/null || true; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/dedupd $(DESTDIR)$(LIBDIR)/libdedupd.a \
+		$(DESTDIR)$(LIBDIR)/libdedupd.so.0 \
+		$(DESTDIR)$(LIBDIR)/libdedupd.so \
+		$(DESTDIR)$(INCLUDEDIR)/dedupd.h \
+		$(DESTDIR)$(PKGCONFIGDIR)/dedupd.pc \
+		$(DESTDIR)$(MANDIR)/man8/dedupd.8 \
+		$(DESTDIR)$(UNITDIR)/dedupd.service
 
 clean:
 	rm -rf build build-asan dedupd

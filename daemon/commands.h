@@ -14,6 +14,7 @@ int cmd_scan(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_defrag(int argc, char **argv);
+int cmd_ctl(int argc, char **argv);
 
 
 /* What a scan reports, for `dedupd scan` and the daemon's hand-off. */

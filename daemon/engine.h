@@ -11,6 +11,7 @@
  */
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -78,6 +79,7 @@ struct engine {
 	int mnt_id;		/* the mount we stay on */
 	char *tmp_dir;		/* where relocation O_TMPFILEs go, or NULL */
 	bool dry_run;
+	volatile sig_atomic_t stop;	/* stop this engine's pass (pass.h) */
 	uint64_t min_size;
 	unsigned int threads;
 	uint8_t *ids_taken;	/* bitmap of file ids taken up in this pass */

@@ -63,37 +63,58 @@ static uint64_t default_db_size(int fd, uint32_t blksz)
 	return size;
 }
 
+int index_default_path(const struct engine *e, const char *state_dir,
+		       char *ret_path, size_t len)
+{
+	char uuid[40];
+	int ret;
+
+	fs_uuid_format(e->fs.uuid, uuid);
+	if (snprintf(ret_path, len, "%s/%s", state_dir, uuid) >= (int)len)
+		return -ENAMETOOLONG;
+	ret = mkdir_p(ret_path, 0700);
+	if (ret < 0)
+		return ret;
+	if (strlen(ret_path) + sizeof("/index") > len)
+		return -ENAMETOOLONG;
+	strcat(ret_path, "/index");
+	return 0;
+}
+
+int index_open_at(struct engine *e, int fd, const char *path,
+		  uint64_t db_size)
+{
+	int ret, res;
+
+	res = hashdb_open(path, e->fs.uuid, db_size, &e->db);
+	if (!db_size && (res == HASHDB_CREATED || res == HASHDB_REBUILT)) {
+		/* A new index: size it to the filesystem, not the minimum. */
+		e->db = hashdb_close(e->db);
+		ret = hashdb_open(path, e->fs.uuid,
+				  default_db_size(fd, e->blksz), &e->db);
+		if (ret < 0)
+			res = ret;
+	}
+	return res;
+}
+
 int index_open(struct engine *e, int fd, const char *state_dir,
 	       const char *db_path, uint64_t db_size, char *ret_path,
 	       size_t len)
 {
-	char uuid[40];
 	int ret, res;
 
 	if (db_path) {
 		snprintf(ret_path, len, "%s", db_path);
 	} else {
-		fs_uuid_format(e->fs.uuid, uuid);
-		if (snprintf(ret_path, len, "%s/%s", state_dir, uuid) >=
-		    (int)len)
-			return -ENAMETOOLONG;
-		ret = mkdir_p(ret_path, 0700);
+		ret = index_default_path(e, state_dir, ret_path, len);
 		if (ret < 0) {
 			log_error("cannot create '%s': %s (use --db PATH)",
 				  ret_path, strerror(-ret));
 			return ret;
 		}
-		strncat(ret_path, "/index", len - strlen(ret_path) - 1);
 	}
-	res = hashdb_open(ret_path, e->fs.uuid, db_size, &e->db);
-	if (!db_size && (res == HASHDB_CREATED || res == HASHDB_REBUILT)) {
-		/* A new index: size it to the filesystem, not the minimum. */
-		e->db = hashdb_close(e->db);
-		ret = hashdb_open(ret_path, e->fs.uuid,
-				  default_db_size(fd, e->blksz), &e->db);
-		if (ret < 0)
-			res = ret;
-	}
+	res = index_open_at(e, fd, ret_path, db_size);
 	if (res == -EWOULDBLOCK) {
 		log_error("index '%s' is in use by another dedupd", ret_path);
 		return res;

@@ -25,6 +25,21 @@ int index_open(struct engine *e, int fd, const char *state_dir,
 	       const char *db_path, uint64_t db_size, char *ret_path,
 	       size_t len);
 
+/*
+ * The default index of e->fs: <@state_dir>/<fs-uuid>/index, into @ret_path;
+ * makes the directory (mode 0700). Returns 0, or -errno (@ret_path then
+ * names the directory that could not be made). Logs nothing.
+ */
+int index_default_path(const struct engine *e, const char *state_dir,
+		       char *ret_path, size_t len);
+
+/*
+ * index_open() at @path, without logging: an enum hashdb_open_result, or
+ * -errno (-EWOULDBLOCK: another dedupd holds it).
+ */
+int index_open_at(struct engine *e, int fd, const char *path,
+		  uint64_t db_size);
+
 /* Used bytes of @fd's filesystem, after a syncfs. Returns 0 or -errno. */
 int fs_used_bytes(int fd, uint64_t *ret);
 

@@ -4,7 +4,8 @@
 
 /*
  * Logging for the program: stderr (journald takes it from there), quiet by
- * default. Only daemon/ logs.
+ * default. Only daemon/ logs; built into libdedupd, it is silent unless
+ * the caller installs a sink.
  */
 
 enum log_level {
@@ -21,6 +22,14 @@ void log_msg(enum log_level level, const char *fmt, ...)
 
 /* Called before a log line is written: erases the progress bar. */
 extern void (*log_hook)(void);
+
+/*
+ * When set, lines go to it (without the "dedupd: " prefix) instead of
+ * stderr: libdedupd's dedupd_set_log(). The library's default level is -1:
+ * nothing.
+ */
+extern void (*log_sink)(int level, const char *line, void *arg);
+extern void *log_sink_arg;
 
 #define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LVL_WARN, __VA_ARGS__)

@@ -3,10 +3,10 @@
 #include <string.h>
 
 #include "daemon/commands.h"
+#include "daemon/dedupd.h"
 #include "daemon/log.h"
 #include "daemon/util.h"
 
-#define DEDUPD_VERSION "0.1"
 
 static void usage(FILE *f)
 {
@@ -22,6 +22,9 @@ static void usage(FILE *f)
 "  status         ask the running daemon how it is doing\n"
 "  defrag PATH... defragment without locking files, snapshot-aware\n"
 "                 (see 'dedupd defrag --help')\n"
+"  ctl dedupe PATH...\n"
+"                 for pipelines: dedupe PATHs now, through the daemon if\n"
+"                 one runs, and say what was freed (see 'dedupd ctl --help')\n"
 "  help           this text\n"
 "  version        print the version\n"
 "\n"
@@ -56,6 +59,12 @@ int main(int argc, char **argv)
 		argv[1] = name;
 		return cmd_defrag(argc - 1, argv + 1);
 	}
+	if (!strcmp(cmd, "ctl")) {
+		static char name[] = "dedupd ctl";
+
+		argv[1] = name;
+		return cmd_ctl(argc - 1, argv + 1);
+	}
 	if (!strcmp(cmd, "status")) {
 		static char name[] = "dedupd status";
 
@@ -68,7 +77,7 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
-		printf("dedupd %s\n", DEDUPD_VERSION);
+		printf("dedupd %s\n", dedupd_version());
 		return EXIT_OK;
 	}
 	log_error("unknown command '%s' (see 'dedupd --help')", cmd);

@@ -3,13 +3,16 @@
  * Batches of files through the hasher and the executor. See pass.h.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "daemon/log.h"
 #include "daemon/pass.h"
 #include "daemon/util.h"
+#include "daemon/walk.h"
 
 #define READ_BUF (2u << 20)
 
@@ -24,7 +27,8 @@ static void *hash_worker(void *arg)
 	if (posix_memalign((void **)&buf, 4096, READ_BUF))
 		return NULL;
 	/* Stopped: files not yet taken stay unindexed, for next time. */
-	while (!pass_stop && (i = atomic_fetch_add(&b->next, 1)) < b->n) {
+	while (!pass_stopped(b->e) &&
+	       (i = atomic_fetch_add(&b->next, 1)) < b->n) {
 		struct file_job *job = &b->jobs[i];
 
 		engine_hash_file(b->e, job, buf, READ_BUF);
@@ -121,6 +125,57 @@ void pass_add(struct pass *p, char *path, int fd, uint64_t size)
 	b->bytes += size;
 	if (b->n >= p->max_files || b->bytes >= PASS_BATCH_BYTES)
 		pass_flush(p);
+}
+
+static int add_walked(void *arg, const char *path, uint64_t size)
+{
+	struct pass *p = arg;
+	struct engine *e = p->b[0].e;
+	int fd;
+
+	if (pass_stopped(e))
+		return -EINTR;
+	/* Opened here: the file is then on the mount the walk vetted. */
+	fd = engine_open_path(path);
+	if (fd < 0) {
+		if (fd == -EACCES || fd == -EPERM)
+			atomic_fetch_add(&e->st.files_unreadable, 1);
+		else
+			atomic_fetch_add(&e->st.files_vanished, 1);
+		atomic_fetch_add(&e->st.files_seen, 1);
+		return 0;
+	}
+	pass_add(p, xstrdup(path), fd, size);
+	return 0;
+}
+
+int pass_add_paths(struct pass *p, char *const *paths, size_t n,
+		   const struct walk_opts *wo, struct walk_stats *ws,
+		   size_t *ret_failed)
+{
+	struct walk_opts w = *wo;
+	struct statx stx;
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < n; i++) {
+		if (pass_stopped(p->b[0].e)) {
+			ret = -EINTR;
+			break;
+		}
+		if (statx(AT_FDCWD, paths[i], AT_SYMLINK_NOFOLLOW,
+			  STATX_MNT_ID, &stx) < 0) {
+			ret = -errno;
+			break;
+		}
+		w.mnt_id = (int)stx.stx_mnt_id;
+		ret = walk_tree(paths[i], &w, ws, add_walked, p);
+		if (ret < 0)
+			break;
+	}
+	if (ret < 0 && ret != -EINTR)
+		*ret_failed = i;
+	return ret;
 }
 
 void pass_finish(struct pass *p)

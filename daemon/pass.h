@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,8 +21,19 @@
 #define PASS_BATCH_FILES 4096
 #define PASS_BATCH_BYTES (512ULL << 20)
 
-/* Set (from a signal handler too): files not yet hashed are left alone. */
+/*
+ * Set (from a signal handler too): files not yet hashed are left alone.
+ * pass_stop stops every pass of the process, engine.stop that engine's.
+ */
 extern volatile sig_atomic_t pass_stop;
+
+static inline bool pass_stopped(const struct engine *e)
+{
+	return pass_stop || e->stop;
+}
+
+struct walk_opts;
+struct walk_stats;
 
 struct pass_batch {
 	struct engine *e;
@@ -53,6 +65,17 @@ void pass_flush(struct pass *p);
 
 /* Waits until the batch being executed is done. */
 void pass_wait(struct pass *p);
+
+/*
+ * Walks each of @paths (a directory or a file; each walk stays on the mount
+ * its path is on) with @wo's excludes and minimum size, opening and adding
+ * every file; files that cannot be opened are counted, not fatal. Returns
+ * 0, -EINTR once stopped, or the -errno of a path that cannot be read (its
+ * index in *@ret_failed).
+ */
+int pass_add_paths(struct pass *p, char *const *paths, size_t n,
+		   const struct walk_opts *wo, struct walk_stats *ws,
+		   size_t *ret_failed);
 
 /* Flushes, waits, and starts a new pass in the engine (engine_new_pass). */
 void pass_finish(struct pass *p);

@@ -389,48 +389,19 @@ void scan_report(FILE *out, const struct scan_report_args *r)
 static int hand_over(const struct scan_opts *o, int argc, char **argv,
 		     int *rc)
 {
-	char *req = NULL, *reply = NULL, *body;
-	size_t len = 0;
-	FILE *m;
-	int i, code, ret;
+	struct watch_scan r = {
+		.dry_run = o->dry_run, .json = o->json,
+		.min_size = o->min_size,
+		.excludes = o->walk.excludes, .nexcludes = o->walk.nexcludes,
+		.paths = (const char *const *)argv + optind,
+		.npaths = (size_t)(argc - optind),
+	};
+	char *body = NULL;
+	int code;
 
-	m = open_memstream(&req, &len);
-	if (!m)
+	if (watch_scan_request(watch_socket_path(NULL), &r, NULL, &code,
+			       &body) != 1)
 		return 0;
-	fputs("scan\n", m);
-	if (o->dry_run)
-		fputs("dry-run\n", m);
-	if (o->json)
-		fputs("json\n", m);
-	fprintf(m, "min-size %llu\n", (unsigned long long)o->min_size);
-	for (size_t k = 0; k < o->walk.nexcludes; k++) {
-		if (strchr(o->walk.excludes[k], '\n'))
-			goto local;
-		fprintf(m, "exclude %s\n", o->walk.excludes[k]);
-	}
-	for (i = optind; i < argc; i++) {
-		char *abs = realpath(argv[i], NULL);
-
-		if (!abs || strchr(abs, '\n')) {
-			free(abs);
-			goto local;
-		}
-		fprintf(m, "path %s\n", abs);
-		free(abs);
-	}
-	fclose(m);
-	m = NULL;
-	ret = watch_request(watch_socket_path(NULL), req, &reply);
-	free(req);
-	req = NULL;
-	if (ret < 0)
-		return 0;	/* no daemon */
-	if (sscanf(reply, "rc %d", &code) != 1 || code == 255) {
-		free(reply);
-		return 0;	/* not its filesystem */
-	}
-	body = strchr(reply, '\n');
-	body = body ? body + 1 : reply + strlen(reply);
 	if (code == EXIT_OK || code == EXIT_INTERRUPTED) {
 		log_info("handed to the running dedupd watch, which owns the index");
 		if (o->json || log_level >= LOG_LVL_WARN)
@@ -439,14 +410,9 @@ static int hand_over(const struct scan_opts *o, int argc, char **argv,
 		body[strcspn(body, "\n")] = '\0';
 		log_error("the running dedupd watch: %s", body);
 	}
-	free(reply);
+	free(body);
 	*rc = code;
 	return 1;
-local:
-	if (m)
-		fclose(m);
-	free(req);
-	return 0;
 }
 
 int cmd_scan(int argc, char **argv)

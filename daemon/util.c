@@ -78,7 +78,11 @@ double now_sec(void)
 
 static void out_of_memory(size_t n)
 {
+#ifndef DEDUPD_LIBRARY	/* a library never prints */
 	fprintf(stderr, "dedupd: out of memory allocating %zu bytes\n", n);
+#else
+	(void)n;
+#endif
 	abort();
 }
 

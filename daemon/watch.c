@@ -136,9 +136,11 @@ struct wfs {
 /* A scan handed over by `dedupd scan` (or `dedupd ctl`), ahead of the queue. */
 struct request {
 	struct request *next;
-	int fd;			/* the client, answered when done */
+	uint64_t id;		/* for log lines */
+	int fd;			/* the client, answered when done; -1: it
+				 * asked not to wait */
 	struct wfs *f;
-	bool dry_run, json;
+	bool dry_run, json, no_wait;
 	uint64_t min_size;
 	char **excludes;
 	size_t nexcludes;
@@ -158,6 +160,7 @@ static struct {
 	char **argv;
 	bool stopping;
 	struct request *requests, **requests_tail;
+	uint64_t last_request_id;	/* main thread only */
 	const char *state;	/* what the worker does */
 	double start;
 	int listen_fd;
@@ -926,6 +929,8 @@ static bool wanted(const struct filter *flt, const char *path)
 	return true;
 }
 
+static void serve_requests_now(struct wfs *f);
+
 /* Opens a queued file and adds it to the pass. */
 static void take_file(struct wfs *f, const struct file_id_handle *h,
 		      const struct filter *flt)
@@ -935,6 +940,7 @@ static void take_file(struct wfs *f, const struct file_id_handle *h,
 	char *path;
 	int fd;
 
+	serve_requests_now(f);
 	fd = file_handle_open(f->top_fd, h, flags | O_NOATIME);
 	if (fd == -EPERM)
 		fd = file_handle_open(f->top_fd, h, flags);
@@ -1019,6 +1025,7 @@ static int walked_file(void *arg, const char *path, uint64_t size)
 
 	if (pass_stop)
 		return -EINTR;
+	serve_requests_now(c->f);
 	if (!wanted(c->flt, path))
 		return 0;
 	c->files++;
@@ -1205,6 +1212,8 @@ static void answer(int fd, const char *text)
 {
 	size_t len = strlen(text);
 
+	if (fd < 0)
+		return;	/* a no-wait request: nobody listens */
 	while (len) {
 		ssize_t n = write(fd, text, len);
 
@@ -1215,30 +1224,6 @@ static void answer(int fd, const char *text)
 		text += n;
 		len -= (size_t)n;
 	}
-}
-
-struct req_walk {
-	struct wfs *f;
-};
-
-static int req_file(void *arg, const char *path, uint64_t size)
-{
-	struct req_walk *c = arg;
-	int fd;
-
-	if (pass_stop)
-		return -EINTR;
-	fd = engine_open_path(path);
-	if (fd < 0) {
-		if (fd == -EACCES || fd == -EPERM)
-			atomic_fetch_add(&c->f->e.st.files_unreadable, 1);
-		else
-			atomic_fetch_add(&c->f->e.st.files_vanished, 1);
-		atomic_fetch_add(&c->f->e.st.files_seen, 1);
-		return 0;
-	}
-	pass_add(&c->f->pass, xstrdup(path), fd, size);
-	return 0;
 }
 
 #define NSTATS (sizeof(struct engine_stats) / sizeof(atomic_uint_fast64_t))
@@ -1258,35 +1243,22 @@ static void serve_request(struct request *r)
 	struct wfs *f = r->f;
 	struct engine_stats before, diff;
 	struct walk_stats ws = { 0 };
+	struct walk_opts wo = { .excludes = r->excludes,
+				.nexcludes = r->nexcludes,
+				.min_size = r->min_size };
 	struct hashdb_stats ix;
 	uint64_t used_before = 0, used_after = 0;
 	atomic_uint_fast64_t *a, *b, *d;
 	double t0 = now_wall();
 	char *text = NULL;
-	size_t len = 0, i;
+	size_t len = 0, i, failed = 0;
 	FILE *m;
-	int ret = 0;
+	int ret;
 
 	stats_copy(&before, &f->e.st);
 	(void)fs_used_bytes(f->root_fd, &used_before);
 	f->e.dry_run = r->dry_run;
-	for (i = 0; i < r->npaths && !pass_stop; i++) {
-		struct walk_opts wo = { .excludes = r->excludes,
-					.nexcludes = r->nexcludes,
-					.min_size = r->min_size };
-		struct req_walk c = { .f = f };
-		struct statx stx;
-
-		if (statx(AT_FDCWD, r->paths[i], AT_SYMLINK_NOFOLLOW,
-			  STATX_MNT_ID, &stx) < 0) {
-			ret = -errno;
-			break;
-		}
-		wo.mnt_id = (int)stx.stx_mnt_id;
-		ret = walk_tree(r->paths[i], &wo, &ws, req_file, &c);
-		if (ret < 0)
-			break;
-	}
+	ret = pass_add_paths(&f->pass, r->paths, r->npaths, &wo, &ws, &failed);
 	pass_finish(&f->pass);
 	f->e.dry_run = W.o.dry_run;
 	pthread_mutex_lock(&W.lock);
@@ -1305,6 +1277,28 @@ static void serve_request(struct request *r)
 	atomic_fetch_add(&diff.files_skipped, ws.excluded + ws.small);
 	atomic_fetch_add(&diff.files_seen, ws.excluded + ws.small);
 	atomic_fetch_add(&diff.files_unreadable, ws.errors);
+	if (r->fd < 0) {
+		/* Nobody waits (no-wait): the log has the outcome. */
+		char b1[32], b2[32];
+		int64_t freed = (int64_t)(used_before - used_after);
+
+		if (ret < 0 && ret != -EINTR)
+			log_warn("request %llu: cannot read '%s': %s",
+				 (unsigned long long)r->id, r->paths[failed],
+				 strerror(-ret));
+		else
+			log_info("request %llu done: %llu files, %s deduped, %s%s freed in %.1f s",
+				 (unsigned long long)r->id,
+				 (unsigned long long)atomic_load(&diff.files_seen),
+				 fmt_bytes(atomic_load(&diff.bytes_deduped), b1,
+					   sizeof(b1)),
+				 freed < 0 ? "-" : "",
+				 fmt_bytes((uint64_t)(freed < 0 ? -freed : freed),
+					   b2, sizeof(b2)),
+				 now_wall() - t0);
+		free_request(r);
+		return;
+	}
 	hashdb_get_stats(f->e.db, &ix);
 	m = open_memstream(&text, &len);
 	if (!m) {
@@ -1313,7 +1307,7 @@ static void serve_request(struct request *r)
 	}
 	if (ret < 0 && ret != -EINTR) {
 		fprintf(m, "rc %d\ncannot read '%s': %s\n", EXIT_RUNTIME,
-			r->paths[i], strerror(-ret));
+			r->paths[failed], strerror(-ret));
 	} else {
 		fprintf(m, "rc %d\n", pass_stop ? EXIT_INTERRUPTED : EXIT_OK);
 		scan_report(m, &(struct scan_report_args){
@@ -1327,6 +1321,48 @@ static void serve_request(struct request *r)
 	answer(r->fd, text);
 	free(text);
 	free_request(r);
+}
+
+/*
+ * Serves the handed-over scans, in order. W.lock held; dropped while
+ * serving.
+ */
+static void serve_requests(void)
+{
+	while (W.requests) {
+		struct request *r = W.requests;
+
+		W.requests = r->next;
+		if (!W.requests)
+			W.requests_tail = &W.requests;
+		W.state = "scanning (handed over)";
+		pthread_mutex_unlock(&W.lock);
+		serve_request(r);
+		pthread_mutex_lock(&W.lock);
+	}
+}
+
+/*
+ * Handed-over scans go ahead of the queue: a round or a catch-up in
+ * progress on @f stops for them once the batch being filled is done, then
+ * goes on.
+ */
+static void serve_requests_now(struct wfs *f)
+{
+	const char *state;
+
+	pthread_mutex_lock(&W.lock);
+	if (!W.requests || W.stopping) {
+		pthread_mutex_unlock(&W.lock);
+		return;
+	}
+	state = W.state;
+	pthread_mutex_unlock(&W.lock);
+	pass_finish(&f->pass);
+	pthread_mutex_lock(&W.lock);
+	serve_requests();
+	W.state = state;
+	pthread_mutex_unlock(&W.lock);
 }
 
 static void *worker(void *arg)
@@ -1380,17 +1416,7 @@ static void *worker(void *arg)
 		}
 		copy_filter(&flt, &wo);
 		log_level = W.o.log_level;
-		while (W.requests) {
-			struct request *r = W.requests;
-
-			W.requests = r->next;
-			if (!W.requests)
-				W.requests_tail = &W.requests;
-			W.state = "scanning (handed over)";
-			pthread_mutex_unlock(&W.lock);
-			serve_request(r);
-			pthread_mutex_lock(&W.lock);
-		}
+		serve_requests();
 		pthread_mutex_unlock(&W.lock);
 
 		for (i = 0; i < W.nfs && !W.stopping; i++) {
@@ -1443,7 +1469,7 @@ static void *defragger(void *arg)
 	pthread_mutex_lock(&W.lock);
 	for (;;) {
 		struct file_id_handle h;
-		struct wfs *f;
+		struct wfs *f = NULL;
 		char *path;
 		int fd;
 
@@ -1624,60 +1650,6 @@ static void status_line(void)
 
 /* ---- the control socket -------------------------------------------------- */
 
-const char *watch_socket_path(const char *opt)
-{
-	const char *env = getenv("DEDUPD_SOCKET");
-
-	if (opt)
-		return opt;
-	return env && *env ? env : WATCH_SOCKET;
-}
-
-int watch_request(const char *sock_path, const char *req, char **ret_answer)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	int fd, ret = 0;
-
-	if (strlen(sock_path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, sock_path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    write(fd, req, strlen(req)) < 0) {
-		ret = -errno;
-		close(fd);
-		return ret;
-	}
-	(void)shutdown(fd, SHUT_WR);
-	for (;;) {
-		ssize_t n;
-
-		buf = grow_array(buf, &cap, len + 4097, 1);
-		n = read(fd, buf + len, 4096);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ret = -errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	if (ret < 0) {
-		free(buf);
-		return ret;
-	}
-	buf[len] = '\0';
-	*ret_answer = buf;
-	return 0;
-}
-
 static int listen_socket(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -1731,6 +1703,8 @@ static void queue_scan(int fd, char *buf)
 			r->dry_run = true;
 		} else if (!strcmp(line, "json")) {
 			r->json = true;
+		} else if (!strcmp(line, "no-wait")) {
+			r->no_wait = true;
 		} else if (!strncmp(line, "min-size ", 9)) {
 			r->min_size = strtoull(line + 9, NULL, 10);
 			if (!r->min_size)
@@ -1781,6 +1755,17 @@ static void queue_scan(int fd, char *buf)
 		answer(fd, "rc 2\nno path to scan\n");
 		free_request(r);
 		return;
+	}
+	r->id = ++W.last_request_id;
+	if (r->no_wait) {
+		snprintf(msg, sizeof(msg), "rc 0\nqueued %llu\n",
+			 (unsigned long long)r->id);
+		answer(fd, msg);
+		close(fd);
+		r->fd = -1;
+		log_info("request %llu queued: %zu path%s, first '%s'",
+			 (unsigned long long)r->id, r->npaths,
+			 r->npaths == 1 ? "" : "s", r->paths[0]);
 	}
 	pthread_mutex_lock(&W.lock);
 	*W.requests_tail = r;
