@@ -10,6 +10,7 @@
 #   make demo            scan a demo btrfs image full of duplicates (root)
 #   make bench           benchmark against duperemove (root, slow)
 #   make bench-watch     benchmark the daemon (root, slow)
+#   make bench-containers  benchmark a podman image store (root, slow)
 #   make install         PREFIX=/usr/local DESTDIR= (binary, libdedupd,
 #                        header, dedupd.pc, systemd unit, man page); also
 #                        BINDIR LIBDIR INCLUDEDIR MANDIR UNITDIR PKGCONFIGDIR
@@ -79,7 +80,7 @@ PROG := dedupd
 endif
 
 .PHONY: all clean check check-unit check-asan check-integration deps demo \
-	bench bench-watch install uninstall microbench lib
+	bench bench-watch bench-containers install uninstall microbench lib
 all: $(PROG) lib
 
 $(B)/%.o: %.c
@@ -217,7 +218,7 @@ check-integration: $(PROG) lib
 # Everything a fresh Debian machine needs, installed only if missing.
 DEB_PKGS := build-essential pkg-config libxxhash-dev uthash-dev \
 	libbtrfsutil-dev libcmocka-dev btrfs-progs xfsprogs e2fsprogs \
-	util-linux time
+	util-linux time podman runc
 deps:
 	$(Q)missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -244,6 +245,10 @@ bench: deps
 bench-watch: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)DEDUPD=$(abspath dedupd) contrib/bench/watch.sh
+
+bench-containers: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)DEDUPD=$(abspath dedupd) contrib/bench/containers.sh
 
 microbench: $(B)/tests/bench-hashdb
 	$(B)/tests/bench-hashdb
