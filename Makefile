@@ -104,7 +104,8 @@ DEDUPD_VERSION := $(shell sed -n 's/^\#define DEDUPD_VERSION_STRING "\(.*\)"/\1/
 LIB_SRCS := daemon/lib.c daemon/client.c daemon/config.c daemon/engine.c \
 	daemon/hasher.c daemon/executor.c daemon/plan.c daemon/pass.c \
 	daemon/index.c daemon/walk.c daemon/util.c daemon/log.c \
-	$(HASHDB_SRCS) ioctl-compat/btrfs.c ioctl-compat/dedupe.c \
+	$(HASHDB_SRCS) ioctl-compat/btrfs.c ioctl-compat/btrfs-search.c \
+	ioctl-compat/dedupe.c \
 	ioctl-compat/fiemap.c ioctl-compat/fsprobe.c ioctl-compat/handle.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/lib/%.o)
 # No printing, no exit(): uthash's out-of-memory exit becomes an abort, as
@@ -152,7 +153,7 @@ FORCE:
 # ---- unit tests: one cmocka binary per module, tests/unit/test-NAME.c ----
 # test-NAME_OBJS: the objects under test; test-NAME_WRAPS: symbols replaced
 # with -Wl,--wrap= (the test defines __wrap_SYMBOL).
-test-btrfs_OBJS := $(B)/ioctl-compat/btrfs.o
+test-btrfs_OBJS := $(B)/ioctl-compat/btrfs.o $(B)/ioctl-compat/btrfs-search.o
 test-btrfs_WRAPS := ioctl open_by_handle_at fstat64
 test-ext4_OBJS := $(B)/ioctl-compat/ext4.o
 test-ext4_WRAPS := ioctl
@@ -190,7 +191,7 @@ test-client_WRAPS :=
 test-sdnotify_OBJS := $(B)/daemon/sdnotify.o
 test-sdnotify_WRAPS :=
 test-subvols_OBJS := $(B)/daemon/subvols.o $(B)/ioctl-compat/btrfs-subvol.o \
-	$(B)/ioctl-compat/btrfs.o $(B)/daemon/util.o
+	$(B)/ioctl-compat/btrfs.o $(B)/ioctl-compat/btrfs-search.o $(B)/daemon/util.o
 test-subvols_WRAPS := ioctl
 
 UNIT_SRCS := $(wildcard tests/unit/test-*.c)
@@ -259,7 +260,7 @@ $(B)/tests/bench-hashdb: tests/unit/bench-hashdb.c $(B)/libhashdb.a
 
 $(B)/tests/bench-subvols: tests/unit/bench-subvols.c $(B)/daemon/subvols.o \
 		$(B)/daemon/util.o $(B)/ioctl-compat/btrfs-subvol.o \
-		$(B)/ioctl-compat/btrfs.o
+		$(B)/ioctl-compat/btrfs.o $(B)/ioctl-compat/btrfs-search.o
 	@mkdir -p $(dir $@)
 	$(call say,CCLD,$@)$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS)
 

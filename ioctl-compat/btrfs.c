@@ -16,176 +16,10 @@
 #include <linux/btrfs_tree.h>
 
 #include "ioctl-compat/btrfs.h"
-
-/*
- * TREE_SEARCH_V2 result buffer: holds any item of the largest node size
- * (64 KiB, less the node header) with its search header, so a search never
- * fails with EOVERFLOW.
- */
-#define SEARCH_BUF_SIZE (64 * 1024)
+#include "ioctl-compat/btrfs-search.h"
 
 /* Item layouts read here (the structs are packed: read fields by offset). */
 #define FILE_EXTENT_MIN_LEN offsetof(struct btrfs_file_extent_item, disk_bytenr)
-#define ROOT_ITEM_MIN_LEN offsetof(struct btrfs_root_item, generation_v2)
-
-/*
- * A walk over the items of one tree in [min key, max key], batch by batch.
- * The key in args is where the next batch starts.
- */
-struct search {
-	int fd;
-	struct btrfs_ioctl_search_args_v2 *args; /* with SEARCH_BUF_SIZE */
-	uint32_t min_type; /* of the range, for jumps to another objectid */
-	uint32_t idx, count; /* next item, items in the batch */
-	size_t off; /* of the next item's header in args->buf */
-	struct btrfs_ioctl_search_header last; /* last item taken */
-	bool moved; /* the key was set past the batch already */
-	bool done; /* nothing left in the range */
-};
-
-static int search_init(struct search *s, int fd,
-		       const struct btrfs_ioctl_search_key *key)
-{
-	memset(s, 0, sizeof(*s));
-	s->args = calloc(1, sizeof(*s->args) + SEARCH_BUF_SIZE);
-	if (!s->args)
-		return -ENOMEM;
-	s->fd = fd;
-	s->args->key = *key;
-	s->min_type = key->min_type;
-	return 0;
-}
-
-static void search_fini(struct search *s)
-{
-	free(s->args);
-	s->args = NULL;
-}
-
-/* (o1, t1, f1) compared with (o2, t2, f2), as btrfs orders keys. */
-static int key_cmp(uint64_t o1, uint32_t t1, uint64_t f1, uint64_t o2,
-		   uint32_t t2, uint64_t f2)
-{
-	if (o1 != o2)
-		return o1 < o2 ? -1 : 1;
-	if (t1 != t2)
-		return t1 < t2 ? -1 : 1;
-	if (f1 != f2)
-		return f1 < f2 ? -1 : 1;
-	return 0;
-}
-
-/* Makes the next batch start at (@objectid, @type, @offset). */
-static void search_restart_at(struct search *s, uint64_t objectid,
-			      uint32_t type, uint64_t offset)
-{
-	struct btrfs_ioctl_search_key *key = &s->args->key;
-
-	if (key_cmp(objectid, type, offset, key->max_objectid, key->max_type,
-		    key->max_offset) > 0) {
-		s->done = true;
-		return;
-	}
-	key->min_objectid = objectid;
-	key->min_type = type;
-	key->min_offset = offset;
-	s->moved = true;
-}
-
-/*
- * Makes the next batch start right after the last item taken: the kernel does
- * not move the key in args, and the next key after (o, t, f) is (o, t, f + 1),
- * carrying into the type (a byte in the tree) and then the objectid.
- */
-static void search_advance(struct search *s)
-{
-	const struct btrfs_ioctl_search_header *sh = &s->last;
-
-	if (sh->offset < UINT64_MAX)
-		search_restart_at(s, sh->objectid, sh->type, sh->offset + 1);
-	else if (sh->type < UINT8_MAX)
-		search_restart_at(s, sh->objectid, sh->type + 1, 0);
-	else if (sh->objectid < UINT64_MAX)
-		search_restart_at(s, sh->objectid + 1, 0, 0);
-	else
-		s->done = true;
-}
-
-/*
- * Makes the next batch start at the first key of objectid @objectid + 1 in
- * the range, if the current batch does not get there anyway.
- */
-static void search_skip_objectid(struct search *s, uint64_t objectid)
-{
-	if (s->idx < s->count)
-		return; /* the batch goes on: its items are skipped one by one */
-	if (objectid != s->last.objectid)
-		return;
-	if (objectid == UINT64_MAX)
-		s->done = true;
-	else
-		search_restart_at(s, objectid + 1, s->min_type, 0);
-}
-
-/*
- * Takes the next item: returns 1 and sets *@ret_sh and *@ret_item (its
- * sh.len bytes, unaligned), 0 at the end of the range, or -errno.
- */
-static int search_next(struct search *s,
-		       struct btrfs_ioctl_search_header *ret_sh,
-		       const uint8_t **ret_item)
-{
-	struct btrfs_ioctl_search_args_v2 *args = s->args;
-
-	while (s->idx >= s->count) {
-		if (s->idx > 0 && !s->moved)
-			search_advance(s);
-		s->moved = false;
-		if (s->done)
-			return 0;
-		args->key.nr_items = UINT32_MAX;
-		args->buf_size = SEARCH_BUF_SIZE;
-		if (ioctl(s->fd, BTRFS_IOC_TREE_SEARCH_V2, args) < 0)
-			return -errno;
-		/* An empty batch: nothing is left from the key on. */
-		if (args->key.nr_items == 0) {
-			s->done = true;
-			return 0;
-		}
-		s->count = args->key.nr_items;
-		s->idx = 0;
-		s->off = 0;
-	}
-
-	/* Headers follow items of any length: copy, do not cast. */
-	if (SEARCH_BUF_SIZE - s->off < sizeof(*ret_sh))
-		return -EIO;
-	memcpy(ret_sh, args->buf + s->off, sizeof(*ret_sh));
-	s->off += sizeof(*ret_sh);
-	if (ret_sh->len > SEARCH_BUF_SIZE - s->off)
-		return -EIO;
-	*ret_item = args->buf + s->off;
-	s->off += ret_sh->len;
-	s->idx++;
-	s->last = *ret_sh;
-	return 1;
-}
-
-static uint64_t get_le64(const uint8_t *p, size_t off)
-{
-	uint64_t v;
-
-	memcpy(&v, p + off, sizeof(v));
-	return le64toh(v);
-}
-
-static uint32_t get_le32(const uint8_t *p, size_t off)
-{
-	uint32_t v;
-
-	memcpy(&v, p + off, sizeof(v));
-	return le32toh(v);
-}
 
 /* The transaction that last changed the tree, as of its last commit. */
 static uint64_t root_item_generation(const uint8_t *item)
@@ -217,16 +51,16 @@ static int extent_tree_generation(int fd, uint64_t *ret_gen)
 	};
 	struct btrfs_ioctl_search_header sh;
 	const uint8_t *item;
-	struct search s;
+	struct tree_search s;
 	uint64_t gen = 0;
 	bool found = false;
 	int ret;
 
-	ret = search_init(&s, fd, &key);
+	ret = tree_search_init(&s, fd, &key);
 	if (ret < 0)
 		return ret;
 	/* Several with extent-tree-v2 (one per global root id): take the max. */
-	while ((ret = search_next(&s, &sh, &item)) > 0) {
+	while ((ret = tree_search_next(&s, &sh, &item)) > 0) {
 		uint64_t g;
 
 		if (sh.type != BTRFS_ROOT_ITEM_KEY ||
@@ -237,7 +71,7 @@ static int extent_tree_generation(int fd, uint64_t *ret_gen)
 			gen = g;
 		found = true;
 	}
-	search_fini(&s);
+	tree_search_fini(&s);
 	if (ret < 0)
 		return ret;
 	if (!found)
@@ -294,17 +128,17 @@ int btrfs_subvols_changed(int fd, uint64_t min_gen, btrfs_subvol_cb cb,
 	};
 	struct btrfs_ioctl_search_header sh;
 	const uint8_t *item;
-	struct search s;
+	struct tree_search s;
 	int ret;
 
 	if (!cb)
 		return -EINVAL;
 	if (min_gen == UINT64_MAX)
 		return 0;
-	ret = search_init(&s, fd, &key);
+	ret = tree_search_init(&s, fd, &key);
 	if (ret < 0)
 		return ret;
-	while ((ret = search_next(&s, &sh, &item)) > 0) {
+	while ((ret = tree_search_next(&s, &sh, &item)) > 0) {
 		uint64_t gen;
 
 		if (sh.type != BTRFS_ROOT_ITEM_KEY ||
@@ -320,7 +154,7 @@ int btrfs_subvols_changed(int fd, uint64_t min_gen, btrfs_subvol_cb cb,
 		if (ret != 0)
 			break;
 	}
-	search_fini(&s);
+	tree_search_fini(&s);
 	return ret;
 }
 
@@ -346,17 +180,17 @@ int btrfs_find_new(int fd, uint64_t root_id, uint64_t min_gen, btrfs_new_cb cb,
 	struct btrfs_ioctl_search_header sh;
 	const uint8_t *item;
 	uint64_t reported = 0; /* inode numbers start at 256 */
-	struct search s;
+	struct tree_search s;
 	int ret;
 
 	if (!cb || root_id == 0)
 		return -EINVAL;
 	if (min_gen == UINT64_MAX)
 		return 0;
-	ret = search_init(&s, fd, &key);
+	ret = tree_search_init(&s, fd, &key);
 	if (ret < 0)
 		return ret;
-	while ((ret = search_next(&s, &sh, &item)) > 0) {
+	while ((ret = tree_search_next(&s, &sh, &item)) > 0) {
 		if (sh.type != BTRFS_EXTENT_DATA_KEY ||
 		    sh.len < FILE_EXTENT_MIN_LEN || sh.objectid == reported)
 			goto next;
@@ -370,9 +204,9 @@ int btrfs_find_new(int fd, uint64_t root_id, uint64_t min_gen, btrfs_new_cb cb,
 next:
 		/* A big file's other extent items need not be fetched. */
 		if (reported != 0)
-			search_skip_objectid(&s, reported);
+			tree_search_skip_objectid(&s, reported);
 	}
-	search_fini(&s);
+	tree_search_fini(&s);
 	return ret;
 }
 
@@ -391,17 +225,17 @@ int btrfs_inode_new_ranges(int fd, uint64_t root_id, uint64_t ino,
 	};
 	struct btrfs_ioctl_search_header sh;
 	const uint8_t *item;
-	struct search s;
+	struct tree_search s;
 	int ret;
 
 	if (!cb || root_id == 0)
 		return -EINVAL;
 	if (min_gen == UINT64_MAX)
 		return 0;
-	ret = search_init(&s, fd, &key);
+	ret = tree_search_init(&s, fd, &key);
 	if (ret < 0)
 		return ret;
-	while ((ret = search_next(&s, &sh, &item)) > 0) {
+	while ((ret = tree_search_next(&s, &sh, &item)) > 0) {
 		uint64_t len;
 		uint8_t type;
 
@@ -426,7 +260,7 @@ int btrfs_inode_new_ranges(int fd, uint64_t root_id, uint64_t ino,
 		if (ret != 0)
 			break;
 	}
-	search_fini(&s);
+	tree_search_fini(&s);
 	return ret;
 }
 
@@ -561,19 +395,19 @@ static int extent_last(int fd, uint64_t root_id, uint64_t ino, uint64_t lo,
 	};
 	struct btrfs_ioctl_search_header sh;
 	const uint8_t *item;
-	struct search s;
+	struct tree_search s;
 	int ret, found = 0;
 
-	ret = search_init(&s, fd, &key);
+	ret = tree_search_init(&s, fd, &key);
 	if (ret < 0)
 		return ret;
-	while ((ret = search_next(&s, &sh, &item)) > 0) {
+	while ((ret = tree_search_next(&s, &sh, &item)) > 0) {
 		if (sh.objectid != ino || sh.type != BTRFS_EXTENT_DATA_KEY)
 			continue;
 		*ret_valid = file_extent_decode(&sh, item, ret_fe);
 		found = 1;
 	}
-	search_fini(&s);
+	tree_search_fini(&s);
 	return ret < 0 ? ret : found;
 }
 
@@ -664,7 +498,7 @@ int btrfs_file_extents(int fd, uint64_t root_id, uint64_t ino, uint64_t start,
 	struct btrfs_ioctl_search_header sh;
 	struct btrfs_file_extent fe;
 	const uint8_t *item;
-	struct search s;
+	struct tree_search s;
 	bool valid;
 	int ret, stop = 0;
 
@@ -672,7 +506,7 @@ int btrfs_file_extents(int fd, uint64_t root_id, uint64_t ino, uint64_t start,
 		return -EINVAL;
 	if (end <= start)
 		return 0;
-	ret = search_init(&s, fd, &key);
+	ret = tree_search_init(&s, fd, &key);
 	if (ret < 0)
 		return ret;
 	/*
@@ -681,7 +515,7 @@ int btrfs_file_extents(int fd, uint64_t root_id, uint64_t ino, uint64_t start,
 	 * extent boundary) makes that look-up needless. The batch stays in
 	 * s.args meanwhile.
 	 */
-	ret = search_next(&s, &sh, &item);
+	ret = tree_search_next(&s, &sh, &item);
 	if (ret >= 0 && start > 0 && (ret == 0 || sh.offset != start)) {
 		int found = extent_before(fd, root_id, ino, start, &fe, &valid);
 
@@ -702,10 +536,10 @@ int btrfs_file_extents(int fd, uint64_t root_id, uint64_t ino, uint64_t start,
 			if (stop != 0)
 				goto out;
 		}
-		ret = search_next(&s, &sh, &item);
+		ret = tree_search_next(&s, &sh, &item);
 	}
 out:
-	search_fini(&s);
+	tree_search_fini(&s);
 	if (stop != 0)
 		return stop;
 	return ret < 0 ? ret : 0;
