@@ -22,19 +22,9 @@ out=$TESTDIR/out err=$TESTDIR/err
 # ctl [ARGS...]: `dedupd ctl dedupe --json ARGS`, which must exit $CTL_RC
 # (default 0); the report is in $REPORT, stderr in $REPORT.err.
 ctl() {
-	local rc=0 want=${CTL_RC:-0}
-	_new_report
-	log "run: $DEDUPD ctl dedupe --json $*"
-	"$DEDUPD" ctl dedupe --json "$@" >"$REPORT" 2>"$REPORT.err" 3>&- ||
-		rc=$?
-	sed 's/^/   stdout: /' "$REPORT" >&3
-	sed 's/^/   stderr: /' "$REPORT.err" >&3
-	[ "$rc" = "$want" ] || _fail "dedupd ctl dedupe exit $rc, wanted $want"
-	if [ "$want" = 0 ]; then
-		python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert isinstance(d, dict)' \
-			"$REPORT" 2>/dev/null ||
-			_fail "stdout of dedupd ctl dedupe --json is not one JSON object"
-	fi
+	run_report "${CTL_RC:-0}" "dedupd ctl dedupe" \
+		"$DEDUPD" ctl dedupe --json "$@"
+	[ "$RUN_RC" != 0 ] || check_json_object "dedupd ctl dedupe --json"
 }
 
 # The report's keys and types, as `dedupd ctl dedupe --help` lists them.

@@ -80,15 +80,9 @@ remount() {
 # with the documented keys, if the exit status is 0 or 130), stderr in
 # $REPORT.err.
 defrag() {
-	local rc=0 want=${DEFRAG_RC:-0}
-	_new_report
-	log "run: $DEDUPD defrag --json --no-progress $*"
-	"$DEDUPD" defrag --json --no-progress "$@" >"$REPORT" \
-		2>"$REPORT.err" 3>&- || rc=$?
-	sed 's/^/   stdout: /' "$REPORT" >&3
-	head -n 20 "$REPORT.err" | sed 's/^/   stderr: /' >&3
-	[ "$rc" = "$want" ] || _fail "dedupd defrag exit $rc, wanted $want"
-	case $rc in 0 | 130) check_defrag_report ;; esac
+	run_report "${DEFRAG_RC:-0}" "dedupd defrag" \
+		"$DEDUPD" defrag --json --no-progress "$@"
+	case $RUN_RC in 0 | 130) check_defrag_report ;; esac
 }
 
 # check_defrag_report [FILE]: the report's keys and types.

@@ -305,20 +305,32 @@ _new_report() {
 # exit 0; the report is kept in $REPORT, stderr in $REPORT.err.  setup_fs
 # points DB at a fresh index; SCAN_RC overrides the expected exit status.
 scan() {
-	local rc=0 want=${SCAN_RC:-0}
 	DB=${DB:-$TESTDIR/index}
+	run_report "${SCAN_RC:-0}" "dedupd scan" \
+		"$DEDUPD" scan --json --no-progress --db "$DB" "$@"
+	[ "$RUN_RC" != 0 ] || check_json_object "dedupd scan --json"
+}
+
+# run_report WANT NAME CMD...: runs CMD (a dedupd command) with its stdout in
+# a new $REPORT and its stderr in $REPORT.err, logs both, and fails unless it
+# exits WANT; RUN_RC is its exit status.
+run_report() {
+	local want=$1 name=$2
+	shift 2
+	RUN_RC=0
 	_new_report
-	log "run: $DEDUPD scan --json --no-progress --db $DB $*"
-	"$DEDUPD" scan --json --no-progress --db "$DB" "$@" \
-		>"$REPORT" 2>"$REPORT.err" 3>&- || rc=$?
+	log "run: $*"
+	"$@" >"$REPORT" 2>"$REPORT.err" 3>&- || RUN_RC=$?
 	sed 's/^/   stdout: /' "$REPORT" >&3
-	sed 's/^/   stderr: /' "$REPORT.err" >&3
-	[ "$rc" = "$want" ] || _fail "dedupd scan exit $rc, wanted $want"
-	if [ "$want" = 0 ]; then
-		python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert isinstance(d, dict)' \
-			"$REPORT" 2>/dev/null ||
-			_fail "stdout of dedupd scan --json is not one JSON object"
-	fi
+	head -n 40 "$REPORT.err" | sed 's/^/   stderr: /' >&3
+	[ "$RUN_RC" = "$want" ] || _fail "$name exit $RUN_RC, wanted $want"
+}
+
+# check_json_object WHAT: $REPORT is one JSON object.
+check_json_object() {
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert isinstance(d, dict)' \
+		"$REPORT" 2>/dev/null ||
+		_fail "stdout of $1 is not one JSON object"
 }
 
 # scan_bg [ARGS...]: start `dedupd scan` like scan() does, in the background
