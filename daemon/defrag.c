@@ -47,6 +47,7 @@
 #include "daemon/log.h"
 #include "daemon/pass.h"
 #include "daemon/progress.h"
+#include "daemon/relink.h"
 #include "daemon/util.h"
 #include "daemon/walk.h"
 #include "ioctl-compat/btrfs.h"
@@ -62,9 +63,6 @@
 /* Room left on the filesystem after a whole-file preallocation. */
 #define PREALLOC_SLACK (256ULL << 20)
 
-struct holder_fd;
-struct rejected;
-
 struct defrag {
 	const struct defrag_opts *o;
 	const char *tmp_dir;	/* where temporary files go, or NULL: beside
@@ -74,8 +72,7 @@ struct defrag {
 	struct fs_info fs;
 	int mount_fd;		/* any fd on the filesystem, for handles */
 	uint8_t *buf;
-	struct holder_fd *fds;	/* of snapshot files, by root and inode */
-	struct rejected *rejected;	/* holders left alone in this file */
+	struct relink_ctx *relink;	/* snapshots and reflinks follow */
 	bool prealloc;		/* the copy's blocks allocated up front */
 };
 
@@ -209,420 +206,6 @@ static int64_t share_chunk(struct defrag *d, int tmp, int orig, uint64_t off,
 	return ret < 0 ? ret : done;
 }
 
-/* ---- snapshot relink (btrfs) ------------------------------------------------ */
-
-struct old_item {
-	uint64_t file_off, len, bytenr, extent_offset;
-};
-
-struct chunk_items {
-	struct old_item *v;
-	size_t n, cap;
-	uint64_t start, end;
-};
-
-static int collect_item(void *arg, const struct btrfs_file_extent *fe)
-{
-	struct chunk_items *c = arg;
-	uint64_t a = fe->file_off, b = fe->file_off + fe->num_bytes;
-
-	if (!fe->disk_bytenr || fe->type == BTRFS_FILE_EXTENT_INLINE ||
-	    fe->compression)
-		return 0;	/* holes, inline data, compressed: left be */
-	if (a < c->start)
-		a = c->start;
-	if (b > c->end)
-		b = c->end;
-	if (a >= b)
-		return 0;
-	c->v = grow_array(c->v, &c->cap, c->n + 1, sizeof(*c->v));
-	c->v[c->n++] = (struct old_item){
-		.file_off = a,
-		.len = b - a,
-		.bytenr = fe->disk_bytenr,
-		.extent_offset = fe->extent_offset + (a - fe->file_off),
-	};
-	return 0;
-}
-
-/* Read-only fds of holder files, kept while one file is defragmented. */
-struct holder_fd {
-	uint64_t key[2];	/* root, ino */
-	int fd;			/* -1: cannot be opened */
-	UT_hash_handle hh;
-};
-
-#define HOLDER_FDS_MAX 1024
-
-static int holder_fd(struct defrag *d, uint64_t root, uint64_t ino)
-{
-	struct holder_fd *f, *tmp;
-	uint64_t key[2] = { root, ino };
-
-	HASH_FIND(hh, d->fds, key, sizeof(key), f);
-	if (f)
-		return f->fd;
-	if (HASH_COUNT(d->fds) >= HOLDER_FDS_MAX) {
-		HASH_ITER(hh, d->fds, f, tmp) {
-			HASH_DEL(d->fds, f);
-			if (f->fd >= 0)
-				close(f->fd);
-			free(f);
-		}
-	}
-	f = xcalloc(1, sizeof(*f));
-	f->key[0] = root;
-	f->key[1] = ino;
-	/* Read-only, as every destination: snapshots may be read-only. */
-	f->fd = btrfs_open_inode(d->mount_fd, root, ino,
-				 O_NONBLOCK | O_NOATIME);
-	if (f->fd == -EPERM)
-		f->fd = btrfs_open_inode(d->mount_fd, root, ino, O_NONBLOCK);
-	if (f->fd < 0)
-		f->fd = -1;
-	HASH_ADD(hh, d->fds, key, sizeof(f->key), f);
-	return f->fd;
-}
-
-/*
- * A holder whose items on the old extents did not match the original's, at
- * one distance: it is left alone for the rest of the file, so that a later
- * chunk does not relink a stray piece of it (and cut it up) while an
- * earlier one kept the rest.
- */
-struct rejected {
-	uint64_t key[3];	/* root, ino, delta */
-	UT_hash_handle hh;
-};
-
-static void close_holder_fds(struct defrag *d)
-{
-	struct holder_fd *f, *tmp;
-	struct rejected *j, *jtmp;
-
-	HASH_ITER(hh, d->rejected, j, jtmp) {
-		HASH_DEL(d->rejected, j);
-		free(j);
-	}
-
-	HASH_ITER(hh, d->fds, f, tmp) {
-		HASH_DEL(d->fds, f);
-		if (f->fd >= 0)
-			close(f->fd);
-		free(f);
-	}
-}
-
-/*
- * Who else maps the chunk's old data, and where. For each old item, one
- * LOGICAL_INO_V2 query at the disk address of its first byte (offsets not
- * ignored) answers every file extent item covering that byte, with the file
- * offset where the byte sits in its holder; an item longer than a block is
- * asked about at its last block too, for holders that start inside it.
- * Without offsets the kernel would answer every item of every holder on the
- * extent (a 128 MiB extent overwritten in 7,000 places, in 100 snapshots,
- * is 700,000 references per query).
- *
- * Each holder found gets a window per distance at which it maps the
- * chunk's bytes. Then the holder's own items in each window are read (one
- * tree search per window), and an item is relinked only if it maps exactly
- * what the original mapped at that distance, the same old extent bytes,
- * all of it (as far as the chunk goes). Those bytes are then identical by
- * construction, and relinking the item whole replaces it without splitting
- * it: a snapshot that shares the chunk as the original had it ends up
- * sharing the new extents, in as many pieces as the new copy has; a holder
- * that kept older data where the original was overwritten since (a snapshot
- * taken before the fragmenting writes) is left alone, rather than cut into
- * pieces while it still pins the old extent. Items of one holder that
- * follow each other merge into one destination range, and holders with the
- * same range are batched, up to 127 per call.
- */
-struct window {
-	uint64_t delta;		/* holder offset - original offset (mod 2^64) */
-	uint64_t a, b;		/* the original's offsets, in the chunk */
-};
-
-struct holder {
-	uint64_t key[2];	/* root, ino */
-	struct window *w;
-	size_t n, cap;
-	UT_hash_handle hh;
-};
-
-/* The original's [a, b) is at dst in the holder: one destination. */
-struct seg {
-	uint64_t a, b, dst;
-	const struct holder *h;
-};
-
-/* Bound memory per chunk: past these, what is collected is flushed. */
-#define RELINK_SEGS_MAX 65536
-#define RELINK_HOLDERS_MAX 4096
-
-struct relinker {
-	struct defrag *d;
-	int tmp;
-	const struct chunk_items *c;
-	size_t item;		/* the item whose references are coming */
-	uint64_t at;		/* the original offset they are asked at */
-	uint64_t self_root, self_ino;
-	struct holder *holders;
-	struct seg *segs;
-	size_t nsegs, cap;
-	uint64_t *bytenrs;	/* the chunk's old extents, sorted */
-	size_t nbytenrs;
-	const struct holder *cur;	/* whose items are being read */
-	uint64_t delta;
-	size_t win_seg;		/* the window's first segment */
-	bool mismatch;		/* the window maps old data differently */
-	int busy;
-};
-
-static int collect_ref(void *arg, uint64_t root, uint64_t ino, uint64_t off)
-{
-	struct relinker *r = arg;
-	const struct old_item *it = &r->c->v[r->item];
-	uint64_t key[2] = { root, ino }, delta = off - r->at;
-	struct holder *h;
-	size_t j;
-
-	if (root == r->self_root && ino == r->self_ino)
-		return 0;	/* this file: moves with its own chunks */
-	HASH_FIND(hh, r->holders, key, sizeof(key), h);
-	if (!h) {
-		h = xcalloc(1, sizeof(*h));
-		h->key[0] = root;
-		h->key[1] = ino;
-		HASH_ADD(hh, r->holders, key, sizeof(h->key), h);
-	}
-	for (j = 0; j < h->n && h->w[j].delta != delta; j++)
-		;
-	if (j == h->n) {
-		h->w = grow_array(h->w, &h->cap, h->n + 1, sizeof(*h->w));
-		h->w[h->n++] = (struct window){ delta, it->file_off,
-						it->file_off + it->len };
-		return 0;
-	}
-	if (h->w[j].a > it->file_off)
-		h->w[j].a = it->file_off;
-	if (h->w[j].b < it->file_off + it->len)
-		h->w[j].b = it->file_off + it->len;
-	return 0;
-}
-
-/* The index of the chunk's item holding the original's offset @t, or n. */
-static size_t item_at(const struct chunk_items *c, uint64_t t)
-{
-	size_t lo = 0, hi = c->n;
-
-	while (lo < hi) {	/* the first item that starts after t */
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (c->v[mid].file_off <= t)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == 0 || t >= c->v[lo - 1].file_off + c->v[lo - 1].len)
-		return c->n;
-	return lo - 1;
-}
-
-static int cmp_u64(const void *x, const void *y)
-{
-	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-
-	return a < b ? -1 : a > b;
-}
-
-/*
- * One item of the holder, in a window: a segment if the original maps the
- * same. An item on one of the chunk's old extents that the original maps
- * otherwise marks the whole window as a mismatch: relinking the rest would
- * cut the holder up and still leave the old extent pinned. Items on other
- * extents (the holder's own data) do not count.
- */
-static int check_item(void *arg, const struct btrfs_file_extent *fe)
-{
-	struct relinker *r = arg;
-	const struct chunk_items *c = r->c;
-	uint64_t s0 = fe->file_off - r->delta, s1 = s0 + fe->num_bytes;
-	uint64_t t0, t1, t;
-	size_t k;
-	struct seg *last;
-
-	if (!fe->disk_bytenr || fe->type == BTRFS_FILE_EXTENT_INLINE ||
-	    fe->compression ||
-	    !bsearch(&fe->disk_bytenr, r->bytenrs, r->nbytenrs,
-		     sizeof(*r->bytenrs), cmp_u64))
-		return 0;
-	t0 = s0 > c->start ? s0 : c->start;
-	t1 = s1 < c->end ? s1 : c->end;
-	if (t0 >= t1 || s0 > s1)	/* s0 > s1: before offset 0 */
-		return 0;
-	for (t = t0, k = item_at(c, t0); t < t1; k++) {
-		const struct old_item *it = &c->v[k];
-
-		if (k >= c->n || it->file_off > t ||
-		    it->bytenr != fe->disk_bytenr ||
-		    it->extent_offset + (t - it->file_off) !=
-			    fe->extent_offset + (t - s0)) {
-			r->mismatch = true;	/* not what the original mapped */
-			return 1;
-		}
-		t = it->file_off + it->len;
-	}
-	last = r->nsegs > r->win_seg ? &r->segs[r->nsegs - 1] : NULL;
-	if (last && last->b == t0 &&
-	    last->dst + (last->b - last->a) == t0 + r->delta) {
-		last->b = t1;
-		return 0;
-	}
-	r->segs = grow_array(r->segs, &r->cap, r->nsegs + 1, sizeof(*r->segs));
-	r->segs[r->nsegs++] = (struct seg){ t0, t1, t0 + r->delta, r->cur };
-	return pass_stop ? 1 : 0;
-}
-
-static int cmp_seg(const void *x, const void *y)
-{
-	const struct seg *a = x, *b = y;
-
-	if (a->a != b->a)
-		return a->a < b->a ? -1 : 1;
-	if (a->b != b->b)
-		return a->b < b->b ? -1 : 1;
-	return 0;
-}
-
-/* Dedupes the segments collected, the same ranges batched; forgets them. */
-static void relink_segs(struct relinker *r)
-{
-	struct dedupe_dest dests[DEDUPE_MAX_DESTS];
-	size_t i = 0;
-
-	if (r->nsegs)
-		qsort(r->segs, r->nsegs, sizeof(*r->segs), cmp_seg);
-	while (i < r->nsegs && !pass_stop) {
-		const struct seg *sg = &r->segs[i];
-		unsigned int nd = 0;
-
-		for (; i < r->nsegs && nd < DEDUPE_MAX_DESTS &&
-		       r->segs[i].a == sg->a && r->segs[i].b == sg->b; i++) {
-			int fd = holder_fd(r->d, r->segs[i].h->key[0],
-					   r->segs[i].h->key[1]);
-
-			if (fd >= 0)
-				dests[nd++] = (struct dedupe_dest){
-					.fd = fd, .offset = r->segs[i].dst
-				};
-		}
-		if (!nd || dedupe_submit(r->tmp, sg->a, sg->b - sg->a, dests,
-					 nd, r->d->fs.block_size) < 0)
-			continue;
-		for (unsigned int k = 0; k < nd; k++) {
-			if (dests[k].status == 0 && dests[k].bytes) {
-				r->d->st.bytes_relinked += dests[k].bytes;
-				r->d->st.refs_relinked++;
-			} else if (dests[k].status == -EAGAIN) {
-				r->busy = 1;	/* a root being sent */
-				r->d->st.refs_busy++;
-			}
-		}
-	}
-	r->nsegs = 0;
-}
-
-/* Reads every holder's items in its windows, relinks, forgets them. */
-static void relink_flush(struct relinker *r)
-{
-	struct holder *h, *tmp;
-
-	HASH_ITER(hh, r->holders, h, tmp) {
-		r->cur = h;
-		for (size_t j = 0; j < h->n && !pass_stop; j++) {
-			const struct window *w = &h->w[j];
-			/* A window may start before the holder's offset 0. */
-			int64_t a = (int64_t)w->a + (int64_t)w->delta;
-			uint64_t rkey[3] = { h->key[0], h->key[1], w->delta };
-			struct rejected *rj;
-
-			HASH_FIND(hh, r->d->rejected, rkey, sizeof(rkey), rj);
-			if (rj)
-				continue;
-			r->delta = w->delta;
-			r->win_seg = r->nsegs;
-			r->mismatch = false;
-			if (btrfs_file_extents(r->d->mount_fd, h->key[0],
-					       h->key[1], a < 0 ? 0 : (uint64_t)a,
-					       w->b + w->delta, check_item,
-					       r) < 0 || r->mismatch)
-				r->nsegs = r->win_seg;	/* all or nothing */
-			if (r->mismatch) {
-				rj = xcalloc(1, sizeof(*rj));
-				memcpy(rj->key, rkey, sizeof(rkey));
-				HASH_ADD(hh, r->d->rejected, key, sizeof(rj->key),
-					 rj);
-			}
-		}
-		if (r->nsegs >= RELINK_SEGS_MAX)
-			relink_segs(r);
-	}
-	relink_segs(r);
-	HASH_ITER(hh, r->holders, h, tmp) {
-		HASH_DEL(r->holders, h);
-		free(h->w);
-		free(h);
-	}
-}
-
-/*
- * After the chunk moved: dedupes the new copy onto every other holder of
- * its old data. Returns 0, or -EAGAIN if a holder was busy (a root being
- * sent): the caller retries the chunk later.
- */
-static int relink_chunk(struct defrag *d, int tmp, const struct chunk_items *c,
-			uint64_t self_root, uint64_t self_ino,
-			const char *path)
-{
-	struct relinker r = { .d = d, .tmp = tmp, .c = c,
-			      .self_root = self_root, .self_ino = self_ino };
-	uint32_t bs = d->fs.block_size;
-	int ret;
-
-	r.bytenrs = xcalloc(c->n ? c->n : 1, sizeof(*r.bytenrs));
-	for (size_t i = 0; i < c->n; i++)
-		r.bytenrs[r.nbytenrs++] = c->v[i].bytenr;
-	qsort(r.bytenrs, r.nbytenrs, sizeof(*r.bytenrs), cmp_u64);
-
-	for (r.item = 0; r.item < c->n && !pass_stop; r.item++) {
-		const struct old_item *it = &c->v[r.item];
-
-		r.at = it->file_off;
-		ret = btrfs_extent_refs_at(d->mount_fd,
-					   it->bytenr + it->extent_offset,
-					   collect_ref, &r);
-		if (ret == 0 && it->len > bs) {
-			r.at = it->file_off + it->len - bs;
-			ret = btrfs_extent_refs_at(d->mount_fd,
-						   it->bytenr + it->extent_offset +
-							   it->len - bs,
-						   collect_ref, &r);
-		}
-		if (ret < 0 && ret != -ENOENT) {	/* ENOENT: freed */
-			log_info("cannot list the references to extent %llu of '%s': %s, skipping",
-				 (unsigned long long)it->bytenr, path,
-				 strerror(-ret));
-			d->st.errors++;
-		}
-		if (HASH_COUNT(r.holders) >= RELINK_HOLDERS_MAX)
-			relink_flush(&r);
-	}
-	relink_flush(&r);
-	free(r.segs);
-	free(r.bytenrs);
-	return r.busy ? -EAGAIN : 0;
-}
-
 /* ---- one file ------------------------------------------------------------------ */
 
 struct chunk_state {
@@ -678,11 +261,10 @@ static void sleep_ms(unsigned int ms)
 }
 
 /* Moves one chunk. Returns 0 done, -EBADE / -EAGAIN retry later, -errno. */
-static int move_chunk(struct defrag *d, int orig, int tmp, const char *path,
-		      uint64_t off, uint64_t len, uint64_t size,
-		      uint64_t root, uint64_t ino)
+static int move_chunk(struct defrag *d, int orig, int tmp, uint64_t off,
+		      uint64_t len, uint64_t size, uint64_t root, uint64_t ino)
 {
-	struct chunk_items items = { .start = off, .end = off + len };
+	struct relink_items items = { 0 };
 	int64_t r;
 	int ret;
 
@@ -740,10 +322,9 @@ static int move_chunk(struct defrag *d, int orig, int tmp, const char *path,
 	}
 	if (d->fs.kind == FS_BTRFS) {
 		/* Before the move: which old extents the chunk used. */
-		ret = btrfs_file_extents(d->mount_fd, root, ino, off, off + len,
-					 collect_item, &items);
-		if (ret < 0)
-			items.n = 0;	/* no relink, the move still works */
+		/* On error no relink: the move still works. */
+		(void)relink_items_read(d->relink, root, ino, off, off + len,
+					&items);
 	}
 	ret = copy_chunk(d, orig, tmp, off, len);
 	if (ret < 0)
@@ -754,12 +335,20 @@ static int move_chunk(struct defrag *d, int orig, int tmp, const char *path,
 		goto out;
 	}
 	d->st.bytes_moved += (uint64_t)r;
-	if (items.n)
-		ret = relink_chunk(d, tmp, &items, root, ino, path);
+	if (items.n) {
+		struct relink_stats rs = { 0 };
+
+		ret = relink_range(d->relink, &items, tmp, 0, root, ino, &rs);
+		d->st.bytes_relinked += rs.bytes_relinked;
+		d->st.refs_relinked += rs.refs_relinked;
+		d->st.refs_busy += rs.refs_busy;
+		d->st.refs_pinned += rs.refs_pinned;
+		d->st.errors += rs.errors;
+	}
 	if (d->fs.kind == FS_BTRFS)
 		(void)syncfs(orig);	/* a commit frees the old extents */
 out:
-	free(items.v);
+	relink_items_release(&items);
 	return ret;
 }
 
@@ -860,7 +449,7 @@ void defrag_fd(struct defrag *d, int orig, const char *path)
 			if (c->done)
 				continue;
 			d->st.chunks++;
-			ret = move_chunk(d, orig, tmp, path, c->off, c->len,
+			ret = move_chunk(d, orig, tmp, c->off, c->len,
 					 size, root, ino);
 			c->tries++;
 			if (ret == 0) {
@@ -902,7 +491,7 @@ skip_rest:
 					 (unsigned long long)chunks[i].len);
 		}
 	d->st.files_defragged++;
-	close_holder_fds(d);
+	relink_reset(d->relink);
 	close(tmp);	/* its references go; the original keeps the data */
 	tmp = -1;
 	after = count_extents(orig, 0, size, NULL);
@@ -924,7 +513,10 @@ struct defrag *defrag_new(const struct defrag_opts *o, int mount_fd,
 	d->mount_fd = mount_fd;
 	d->fs = *fs;
 	d->tmp_dir = tmp_dir;
-	if (posix_memalign((void **)&d->buf, 4096, COPY_BUF)) {
+	d->relink = relink_new(mount_fd, fs->block_size, o->skip_snapshots,
+			       &pass_stop);
+	if (!d->relink || posix_memalign((void **)&d->buf, 4096, COPY_BUF)) {
+		relink_free(d->relink);
 		free(d);
 		return NULL;
 	}
@@ -940,7 +532,7 @@ struct defrag *defrag_free(struct defrag *d)
 {
 	if (!d)
 		return NULL;
-	close_holder_fds(d);
+	d->relink = relink_free(d->relink);
 	free(d->buf);
 	free(d);
 	return NULL;
@@ -978,6 +570,10 @@ static void defrag_usage(FILE *f)
 "  -j, --json             print the report as one JSON object\n"
 "  -x, --exclude GLOB     skip what matches GLOB (repeatable)\n"
 "      --no-progress      no progress bar\n"
+"      --snapshots=MODE   follow (default): read-only snapshots that share\n"
+"                         the old extents are deduped onto the new copy\n"
+"                         too; skip: they are left as they are (their old\n"
+"                         extents stay allocated)\n"
 "  -v, --verbose          say more (twice: debug)\n"
 "  -q, --quiet            only errors\n"
 "  -h, --help             this text\n"
@@ -989,7 +585,7 @@ static void defrag_usage(FILE *f)
 
 static int parse_defrag_args(int argc, char **argv, struct defrag_opts *o)
 {
-	enum { OPT_DELAY = 256, OPT_MIN_EXTENT, OPT_NO_PROGRESS };
+	enum { OPT_DELAY = 256, OPT_MIN_EXTENT, OPT_NO_PROGRESS, OPT_SNAPSHOTS };
 	static const struct option longopts[] = {
 		{ "chunk-size", required_argument, NULL, 'c' },
 		{ "delay", required_argument, NULL, OPT_DELAY },
@@ -998,6 +594,7 @@ static int parse_defrag_args(int argc, char **argv, struct defrag_opts *o)
 		{ "json", no_argument, NULL, 'j' },
 		{ "exclude", required_argument, NULL, 'x' },
 		{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+		{ "snapshots", required_argument, NULL, OPT_SNAPSHOTS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1059,6 +656,13 @@ static int parse_defrag_args(int argc, char **argv, struct defrag_opts *o)
 		case OPT_NO_PROGRESS:
 			o->progress = false;
 			break;
+		case OPT_SNAPSHOTS:
+			if (parse_snapshots_mode(optarg, &o->skip_snapshots)) {
+				log_error("invalid --snapshots '%s' (follow or skip)",
+					  optarg);
+				return -EINVAL;
+			}
+			break;
 		case 'v':
 			if (log_level < LOG_LVL_DEBUG)
 				log_level++;
@@ -1116,7 +720,8 @@ static void report(const struct defrag *d, double secs)
 		       "\"extents_before\":%llu,\"extents_after\":%llu,"
 		       "\"bytes\":%llu,\"bytes_moved\":%llu,"
 		       "\"bytes_relinked\":%llu,\"refs_relinked\":%llu,"
-		       "\"refs_busy\":%llu,\"chunks\":%llu,"
+		       "\"refs_busy\":%llu,\"refs_pinned\":%llu,"
+		       "\"chunks\":%llu,"
 		       "\"chunks_retried\":%llu,\"chunks_skipped\":%llu,"
 		       "\"errors\":%llu,\"seconds\":%.3f}\n",
 		       d->fs.name, d->o->dry_run ? "true" : "false",
@@ -1132,6 +737,7 @@ static void report(const struct defrag *d, double secs)
 		       (unsigned long long)s->bytes_relinked,
 		       (unsigned long long)s->refs_relinked,
 		       (unsigned long long)s->refs_busy,
+		       (unsigned long long)s->refs_pinned,
 		       (unsigned long long)s->chunks,
 		       (unsigned long long)s->chunks_retried,
 		       (unsigned long long)s->chunks_skipped,
@@ -1154,9 +760,10 @@ static void report(const struct defrag *d, double secs)
 	       (unsigned long long)s->chunks,
 	       (unsigned long long)s->chunks_retried,
 	       (unsigned long long)s->chunks_skipped);
-	printf("  relinked   %s in %llu references of snapshots and reflinks\n",
+	printf("  relinked   %s in %llu references of snapshots and reflinks (%llu left pinned)\n",
 	       fmt_bytes(s->bytes_relinked, b3, sizeof(b3)),
-	       (unsigned long long)s->refs_relinked);
+	       (unsigned long long)s->refs_relinked,
+	       (unsigned long long)s->refs_pinned);
 }
 
 int cmd_defrag(int argc, char **argv)

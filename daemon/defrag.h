@@ -18,6 +18,7 @@ struct defrag_opts {
 	unsigned int delay_ms;	/* pause between chunks */
 	double min_extent_mib;	/* fragmented: extents smaller on average */
 	bool dry_run, json, progress;
+	bool skip_snapshots;	/* --snapshots=skip: read-only ones stay */
 	struct walk_opts walk;
 };
 
@@ -27,6 +28,7 @@ struct defrag_stats {
 	uint64_t extents_before, extents_after;
 	uint64_t bytes, bytes_moved, bytes_relinked, refs_relinked;
 	uint64_t chunks, chunks_retried, chunks_skipped, refs_busy;
+	uint64_t refs_pinned;	/* referrers that could not follow */
 	uint64_t errors;
 };
 

@@ -10,6 +10,7 @@
 
 #include "daemon/engine.h"
 #include "daemon/phys.h"
+#include "daemon/relink.h"
 #include "daemon/util.h"
 #include "ioctl-compat/handle.h"
 
@@ -67,6 +68,10 @@ int engine_init(struct engine *e, int root_fd)
 	e->seen = NULL;
 	e->paths = NULL;
 	memset(&e->relinks, 0, sizeof(e->relinks));
+	e->relink = NULL;
+	if (e->fs.kind == FS_BTRFS && root_fd >= 0)
+		e->relink = relink_new(root_fd, e->blksz, e->skip_snapshots,
+				       NULL);
 	/* open_by_handle_at needs CAP_DAC_READ_SEARCH: probe it once. */
 	e->by_path = false;
 	if (root_fd >= 0 && file_handle_get(root_fd, "", &h, NULL) == 0) {
@@ -188,6 +193,7 @@ void engine_fini(struct engine *e)
 	e->ids_taken = NULL;
 	free(e->relinks.v);
 	memset(&e->relinks.v, 0, sizeof(e->relinks.v));
+	e->relink = relink_free(e->relink);
 	pthread_mutex_destroy(&e->db_lock);
 	pthread_mutex_destroy(&e->seen_lock);
 	free(e->tmp_dir);

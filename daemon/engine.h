@@ -38,12 +38,16 @@ struct engine_stats {
 	atomic_uint_fast64_t bytes_already_shared;
 	atomic_uint_fast64_t bytes_relocated;
 	atomic_uint_fast64_t bytes_relinked;	/* other names of deduped data */
+	atomic_uint_fast64_t refs_relinked;	/* referrers outside the pass */
+	atomic_uint_fast64_t refs_pinned;	/* referrers that could not follow */
+	atomic_uint_fast64_t bytes_pinned;	/* their bytes */
 	atomic_uint_fast64_t dedupe_calls;
 	atomic_uint_fast64_t differs;
 	atomic_uint_fast64_t errors;
 };
 
 struct phys_seen;	/* physical extents hashed in this pass */
+struct relink_ctx;
 struct file_job;
 
 /* [logical, +len) of a file is the same disk data as [physical, +len). */
@@ -93,6 +97,12 @@ struct engine {
 	bool by_path;
 	struct id_path *paths;
 	struct relink_map relinks;	/* for this pass */
+	/*
+	 * btrfs: every other reference to data that moved follows it
+	 * (relink.h), or NULL. Used by the executor thread only.
+	 */
+	struct relink_ctx *relink;
+	bool skip_snapshots;	/* --snapshots=skip: read-only ones stay */
 	struct engine_stats st;
 	/* Called from the hashing threads for each file hashed, or NULL. */
 	void (*hashed_cb)(void *arg, const struct file_job *job);
@@ -124,6 +134,7 @@ struct file_job {
 	bool hashed;		/* hashed and matched; runs[] are valid */
 	uint64_t prev_gen;	/* btrfs: the index's generation of the file */
 	uint64_t gen;		/* btrfs: committed generation before hashing */
+	uint64_t root, ino;	/* btrfs: subvolume and inode, root 0: unknown */
 
 	struct extent *extents;	/* data extents from FIEMAP (btrfs relocation) */
 	size_t nextents, cap_extents;

@@ -21,7 +21,9 @@
 #include "daemon/engine.h"
 #include "daemon/log.h"
 #include "daemon/plan.h"
+#include "daemon/relink.h"
 #include "daemon/util.h"
+#include "ioctl-compat/btrfs.h"
 #include "ioctl-compat/dedupe.h"
 
 #define CHUNK_LEN (16ULL << 20)
@@ -250,11 +252,77 @@ static void alias_ops(struct engine *e, struct file_job *job, struct op **ops,
 	}
 }
 
+/* Whether any extent of @job over [off, +len) is shared with another file. */
+static bool range_shared(const struct file_job *job, uint64_t off,
+			 uint64_t len)
+{
+	for (size_t i = 0; i < job->nextents; i++) {
+		const struct extent *x = &job->extents[i];
+
+		if (x->logical < off + len && x->logical + x->length > off &&
+		    (x->flags & EXTENT_SHARED))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * btrfs: the items of @job over [off, +len) before they move, when another
+ * file may refer to them too, so that those referrers follow (relink.h).
+ * Returns whether there is anything to follow.
+ */
+static bool old_items(struct engine *e, struct file_job *job, uint64_t off,
+		      uint64_t len, struct relink_items *items)
+{
+	items->n = 0;
+	if (!e->relink || !range_shared(job, off, len))
+		return false;
+	if (!job->root &&
+	    btrfs_file_root(job->fd, &job->root, &job->ino) < 0)
+		job->root = 0;
+	return job->root &&
+	       relink_items_read(e->relink, job->root, job->ino, off,
+				 off + len, items) == 0 &&
+	       items->n;
+}
+
+/*
+ * After [off, +moved) of @job moved to @src at @src_off: its other
+ * referrers follow.
+ */
+static void follow_referrers(struct engine *e, struct file_job *job,
+			     struct relink_items *items, uint64_t off,
+			     uint64_t moved, int src, uint64_t src_off)
+{
+	struct relink_stats rs = { 0 };
+
+	while (items->n &&
+	       items->v[items->n - 1].file_off >= off + moved)
+		items->n--;	/* the kernel shared less than asked */
+	if (items->n) {
+		struct relink_item *last = &items->v[items->n - 1];
+
+		if (last->file_off + last->len > off + moved)
+			last->len = off + moved - last->file_off;
+	}
+	items->end = off + moved;
+	(void)relink_range(e->relink, items, src,
+			   (int64_t)src_off - (int64_t)off, job->root,
+			   job->ino, &rs);
+	atomic_fetch_add(&e->st.bytes_relinked, rs.bytes_relinked);
+	atomic_fetch_add(&e->st.refs_relinked, rs.refs_relinked);
+	atomic_fetch_add(&e->st.refs_pinned, rs.refs_pinned + rs.refs_busy);
+	atomic_fetch_add(&e->st.bytes_pinned, rs.bytes_pinned);
+	atomic_fetch_add(&e->st.errors, rs.errors);
+}
+
 static void run_group(struct engine *e, struct src_file **cache,
 		      struct moved_list *moved, struct op *ops, size_t n)
 {
 	struct dedupe_dest dests[DEDUPE_MAX_DESTS];
 	struct op *live[DEDUPE_MAX_DESTS];
+	struct relink_items items[DEDUPE_MAX_DESTS];
+	bool follow[DEDUPE_MAX_DESTS];
 	const struct op *o = &ops[0];
 	unsigned int nd = 0;
 	int64_t ret;
@@ -277,6 +345,11 @@ static void run_group(struct engine *e, struct src_file **cache,
 	}
 	if (!nd)
 		return;
+	memset(items, 0, sizeof(items[0]) * nd);
+	for (i = 0; i < nd; i++)
+		follow[i] = !live[i]->alias &&
+			    old_items(e, live[i]->dst, live[i]->dst_off,
+				      o->len, &items[i]);
 	ret = dedupe_submit(src, o->src_off, o->len, dests, nd, e->blksz);
 	atomic_fetch_add(&e->st.dedupe_calls, 1);
 	if (ret <= 0) {
@@ -284,7 +357,7 @@ static void run_group(struct engine *e, struct src_file **cache,
 			log_debug("dedupe from file %u at %llu, %llu bytes: %s",
 				  o->src_id, (unsigned long long)o->src_off,
 				  (unsigned long long)o->len, strerror((int)-ret));
-		return;
+		goto out;
 	}
 	for (i = 0; i < nd; i++) {
 		if (dests[i].status == 0 && dests[i].bytes) {
@@ -301,6 +374,11 @@ static void run_group(struct engine *e, struct src_file **cache,
 					       dests[i].bytes);
 			add_moved(moved, live[i]->dst->file_id,
 				  live[i]->dst_off, dests[i].bytes);
+			if (follow[i])
+				follow_referrers(e, live[i]->dst, &items[i],
+						 live[i]->dst_off,
+						 dests[i].bytes, src,
+						 o->src_off);
 		} else if (dests[i].status == -EBADE) {
 			atomic_fetch_add(&e->st.differs, 1);
 		} else if (dests[i].status < 0) {
@@ -311,6 +389,9 @@ static void run_group(struct engine *e, struct src_file **cache,
 				  strerror(-dests[i].status));
 		}
 	}
+out:
+	for (i = 0; i < nd; i++)
+		relink_items_release(&items[i]);
 }
 
 
@@ -343,10 +424,13 @@ static void relocate(struct engine *e, struct file_job *job, uint8_t *buf,
 		     struct moved_list *moved)
 {
 	struct byte_range *moves = NULL;
+	struct relink_items *items = NULL;
 	size_t cap = 0, n, i;
 	int tmp, ret = 0;
 
-	n = plan_relocation(job, &moves, &cap);
+	/* Shared extents too when their referrers follow (all of them). */
+	n = plan_relocation(job, e->relink && !e->skip_snapshots, &moves,
+			    &cap);
 	if (!n)
 		goto out;
 	tmp = open(e->tmp_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
@@ -355,6 +439,10 @@ static void relocate(struct engine *e, struct file_job *job, uint8_t *buf,
 			  e->tmp_dir, strerror(errno));
 		goto out;
 	}
+	/* Before the move: who else refers to the old extents. */
+	items = xcalloc(n, sizeof(*items));
+	for (i = 0; i < n; i++)
+		(void)old_items(e, job, moves[i].off, moves[i].len, &items[i]);
 	for (i = 0; i < n && !ret; i++)
 		ret = copy_range(job->fd, tmp, moves[i].off, moves[i].len,
 				 buf);
@@ -376,12 +464,25 @@ static void relocate(struct engine *e, struct file_job *job, uint8_t *buf,
 			atomic_fetch_add(&e->st.bytes_relocated, (uint64_t)r);
 			add_moved(moved, job->file_id, moves[i].off,
 				  (uint64_t)r);
+			if (items[i].n)
+				follow_referrers(e, job, &items[i],
+						 moves[i].off, (uint64_t)r,
+						 tmp, moves[i].off);
 		} else if (r == -EBADE)
 			atomic_fetch_add(&e->st.differs, 1);
 	}
 out_close:
+	/*
+	 * Drop the copy's own references now: the original and its
+	 * referrers hold what moved; the rest goes with the file.
+	 */
+	(void)ftruncate(tmp, 0);
 	close(tmp);
 out:
+	if (items)
+		for (i = 0; i < n; i++)
+			relink_items_release(&items[i]);
+	free(items);
 	free(moves);
 }
 
@@ -550,6 +651,8 @@ void engine_execute(struct engine *e, struct file_job *jobs, size_t njobs)
 		free(buf);
 	}
 	follow_moves(e, &cache, &ops, &nops, &cap_ops, &moved);
+	if (e->relink)
+		relink_reset(e->relink);
 	close_sources(&cache);
 	free(moved.v);
 	free(ops);

@@ -101,8 +101,8 @@ static int range_cmp(const void *a, const void *b)
  * The unique remainder of each partly deduped extent of @job, where moving
  * it frees more than it writes. Appends to *@out.
  */
-size_t plan_relocation(struct file_job *job, struct byte_range **out,
-		       size_t *cap)
+size_t plan_relocation(struct file_job *job, bool shared_ok,
+		       struct byte_range **out, size_t *cap)
 {
 	size_t n = 0, d = 0;
 
@@ -114,9 +114,9 @@ size_t plan_relocation(struct file_job *job, struct byte_range **out,
 		uint64_t deduped = 0, pos = lo;
 		size_t first = n;
 
-		if (x->flags & (EXTENT_SHARED | EXTENT_ENCODED |
-				EXTENT_INLINE | EXTENT_UNKNOWN |
-				EXTENT_DELALLOC))
+		if ((x->flags & (EXTENT_ENCODED | EXTENT_INLINE |
+				 EXTENT_UNKNOWN | EXTENT_DELALLOC)) ||
+		    (!shared_ok && (x->flags & EXTENT_SHARED)))
 			continue;
 		while (d < job->ndone &&
 		       job->done[d].off + job->done[d].len <= lo)

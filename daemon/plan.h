@@ -2,6 +2,7 @@
 #ifndef DEDUPD_PLAN_H
 #define DEDUPD_PLAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,13 +26,14 @@ void plan_trim_self_overlap(struct file_job *job, uint32_t blksz);
 
 /*
  * The unique remainder of each partly deduped data extent of @job (not
- * shared, encoded, inline or of unknown place): moving it frees the whole
+ * encoded, inline or of unknown place; shared ones only with @shared_ok,
+ * when the other referrers follow the move): moving it frees the whole
  * old extent. Taken when the remainder is at most RELOCATE_MAX_RATIO times
  * the bytes deduped in that extent (the net gain). Sorts
  * job->done. Writes the ranges to *@out (grown as needed, *@cap its
  * capacity) and returns how many.
  */
-size_t plan_relocation(struct file_job *job, struct byte_range **out,
-		       size_t *cap);
+size_t plan_relocation(struct file_job *job, bool shared_ok,
+		       struct byte_range **out, size_t *cap);
 
 #endif

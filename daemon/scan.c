@@ -34,7 +34,7 @@
 
 
 struct scan_opts {
-	bool dry_run, json, progress, no_daemon;
+	bool dry_run, json, progress, no_daemon, skip_snapshots;
 	const char *db_path;
 	uint64_t db_size;
 	struct walk_opts walk;
@@ -49,6 +49,10 @@ static void scan_usage(FILE *f)
 "Find duplicate blocks in the files under PATH (one filesystem, btrfs or XFS\n"
 "with reflink) and share them with FIDEDUPERANGE: the kernel compares the\n"
 "data before sharing, so a file that changes meanwhile is never harmed.\n"
+"The PATHs choose which data is looked at and can serve as a source; on\n"
+"btrfs, other references to the data that moves (read-only snapshots kept\n"
+"elsewhere, reflinked copies, other subvolumes) are followed only to free\n"
+"the space, and keep their contents bit for bit.\n"
 "\n"
 "  -n, --dry-run        hash and match, report what would be deduped, change\n"
 "                       nothing (the index is updated, file cookies are not)\n"
@@ -62,6 +66,10 @@ static void scan_usage(FILE *f)
 "      --min-size N     skip files smaller than N bytes (default 1)\n"
 "  -t, --threads N      hashing threads (default: one per CPU)\n"
 "      --no-progress    no progress bar, even on a terminal\n"
+"      --snapshots=MODE follow (default): read-only snapshots that refer to\n"
+"                       deduped data are deduped too, so its old extents\n"
+"                       are freed; skip: they are left untouched (frees\n"
+"                       less, never uses more)\n"
 "      --no-daemon      scan here even when 'dedupd watch' watches the\n"
 "                       filesystem (by default, without --db, the scan is\n"
 "                       handed to the daemon, which owns the index; the\n"
@@ -83,7 +91,7 @@ static int parse_args(int argc, char **argv, struct scan_opts *o)
 {
 	enum {
 		OPT_DB = 256, OPT_DB_SIZE, OPT_MIN_SIZE, OPT_NO_PROGRESS,
-		OPT_NO_DAEMON,
+		OPT_NO_DAEMON, OPT_SNAPSHOTS,
 	};
 	static const struct option longopts[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
@@ -95,6 +103,7 @@ static int parse_args(int argc, char **argv, struct scan_opts *o)
 		{ "threads", required_argument, NULL, 't' },
 		{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
 		{ "no-daemon", no_argument, NULL, OPT_NO_DAEMON },
+		{ "snapshots", required_argument, NULL, OPT_SNAPSHOTS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -157,6 +166,13 @@ static int parse_args(int argc, char **argv, struct scan_opts *o)
 			break;
 		case OPT_NO_DAEMON:
 			o->no_daemon = true;
+			break;
+		case OPT_SNAPSHOTS:
+			if (parse_snapshots_mode(optarg, &o->skip_snapshots)) {
+				log_error("invalid --snapshots '%s' (follow or skip)",
+					  optarg);
+				return -EINVAL;
+			}
 			break;
 		case 'v':
 			if (log_level < LOG_LVL_DEBUG)
@@ -336,6 +352,8 @@ void scan_report(FILE *out, const struct scan_report_args *r)
 		       "\"bytes_duplicate\":%llu,\"bytes_deduped\":%llu,"
 		       "\"bytes_already_shared\":%llu,"
 		       "\"bytes_relocated\":%llu,\"bytes_relinked\":%llu,"
+		       "\"refs_relinked\":%llu,\"refs_pinned\":%llu,"
+		       "\"bytes_pinned\":%llu,"
 		       "\"bytes_freed\":%lld,"
 		       "\"dedupe_calls\":%llu,\"differs\":%llu,"
 		       "\"index_bytes\":%llu,\"index_cells\":%llu,"
@@ -350,7 +368,8 @@ void scan_report(FILE *out, const struct scan_report_args *r)
 		       ST(bytes_hashed), ST(bytes_shared_skipped),
 		       ST(bytes_duplicate), ST(bytes_deduped),
 		       ST(bytes_already_shared), ST(bytes_relocated),
-		       ST(bytes_relinked),
+		       ST(bytes_relinked), ST(refs_relinked),
+		       ST(refs_pinned), ST(bytes_pinned),
 		       (long long)freed, ST(dedupe_calls), ST(differs),
 		       (unsigned long long)ix->file_bytes,
 		       (unsigned long long)ix->cells,
@@ -376,6 +395,10 @@ void scan_report(FILE *out, const struct scan_report_args *r)
 	       fmt_bytes(ST(bytes_relocated), b4, sizeof(b4)));
 	fprintf(out, "  relinked   %s (snapshots and reflinks of deduped data)\n",
 	       fmt_bytes(ST(bytes_relinked), b4, sizeof(b4)));
+	if (ST(refs_pinned))
+		fprintf(out, "  pinned     %s in %llu references that could not follow (their old extents stay)\n",
+			fmt_bytes(ST(bytes_pinned), b4, sizeof(b4)),
+			ST(refs_pinned));
 	fprintf(out, "  freed      %s%s\n", freed < 0 ? "-" : "",
 	       fmt_bytes((uint64_t)(freed < 0 ? -freed : freed), b5,
 			 sizeof(b5)));
@@ -483,6 +506,7 @@ int cmd_scan(int argc, char **argv)
 	} else {
 		e.tmp_dir = xstrdup(argv[optind]);
 	}
+	e.skip_snapshots = o.skip_snapshots;
 	if (engine_init(&e, root_fd) < 0)
 		goto out;
 	{

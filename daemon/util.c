@@ -133,3 +133,14 @@ void *grow_array(void *p, size_t *cap, size_t need, size_t size)
 	*cap = n;
 	return p;
 }
+
+int parse_snapshots_mode(const char *s, bool *ret_skip)
+{
+	if (!strcmp(s, "follow"))
+		*ret_skip = false;
+	else if (!strcmp(s, "skip"))
+		*ret_skip = true;
+	else
+		return -EINVAL;
+	return 0;
+}

@@ -3,6 +3,7 @@
 #define DEDUPD_UTIL_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Exit codes, documented in README.md and --help. */
@@ -20,6 +21,12 @@ enum exit_code {
  * Returns 0 and sets *@ret, or -EINVAL / -ERANGE.
  */
 int parse_size(const char *s, uint64_t *ret);
+
+/*
+ * --snapshots=follow|skip: sets *@ret_skip. Returns 0, or -EINVAL for any
+ * other word.
+ */
+int parse_snapshots_mode(const char *s, bool *ret_skip);
 
 /* Formats @bytes as "1.5 GiB" into @buf. Returns @buf. */
 char *fmt_bytes(uint64_t bytes, char *buf, size_t len);

@@ -653,3 +653,13 @@ int btrfs_extent_refs_at(int fd, uint64_t logical, btrfs_ref_cb cb, void *arg)
 {
 	return extent_refs(fd, logical, 0, cb, arg);
 }
+
+int btrfs_subvol_readonly(int fd)
+{
+	uint64_t flags = 0;
+
+	/* GETFLAGS answers for the subvolume of any inode (unlike SETFLAGS). */
+	if (ioctl(fd, BTRFS_IOC_SUBVOL_GETFLAGS, &flags) < 0)
+		return -errno;
+	return (flags & BTRFS_SUBVOL_RDONLY) ? 1 : 0;
+}

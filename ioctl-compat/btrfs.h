@@ -223,4 +223,11 @@ int btrfs_extent_refs(int fd, uint64_t bytenr, btrfs_ref_cb cb, void *arg);
  */
 int btrfs_extent_refs_at(int fd, uint64_t logical, btrfs_ref_cb cb, void *arg);
 
+/*
+ * Whether the subvolume that the file @fd is in is read-only
+ * (BTRFS_IOC_SUBVOL_GETFLAGS, unprivileged). Returns 1, 0, or -errno
+ * (-ENOTTY: not btrfs).
+ */
+int btrfs_subvol_readonly(int fd);
+
 #endif

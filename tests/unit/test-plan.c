@@ -132,7 +132,7 @@ static void relocation_when_it_pays(void **state)
 	/* 70 blocks deduped in two pieces, out of order */
 	add_done(&job, 60 * BS, 30 * BS);
 	add_done(&job, 10 * BS, 40 * BS);
-	n = plan_relocation(&job, &out, &cap);
+	n = plan_relocation(&job, false, &out, &cap);
 	assert_int_equal(n, 3);
 	assert_int_equal(out[0].off, 0);
 	assert_int_equal(out[0].len, 10 * BS);
@@ -154,9 +154,9 @@ static void relocation_not_when_it_costs(void **state)
 	job_init(&job);
 	add_ext(&job, 0, 100 * BS, 0);
 	add_done(&job, 0, 11 * BS);	/* 89 written to gain 11: over 8x */
-	assert_int_equal(plan_relocation(&job, &out, &cap), 0);
+	assert_int_equal(plan_relocation(&job, false, &out, &cap), 0);
 	job.done[0].len = 12 * BS;	/* 88 for 12: under 8x */
-	assert_int_equal(plan_relocation(&job, &out, &cap), 1);
+	assert_int_equal(plan_relocation(&job, false, &out, &cap), 1);
 	assert_int_equal(out[0].off, 12 * BS);
 	assert_int_equal(out[0].len, 88 * BS);
 	free(out);
@@ -177,7 +177,7 @@ static void relocation_skips_shared_encoded_and_whole(void **state)
 	add_ext(&job, 30 * BS, 10 * BS + 123, 0); /* tail: 9 of 10 + tail */
 	add_done(&job, 0, 40 * BS);
 	add_done(&job, 40 * BS, 0);
-	n = plan_relocation(&job, &out, &cap);
+	n = plan_relocation(&job, false, &out, &cap);
 	assert_int_equal(n, 1);
 	assert_int_equal(out[0].off, 40 * BS);
 	assert_int_equal(out[0].len, 123);

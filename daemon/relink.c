@@ -1,0 +1,504 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The relocation primitive's referrer half (relink.h): every other
+ * reference to data that moved follows it, so that the old extents are
+ * freed.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <linux/btrfs_tree.h>
+#include <uthash.h>
+
+#include "daemon/log.h"
+#include "daemon/relink.h"
+#include "daemon/util.h"
+#include "ioctl-compat/btrfs.h"
+#include "ioctl-compat/dedupe.h"
+
+struct holder_fd;
+struct rejected;
+struct relink_ctx;
+
+static bool stopped(const struct relink_ctx *r);
+
+struct relink_ctx {
+	int mount_fd;
+	uint32_t block_size;
+	bool skip_readonly;
+	const volatile sig_atomic_t *stop;	/* or NULL */
+	struct holder_fd *fds;	/* of referrer files, by root and inode */
+	struct rejected *rejected;	/* referrers left alone in this file */
+};
+
+static bool stopped(const struct relink_ctx *r)
+{
+	return r->stop && *r->stop;
+}
+
+/* Read-only fds of holder files, kept while one file is worked on. */
+struct holder_fd {
+	uint64_t key[2];	/* root, ino */
+	int fd;			/* -1: cannot be opened, or left alone */
+	UT_hash_handle hh;
+};
+
+#define HOLDER_FDS_MAX 1024
+
+static int holder_fd(struct relink_ctx *d, uint64_t root, uint64_t ino)
+{
+	struct holder_fd *f, *tmp;
+	uint64_t key[2] = { root, ino };
+
+	HASH_FIND(hh, d->fds, key, sizeof(key), f);
+	if (f)
+		return f->fd;
+	if (HASH_COUNT(d->fds) >= HOLDER_FDS_MAX) {
+		HASH_ITER(hh, d->fds, f, tmp) {
+			HASH_DEL(d->fds, f);
+			if (f->fd >= 0)
+				close(f->fd);
+			free(f);
+		}
+	}
+	f = xcalloc(1, sizeof(*f));
+	f->key[0] = root;
+	f->key[1] = ino;
+	/* Read-only, as every destination: snapshots may be read-only. */
+	f->fd = btrfs_open_inode(d->mount_fd, root, ino,
+				 O_NONBLOCK | O_NOATIME);
+	if (f->fd == -EPERM)
+		f->fd = btrfs_open_inode(d->mount_fd, root, ino, O_NONBLOCK);
+	if (f->fd >= 0 && d->skip_readonly &&
+	    btrfs_subvol_readonly(f->fd) != 0) {
+		close(f->fd);	/* --snapshots=skip: left as it is */
+		f->fd = -1;
+	}
+	if (f->fd < 0)
+		f->fd = -1;
+	HASH_ADD(hh, d->fds, key, sizeof(f->key), f);
+	return f->fd;
+}
+
+/*
+ * A holder whose items on the old extents did not match the original's, at
+ * one distance: it is left alone for the rest of the file, so that a later
+ * chunk does not relink a stray piece of it (and cut it up) while an
+ * earlier one kept the rest.
+ */
+struct rejected {
+	uint64_t key[3];	/* root, ino, delta */
+	UT_hash_handle hh;
+};
+
+void relink_reset(struct relink_ctx *d)
+{
+	struct holder_fd *f, *tmp;
+	struct rejected *j, *jtmp;
+
+	HASH_ITER(hh, d->rejected, j, jtmp) {
+		HASH_DEL(d->rejected, j);
+		free(j);
+	}
+
+	HASH_ITER(hh, d->fds, f, tmp) {
+		HASH_DEL(d->fds, f);
+		if (f->fd >= 0)
+			close(f->fd);
+		free(f);
+	}
+}
+
+/*
+ * Who else maps the chunk's old data, and where. For each old item, one
+ * LOGICAL_INO_V2 query at the disk address of its first byte (offsets not
+ * ignored) answers every file extent item covering that byte, with the file
+ * offset where the byte sits in its holder; an item longer than a block is
+ * asked about at its last block too, for holders that start inside it.
+ * Without offsets the kernel would answer every item of every holder on the
+ * extent (a 128 MiB extent overwritten in 7,000 places, in 100 snapshots,
+ * is 700,000 references per query).
+ *
+ * Each holder found gets a window per distance at which it maps the
+ * chunk's bytes. Then the holder's own items in each window are read (one
+ * tree search per window), and an item is relinked only if it maps exactly
+ * what the original mapped at that distance, the same old extent bytes,
+ * all of it (as far as the chunk goes). Those bytes are then identical by
+ * construction, and relinking the item whole replaces it without splitting
+ * it: a snapshot that shares the chunk as the original had it ends up
+ * sharing the new extents, in as many pieces as the new copy has; a holder
+ * that kept older data where the original was overwritten since (a snapshot
+ * taken before the fragmenting writes) is left alone, rather than cut into
+ * pieces while it still pins the old extent. Items of one holder that
+ * follow each other merge into one destination range, and holders with the
+ * same range are batched, up to 127 per call.
+ */
+struct window {
+	uint64_t delta;		/* holder offset - original offset (mod 2^64) */
+	uint64_t a, b;		/* the original's offsets, in the chunk */
+};
+
+struct holder {
+	uint64_t key[2];	/* root, ino */
+	struct window *w;
+	size_t n, cap;
+	UT_hash_handle hh;
+};
+
+/* The original's [a, b) is at dst in the holder: one destination. */
+struct seg {
+	uint64_t a, b, dst;
+	const struct holder *h;
+};
+
+/* Bound memory per chunk: past these, what is collected is flushed. */
+#define RELINK_SEGS_MAX 65536
+#define RELINK_HOLDERS_MAX 4096
+
+struct relinker {
+	struct relink_ctx *d;
+	int tmp;
+	int64_t delta_src;	/* original offset t is at t + delta_src of tmp */
+	struct relink_stats *st;
+	const struct relink_items *c;
+	size_t item;		/* the item whose references are coming */
+	uint64_t at;		/* the original offset they are asked at */
+	uint64_t self_root, self_ino;
+	struct holder *holders;
+	struct seg *segs;
+	size_t nsegs, cap;
+	uint64_t *bytenrs;	/* the chunk's old extents, sorted */
+	size_t nbytenrs;
+	const struct holder *cur;	/* whose items are being read */
+	uint64_t delta;
+	size_t win_seg;		/* the window's first segment */
+	bool mismatch;		/* the window maps old data differently */
+	int busy;
+};
+
+static int collect_ref(void *arg, uint64_t root, uint64_t ino, uint64_t off)
+{
+	struct relinker *r = arg;
+	const struct relink_item *it = &r->c->v[r->item];
+	uint64_t key[2] = { root, ino }, delta = off - r->at;
+	struct holder *h;
+	size_t j;
+
+	if (root == r->self_root && ino == r->self_ino)
+		return 0;	/* this file: moves with its own chunks */
+	HASH_FIND(hh, r->holders, key, sizeof(key), h);
+	if (!h) {
+		h = xcalloc(1, sizeof(*h));
+		h->key[0] = root;
+		h->key[1] = ino;
+		HASH_ADD(hh, r->holders, key, sizeof(h->key), h);
+	}
+	for (j = 0; j < h->n && h->w[j].delta != delta; j++)
+		;
+	if (j == h->n) {
+		h->w = grow_array(h->w, &h->cap, h->n + 1, sizeof(*h->w));
+		h->w[h->n++] = (struct window){ delta, it->file_off,
+						it->file_off + it->len };
+		return 0;
+	}
+	if (h->w[j].a > it->file_off)
+		h->w[j].a = it->file_off;
+	if (h->w[j].b < it->file_off + it->len)
+		h->w[j].b = it->file_off + it->len;
+	return 0;
+}
+
+/* The index of the chunk's item holding the original's offset @t, or n. */
+static size_t item_at(const struct relink_items *c, uint64_t t)
+{
+	size_t lo = 0, hi = c->n;
+
+	while (lo < hi) {	/* the first item that starts after t */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->v[mid].file_off <= t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0 || t >= c->v[lo - 1].file_off + c->v[lo - 1].len)
+		return c->n;
+	return lo - 1;
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/*
+ * One item of the holder, in a window: a segment if the original maps the
+ * same. An item on one of the chunk's old extents that the original maps
+ * otherwise marks the whole window as a mismatch: relinking the rest would
+ * cut the holder up and still leave the old extent pinned. Items on other
+ * extents (the holder's own data) do not count.
+ */
+static int check_item(void *arg, const struct btrfs_file_extent *fe)
+{
+	struct relinker *r = arg;
+	const struct relink_items *c = r->c;
+	uint64_t s0 = fe->file_off - r->delta, s1 = s0 + fe->num_bytes;
+	uint64_t t0, t1, t;
+	size_t k;
+	struct seg *last;
+
+	if (!fe->disk_bytenr || fe->type == BTRFS_FILE_EXTENT_INLINE ||
+	    fe->compression ||
+	    !bsearch(&fe->disk_bytenr, r->bytenrs, r->nbytenrs,
+		     sizeof(*r->bytenrs), cmp_u64))
+		return 0;
+	t0 = s0 > c->start ? s0 : c->start;
+	t1 = s1 < c->end ? s1 : c->end;
+	if (t0 >= t1 || s0 > s1)	/* s0 > s1: before offset 0 */
+		return 0;
+	for (t = t0, k = item_at(c, t0); t < t1; k++) {
+		const struct relink_item *it = &c->v[k];
+
+		if (k >= c->n || it->file_off > t ||
+		    it->bytenr != fe->disk_bytenr ||
+		    it->extent_offset + (t - it->file_off) !=
+			    fe->extent_offset + (t - s0)) {
+			r->mismatch = true;	/* not what the original mapped */
+			return 1;
+		}
+		t = it->file_off + it->len;
+	}
+	last = r->nsegs > r->win_seg ? &r->segs[r->nsegs - 1] : NULL;
+	if (last && last->b == t0 &&
+	    last->dst + (last->b - last->a) == t0 + r->delta) {
+		last->b = t1;
+		return 0;
+	}
+	r->segs = grow_array(r->segs, &r->cap, r->nsegs + 1, sizeof(*r->segs));
+	r->segs[r->nsegs++] = (struct seg){ t0, t1, t0 + r->delta, r->cur };
+	return stopped(r->d) ? 1 : 0;
+}
+
+static int cmp_seg(const void *x, const void *y)
+{
+	const struct seg *a = x, *b = y;
+
+	if (a->a != b->a)
+		return a->a < b->a ? -1 : 1;
+	if (a->b != b->b)
+		return a->b < b->b ? -1 : 1;
+	return 0;
+}
+
+/* Dedupes the segments collected, the same ranges batched; forgets them. */
+static void relink_segs(struct relinker *r)
+{
+	struct dedupe_dest dests[DEDUPE_MAX_DESTS];
+	size_t i = 0;
+
+	if (r->nsegs)
+		qsort(r->segs, r->nsegs, sizeof(*r->segs), cmp_seg);
+	while (i < r->nsegs && !stopped(r->d)) {
+		const struct seg *sg = &r->segs[i];
+		unsigned int nd = 0;
+
+		for (; i < r->nsegs && nd < DEDUPE_MAX_DESTS &&
+		       r->segs[i].a == sg->a && r->segs[i].b == sg->b; i++) {
+			int fd = holder_fd(r->d, r->segs[i].h->key[0],
+					   r->segs[i].h->key[1]);
+
+			if (fd >= 0)
+				dests[nd++] = (struct dedupe_dest){
+					.fd = fd, .offset = r->segs[i].dst
+				};
+			else {
+				r->st->refs_pinned++;
+				r->st->bytes_pinned += r->segs[i].b -
+						       r->segs[i].a;
+			}
+		}
+		if (!nd || dedupe_submit(r->tmp,
+					 (uint64_t)((int64_t)sg->a + r->delta_src),
+					 sg->b - sg->a, dests, nd,
+					 r->d->block_size) < 0)
+			continue;
+		for (unsigned int k = 0; k < nd; k++) {
+			if (dests[k].status == 0 && dests[k].bytes) {
+				r->st->bytes_relinked += dests[k].bytes;
+				r->st->refs_relinked++;
+			} else if (dests[k].status == -EAGAIN) {
+				r->busy = 1;	/* a root being sent */
+				r->st->refs_busy++;
+			}
+		}
+	}
+	r->nsegs = 0;
+}
+
+/* Reads every holder's items in its windows, relinks, forgets them. */
+static void relink_flush(struct relinker *r)
+{
+	struct holder *h, *tmp;
+
+	HASH_ITER(hh, r->holders, h, tmp) {
+		r->cur = h;
+		for (size_t j = 0; j < h->n && !stopped(r->d); j++) {
+			const struct window *w = &h->w[j];
+			/* A window may start before the holder's offset 0. */
+			int64_t a = (int64_t)w->a + (int64_t)w->delta;
+			uint64_t rkey[3] = { h->key[0], h->key[1], w->delta };
+			struct rejected *rj;
+
+			HASH_FIND(hh, r->d->rejected, rkey, sizeof(rkey), rj);
+			if (rj)
+				continue;
+			r->delta = w->delta;
+			r->win_seg = r->nsegs;
+			r->mismatch = false;
+			if (btrfs_file_extents(r->d->mount_fd, h->key[0],
+					       h->key[1], a < 0 ? 0 : (uint64_t)a,
+					       w->b + w->delta, check_item,
+					       r) < 0 || r->mismatch)
+				r->nsegs = r->win_seg;	/* all or nothing */
+			if (r->mismatch) {
+				r->st->refs_pinned++;
+				r->st->bytes_pinned += w->b - w->a;
+				rj = xcalloc(1, sizeof(*rj));
+				memcpy(rj->key, rkey, sizeof(rkey));
+				HASH_ADD(hh, r->d->rejected, key, sizeof(rj->key),
+					 rj);
+			}
+		}
+		if (r->nsegs >= RELINK_SEGS_MAX)
+			relink_segs(r);
+	}
+	relink_segs(r);
+	HASH_ITER(hh, r->holders, h, tmp) {
+		HASH_DEL(r->holders, h);
+		free(h->w);
+		free(h);
+	}
+}
+
+int relink_range(struct relink_ctx *d, const struct relink_items *c,
+		 int src, int64_t src_delta, uint64_t self_root,
+		 uint64_t self_ino, struct relink_stats *st)
+{
+	struct relinker r = { .d = d, .tmp = src, .delta_src = src_delta,
+			      .st = st, .c = c, .self_root = self_root,
+			      .self_ino = self_ino };
+	uint32_t bs = d->block_size;
+	int ret;
+
+	if (!c->n)
+		return 0;
+	r.bytenrs = xcalloc(c->n, sizeof(*r.bytenrs));
+	for (size_t i = 0; i < c->n; i++)
+		r.bytenrs[r.nbytenrs++] = c->v[i].bytenr;
+	qsort(r.bytenrs, r.nbytenrs, sizeof(*r.bytenrs), cmp_u64);
+
+	for (r.item = 0; r.item < c->n && !stopped(d); r.item++) {
+		const struct relink_item *it = &c->v[r.item];
+
+		r.at = it->file_off;
+		ret = btrfs_extent_refs_at(d->mount_fd,
+					   it->bytenr + it->extent_offset,
+					   collect_ref, &r);
+		if (ret == 0 && it->len > bs) {
+			r.at = it->file_off + it->len - bs;
+			ret = btrfs_extent_refs_at(d->mount_fd,
+						   it->bytenr + it->extent_offset +
+							   it->len - bs,
+						   collect_ref, &r);
+		}
+		if (ret < 0 && ret != -ENOENT) {	/* ENOENT: freed */
+			log_info("cannot list the references to extent %llu of inode %llu in subvolume %llu: %s, skipping",
+				 (unsigned long long)it->bytenr,
+				 (unsigned long long)self_ino,
+				 (unsigned long long)self_root,
+				 strerror(-ret));
+			st->errors++;
+		}
+		if (HASH_COUNT(r.holders) >= RELINK_HOLDERS_MAX)
+			relink_flush(&r);
+	}
+	relink_flush(&r);
+	free(r.segs);
+	free(r.bytenrs);
+	return r.busy ? -EAGAIN : 0;
+}
+
+static int collect_item(void *arg, const struct btrfs_file_extent *fe)
+{
+	struct relink_items *c = arg;
+	uint64_t a = fe->file_off, b = fe->file_off + fe->num_bytes;
+
+	if (!fe->disk_bytenr || fe->type == BTRFS_FILE_EXTENT_INLINE ||
+	    fe->compression)
+		return 0;	/* holes, inline data, compressed: left be */
+	if (a < c->start)
+		a = c->start;
+	if (b > c->end)
+		b = c->end;
+	if (a >= b)
+		return 0;
+	c->v = grow_array(c->v, &c->cap, c->n + 1, sizeof(*c->v));
+	c->v[c->n++] = (struct relink_item){
+		.file_off = a,
+		.len = b - a,
+		.bytenr = fe->disk_bytenr,
+		.extent_offset = fe->extent_offset + (a - fe->file_off),
+	};
+	return 0;
+}
+
+int relink_items_read(struct relink_ctx *r, uint64_t root, uint64_t ino,
+		      uint64_t start, uint64_t end, struct relink_items *items)
+{
+	int ret;
+
+	items->n = 0;
+	items->start = start;
+	items->end = end;
+	ret = btrfs_file_extents(r->mount_fd, root, ino, start, end,
+				 collect_item, items);
+	if (ret < 0)
+		items->n = 0;
+	return ret < 0 ? ret : 0;
+}
+
+void relink_items_release(struct relink_items *items)
+{
+	free(items->v);
+	memset(items, 0, sizeof(*items));
+}
+
+struct relink_ctx *relink_new(int mount_fd, uint32_t block_size,
+			      bool skip_readonly,
+			      const volatile sig_atomic_t *stop)
+{
+	struct relink_ctx *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->mount_fd = mount_fd;
+	r->block_size = block_size;
+	r->skip_readonly = skip_readonly;
+	r->stop = stop;
+	return r;
+}
+
+struct relink_ctx *relink_free(struct relink_ctx *r)
+{
+	if (!r)
+		return NULL;
+	relink_reset(r);
+	free(r);
+	return NULL;
+}

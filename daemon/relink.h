@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef DEDUPD_RELINK_H
+#define DEDUPD_RELINK_H
+
+/*
+ * The relocation primitive's second half, on btrfs: once a file's range has
+ * moved (deduped onto another file, or onto a contiguous copy), every other
+ * reference to the old data (read-only and writable snapshots, reflinked
+ * copies, in any subvolume, inside the PATHs given or not) is deduped onto
+ * the same new place, so that the old extents are really freed. Shared by
+ * scan, the watch daemon's rounds, the relocation of unique remainders and
+ * defrag.
+ *
+ * The referrers are found with LOGICAL_INO_V2 at the first and the last
+ * block of each old item (offsets not ignored: the kernel answers only the
+ * items covering that byte, with the file offset where it sits); each
+ * referrer's items over the range are then read once, and a referrer is
+ * deduped only where it maps exactly the bytes the original mapped, up to
+ * DEDUPE_MAX_DESTS destinations a call, read-only fds. A referrer that maps
+ * the old extents otherwise (a snapshot taken before the original was
+ * overwritten, a writable snapshot that diverged) is left alone for the
+ * rest of the file and counted as pinned. Memory per call is bounded by
+ * the holders of one range, never snapshots x extents.
+ */
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One file extent item of the original, cut to the range that moves. */
+struct relink_item {
+	uint64_t file_off, len, bytenr, extent_offset;
+};
+
+/* The original's items over [start, end) before the move. */
+struct relink_items {
+	struct relink_item *v;
+	size_t n, cap;
+	uint64_t start, end;
+};
+
+struct relink_stats {
+	uint64_t bytes_relinked, refs_relinked;
+	uint64_t refs_busy;	/* roots being sent (EAGAIN) */
+	uint64_t refs_pinned;	/* referrers that could not move */
+	uint64_t bytes_pinned;	/* what they map of the range */
+	uint64_t errors;
+};
+
+struct relink_ctx;
+
+/*
+ * A relinker for the filesystem of @mount_fd (kept open by the caller).
+ * With @skip_readonly, read-only subvolumes are never deduped into: their
+ * references stay, and count as pinned. When *@stop (if not NULL) is set,
+ * what is left of a range is left alone. Returns NULL on allocation
+ * failure.
+ */
+struct relink_ctx *relink_new(int mount_fd, uint32_t block_size,
+			      bool skip_readonly,
+			      const volatile sig_atomic_t *stop);
+
+/* NULL-safe; returns NULL. */
+struct relink_ctx *relink_free(struct relink_ctx *r);
+
+/* Forgets the referrers left alone and closes their fds (per file). */
+void relink_reset(struct relink_ctx *r);
+
+/*
+ * Reads into @items the uncompressed, non-inline data items of inode @ino
+ * of subvolume @root over [@start, @end), cut to it; @items is reset first.
+ * Returns 0 or -errno (-EPERM without CAP_SYS_ADMIN).
+ */
+int relink_items_read(struct relink_ctx *r, uint64_t root, uint64_t ino,
+		      uint64_t start, uint64_t end, struct relink_items *items);
+
+/* Frees what @items holds. */
+void relink_items_release(struct relink_items *items);
+
+/*
+ * After the original (inode @self_ino of @self_root) moved @items' range:
+ * the bytes it had at offset t are now at t + @src_delta of @src (open
+ * read-only). Dedupes @src onto every other referrer of @items' old data
+ * that maps them as the original did. Adds to @st. Returns 0, or -EAGAIN if
+ * a referrer was busy (a root being sent): retry later.
+ */
+int relink_range(struct relink_ctx *r, const struct relink_items *items,
+		 int src, int64_t src_delta, uint64_t self_root,
+		 uint64_t self_ino, struct relink_stats *st);
+
+#endif
