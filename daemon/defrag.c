@@ -73,6 +73,8 @@ struct defrag {
 	int mount_fd;		/* any fd on the filesystem, for handles */
 	uint8_t *buf;
 	struct relink_ctx *relink;	/* snapshots and reflinks follow */
+	int fill_fd;		/* btrfs: old data of partial holders, or -1 */
+	uint64_t fill_end;
 	bool prealloc;		/* the copy's blocks allocated up front */
 };
 
@@ -338,7 +340,10 @@ static int move_chunk(struct defrag *d, int orig, int tmp, uint64_t off,
 	if (items.n) {
 		struct relink_stats rs = { 0 };
 
-		ret = relink_range(d->relink, &items, tmp, 0, root, ino, &rs);
+		ret = relink_range(d->relink, &items, tmp, 0, root, ino,
+				   d->fill_fd, d->fill_fd >= 0 ? &d->fill_end :
+								 NULL, &rs);
+		d->st.bytes_filled += rs.bytes_filled;
 		d->st.bytes_relinked += rs.bytes_relinked;
 		d->st.refs_relinked += rs.refs_relinked;
 		d->st.refs_busy += rs.refs_busy;
@@ -438,6 +443,18 @@ void defrag_fd(struct defrag *d, int orig, const char *path)
 		chunks[nchunks++] = (struct chunk_state){ off, len, 0, false };
 	}
 	prealloc_copy(d, tmp, chunks, nchunks);
+	/*
+	 * btrfs: reflink backups taken before the file was overwritten map
+	 * the old extents otherwise; what they still hold of them is copied
+	 * once into a file of its own, so that the old extents are freed.
+	 */
+	d->fill_fd = -1;
+	d->fill_end = 0;
+	if (d->fs.kind == FS_BTRFS && root && o->rewrite_backups) {
+		d->fill_fd = open_tmp(d, path);
+		if (d->fill_fd < 0)
+			d->fill_fd = -1;
+	}
 	/* Changed chunks are retried after the others, RETRIES times. */
 	for (pass = 0; pass < RETRIES && !pass_stop; pass++) {
 		bool again = false;
@@ -492,6 +509,9 @@ skip_rest:
 		}
 	d->st.files_defragged++;
 	relink_reset(d->relink);
+	if (d->fill_fd >= 0)
+		close(d->fill_fd);	/* the holders keep what they share */
+	d->fill_fd = -1;
 	close(tmp);	/* its references go; the original keeps the data */
 	tmp = -1;
 	after = count_extents(orig, 0, size, NULL);
@@ -513,6 +533,7 @@ struct defrag *defrag_new(const struct defrag_opts *o, int mount_fd,
 	d->mount_fd = mount_fd;
 	d->fs = *fs;
 	d->tmp_dir = tmp_dir;
+	d->fill_fd = -1;
 	d->relink = relink_new(mount_fd, fs->block_size, o->skip_snapshots,
 			       &pass_stop);
 	if (!d->relink || posix_memalign((void **)&d->buf, 4096, COPY_BUF)) {
@@ -574,6 +595,14 @@ static void defrag_usage(FILE *f)
 "                         the old extents are deduped onto the new copy\n"
 "                         too; skip: they are left as they are (their old\n"
 "                         extents stay allocated)\n"
+"      --rewrite-backups  btrfs: reflink backups and snapshots that share the\n"
+"                         old extents only in part (taken before the file\n"
+"                         was overwritten) follow too: what they hold in\n"
+"                         common with the file is deduped onto the new copy,\n"
+"                         the old data they hold of their own is copied once\n"
+"                         into a file of ours and deduped onto them, so the\n"
+"                         old extents are freed and space does not grow;\n"
+"                         they end up as fragmented as the file was\n"
 "  -v, --verbose          say more (twice: debug)\n"
 "  -q, --quiet            only errors\n"
 "  -h, --help             this text\n"
@@ -585,7 +614,8 @@ static void defrag_usage(FILE *f)
 
 static int parse_defrag_args(int argc, char **argv, struct defrag_opts *o)
 {
-	enum { OPT_DELAY = 256, OPT_MIN_EXTENT, OPT_NO_PROGRESS, OPT_SNAPSHOTS };
+	enum { OPT_DELAY = 256, OPT_MIN_EXTENT, OPT_NO_PROGRESS, OPT_SNAPSHOTS,
+	       OPT_REWRITE_BACKUPS };
 	static const struct option longopts[] = {
 		{ "chunk-size", required_argument, NULL, 'c' },
 		{ "delay", required_argument, NULL, OPT_DELAY },
@@ -595,6 +625,7 @@ static int parse_defrag_args(int argc, char **argv, struct defrag_opts *o)
 		{ "exclude", required_argument, NULL, 'x' },
 		{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
 		{ "snapshots", required_argument, NULL, OPT_SNAPSHOTS },
+		{ "rewrite-backups", no_argument, NULL, OPT_REWRITE_BACKUPS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -655,6 +686,9 @@ static int parse_defrag_args(int argc, char **argv, struct defrag_opts *o)
 			break;
 		case OPT_NO_PROGRESS:
 			o->progress = false;
+			break;
+		case OPT_REWRITE_BACKUPS:
+			o->rewrite_backups = true;
 			break;
 		case OPT_SNAPSHOTS:
 			if (parse_snapshots_mode(optarg, &o->skip_snapshots)) {
@@ -721,6 +755,7 @@ static void report(const struct defrag *d, double secs)
 		       "\"bytes\":%llu,\"bytes_moved\":%llu,"
 		       "\"bytes_relinked\":%llu,\"refs_relinked\":%llu,"
 		       "\"refs_busy\":%llu,\"refs_pinned\":%llu,"
+		       "\"bytes_filled\":%llu,"
 		       "\"chunks\":%llu,"
 		       "\"chunks_retried\":%llu,\"chunks_skipped\":%llu,"
 		       "\"errors\":%llu,\"seconds\":%.3f}\n",
@@ -738,6 +773,7 @@ static void report(const struct defrag *d, double secs)
 		       (unsigned long long)s->refs_relinked,
 		       (unsigned long long)s->refs_busy,
 		       (unsigned long long)s->refs_pinned,
+		       (unsigned long long)s->bytes_filled,
 		       (unsigned long long)s->chunks,
 		       (unsigned long long)s->chunks_retried,
 		       (unsigned long long)s->chunks_skipped,
@@ -815,7 +851,10 @@ int cmd_defrag(int argc, char **argv)
 			close(fd);
 		}
 	}
-	if (posix_memalign((void **)&d.buf, 4096, COPY_BUF))
+	d.fill_fd = -1;
+	d.relink = relink_new(d.mount_fd, d.fs.block_size, o.skip_snapshots,
+			      &pass_stop);
+	if (!d.relink || posix_memalign((void **)&d.buf, 4096, COPY_BUF))
 		goto out;
 	if (o.progress && !o.json && log_level >= LOG_LVL_WARN &&
 	    isatty(STDERR_FILENO))
@@ -845,6 +884,7 @@ int cmd_defrag(int argc, char **argv)
 	if (pass_stop)
 		log_error("interrupted: stopped after the chunk in flight");
 out:
+	d.relink = relink_free(d.relink);
 	free(d.buf);
 	if (d.mount_fd >= 0)
 		close(d.mount_fd);

@@ -308,7 +308,7 @@ static void follow_referrers(struct engine *e, struct file_job *job,
 	items->end = off + moved;
 	(void)relink_range(e->relink, items, src,
 			   (int64_t)src_off - (int64_t)off, job->root,
-			   job->ino, &rs);
+			   job->ino, -1, NULL, &rs);
 	atomic_fetch_add(&e->st.bytes_relinked, rs.bytes_relinked);
 	atomic_fetch_add(&e->st.refs_relinked, rs.refs_relinked);
 	atomic_fetch_add(&e->st.refs_pinned, rs.refs_pinned + rs.refs_busy);

@@ -159,6 +159,12 @@ struct seg {
 #define RELINK_SEGS_MAX 65536
 #define RELINK_HOLDERS_MAX 4096
 
+/* Old bytes [eoff, +len) of extent bytenr, at dst in holder h. */
+struct fill {
+	uint64_t bytenr, eoff, len, dst;
+	const struct holder *h;
+};
+
 struct relinker {
 	struct relink_ctx *d;
 	int tmp;
@@ -178,6 +184,17 @@ struct relinker {
 	size_t win_seg;		/* the window's first segment */
 	bool mismatch;		/* the window maps old data differently */
 	int busy;
+	/*
+	 * Partial holders (fill_fd >= 0): where a holder maps the old extents
+	 * otherwise than the original did, those old bytes are copied once
+	 * into fill_fd (appended at *fill_end) and every holder that maps
+	 * them is deduped onto that copy, so that no reference to the old
+	 * extents is left.
+	 */
+	int fill_fd;
+	uint64_t *fill_end;
+	struct fill *fills;
+	size_t nfills, cap_fills;
 };
 
 static int collect_ref(void *arg, uint64_t root, uint64_t ino, uint64_t off)
@@ -244,6 +261,80 @@ static int cmp_u64(const void *x, const void *y)
  * cut the holder up and still leave the old extent pinned. Items on other
  * extents (the holder's own data) do not count.
  */
+static void add_seg(struct relinker *r, uint64_t t0, uint64_t t1)
+{
+	struct seg *last = r->nsegs > r->win_seg ? &r->segs[r->nsegs - 1] :
+						   NULL;
+
+	if (last && last->b == t0 &&
+	    last->dst + (last->b - last->a) == t0 + r->delta) {
+		last->b = t1;
+		return;
+	}
+	r->segs = grow_array(r->segs, &r->cap, r->nsegs + 1, sizeof(*r->segs));
+	r->segs[r->nsegs++] = (struct seg){ t0, t1, t0 + r->delta, r->cur };
+}
+
+/* The first item of @c starting after @t, as an offset; @c->end if none. */
+static uint64_t next_item_start(const struct relink_items *c, uint64_t t)
+{
+	size_t lo = 0, hi = c->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->v[mid].file_off <= t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < c->n ? c->v[lo].file_off : c->end;
+}
+
+/*
+ * Partial holders: the stretches of the holder's item that map what the
+ * original mapped become segments; the others (old data the original no
+ * longer has there) become fills.
+ */
+static int check_item_partial(struct relinker *r,
+			      const struct btrfs_file_extent *fe, uint64_t s0,
+			      uint64_t t0, uint64_t t1)
+{
+	const struct relink_items *c = r->c;
+	uint64_t t = t0;
+
+	while (t < t1) {
+		size_t k = item_at(c, t);
+		uint64_t heoff = fe->extent_offset + (t - s0), stop;
+		bool agree = false;
+
+		if (k < c->n) {
+			const struct relink_item *it = &c->v[k];
+
+			stop = it->file_off + it->len;
+			agree = it->bytenr == fe->disk_bytenr &&
+				it->extent_offset + (t - it->file_off) == heoff;
+		} else {
+			stop = next_item_start(c, t);
+		}
+		if (stop > t1)
+			stop = t1;
+		if (agree) {
+			add_seg(r, t, stop);
+		} else {
+			struct fill *f;
+
+			r->fills = grow_array(r->fills, &r->cap_fills,
+					      r->nfills + 1, sizeof(*r->fills));
+			f = &r->fills[r->nfills++];
+			*f = (struct fill){ fe->disk_bytenr, heoff, stop - t,
+					    t + r->delta, r->cur };
+		}
+		t = stop;
+	}
+	return stopped(r->d) ? 1 : 0;
+}
+
 static int check_item(void *arg, const struct btrfs_file_extent *fe)
 {
 	struct relinker *r = arg;
@@ -251,7 +342,6 @@ static int check_item(void *arg, const struct btrfs_file_extent *fe)
 	uint64_t s0 = fe->file_off - r->delta, s1 = s0 + fe->num_bytes;
 	uint64_t t0, t1, t;
 	size_t k;
-	struct seg *last;
 
 	if (!fe->disk_bytenr || fe->type == BTRFS_FILE_EXTENT_INLINE ||
 	    fe->compression ||
@@ -262,6 +352,8 @@ static int check_item(void *arg, const struct btrfs_file_extent *fe)
 	t1 = s1 < c->end ? s1 : c->end;
 	if (t0 >= t1 || s0 > s1)	/* s0 > s1: before offset 0 */
 		return 0;
+	if (r->fill_fd >= 0)
+		return check_item_partial(r, fe, s0, t0, t1);
 	for (t = t0, k = item_at(c, t0); t < t1; k++) {
 		const struct relink_item *it = &c->v[k];
 
@@ -274,14 +366,7 @@ static int check_item(void *arg, const struct btrfs_file_extent *fe)
 		}
 		t = it->file_off + it->len;
 	}
-	last = r->nsegs > r->win_seg ? &r->segs[r->nsegs - 1] : NULL;
-	if (last && last->b == t0 &&
-	    last->dst + (last->b - last->a) == t0 + r->delta) {
-		last->b = t1;
-		return 0;
-	}
-	r->segs = grow_array(r->segs, &r->cap, r->nsegs + 1, sizeof(*r->segs));
-	r->segs[r->nsegs++] = (struct seg){ t0, t1, t0 + r->delta, r->cur };
+	add_seg(r, t0, t1);
 	return stopped(r->d) ? 1 : 0;
 }
 
@@ -341,6 +426,115 @@ static void relink_segs(struct relinker *r)
 	r->nsegs = 0;
 }
 
+static int cmp_fill(const void *x, const void *y)
+{
+	const struct fill *a = x, *b = y;
+
+	if (a->bytenr != b->bytenr)
+		return a->bytenr < b->bytenr ? -1 : 1;
+	if (a->eoff != b->eoff)
+		return a->eoff < b->eoff ? -1 : 1;
+	if (a->len != b->len)
+		return a->len < b->len ? -1 : 1;
+	return 0;
+}
+
+#define FILL_BUF (1u << 20)
+
+/* Copies [off, +len) of @from to @at of @to. Returns 0 or -errno. */
+static int fill_copy(int from, uint64_t off, uint64_t len, int to,
+		     uint64_t at, uint8_t *buf)
+{
+	while (len) {
+		size_t want = len < FILL_BUF ? len : FILL_BUF;
+		ssize_t got = pread(from, buf, want, (off_t)off);
+
+		if (got < 0)
+			return -errno;
+		if ((size_t)got != want)
+			return -ESTALE;	/* shrank: left pinned */
+		if (pwrite(to, buf, want, (off_t)at) != (ssize_t)want)
+			return errno ? -errno : -ENOSPC;
+		off += want;
+		at += want;
+		len -= want;
+	}
+	return 0;
+}
+
+/*
+ * The old bytes that holders map otherwise than the original: each is
+ * copied once into the fill file, then deduped onto every holder mapping
+ * it (the kernel compares: a holder that changed meanwhile keeps its
+ * data). Only whole blocks: a partial tail stays pinned.
+ */
+static void fill_holders(struct relinker *r)
+{
+	struct dedupe_dest dests[DEDUPE_MAX_DESTS];
+	uint32_t bs = r->d->block_size;
+	uint8_t *buf = NULL;
+	size_t i = 0;
+
+	if (!r->nfills)
+		return;
+	qsort(r->fills, r->nfills, sizeof(*r->fills), cmp_fill);
+	while (i < r->nfills && !stopped(r->d)) {
+		const struct fill *f = &r->fills[i];
+		uint64_t len = f->len / bs * bs, at = *r->fill_end;
+		unsigned int nd = 0;
+		size_t j = i;
+		int src = -1;
+
+		for (; j < r->nfills && !cmp_fill(&r->fills[j], f) &&
+		       nd < DEDUPE_MAX_DESTS; j++) {
+			int fd = holder_fd(r->d, r->fills[j].h->key[0],
+					   r->fills[j].h->key[1]);
+
+			if (fd < 0) {
+				r->st->refs_pinned++;
+				r->st->bytes_pinned += f->len;
+				continue;
+			}
+			if (src < 0)
+				src = fd;
+			dests[nd++] = (struct dedupe_dest){
+				.fd = fd, .offset = r->fills[j].dst
+			};
+		}
+		if (!len || !nd) {
+			r->st->bytes_pinned += f->len * (j - i);
+			i = j;
+			continue;
+		}
+		if (!buf)
+			buf = xmalloc(FILL_BUF);
+		if (fill_copy(src, dests[0].offset, len, r->fill_fd, at,
+			      buf) < 0 ||
+		    dedupe_submit(r->fill_fd, at, len, dests, nd, bs) < 0) {
+			r->st->refs_pinned += nd;
+			r->st->bytes_pinned += len * nd;
+			i = j;
+			continue;
+		}
+		*r->fill_end += len;
+		r->st->bytes_filled += len;
+		for (unsigned int k = 0; k < nd; k++) {
+			if (dests[k].status == 0 && dests[k].bytes) {
+				r->st->bytes_relinked += dests[k].bytes;
+				r->st->refs_relinked++;
+			} else {
+				if (dests[k].status == -EAGAIN)
+					r->busy = 1;
+				r->st->refs_pinned++;
+				r->st->bytes_pinned += len;
+			}
+		}
+		i = j;
+	}
+	free(buf);
+	r->nfills = 0;
+}
+
 /* Reads every holder's items in its windows, relinks, forgets them. */
 static void relink_flush(struct relinker *r)
 {
@@ -350,8 +544,14 @@ static void relink_flush(struct relinker *r)
 		r->cur = h;
 		for (size_t j = 0; j < h->n && !stopped(r->d); j++) {
 			const struct window *w = &h->w[j];
-			/* A window may start before the holder's offset 0. */
-			int64_t a = (int64_t)w->a + (int64_t)w->delta;
+			/*
+			 * A window may start before the holder's offset 0.
+			 * Partial holders are read over the whole range: old
+			 * data they map beyond the original's items counts.
+			 */
+			uint64_t wa = r->fill_fd >= 0 ? r->c->start : w->a;
+			uint64_t wb = r->fill_fd >= 0 ? r->c->end : w->b;
+			int64_t a = (int64_t)wa + (int64_t)w->delta;
 			uint64_t rkey[3] = { h->key[0], h->key[1], w->delta };
 			struct rejected *rj;
 
@@ -363,7 +563,7 @@ static void relink_flush(struct relinker *r)
 			r->mismatch = false;
 			if (btrfs_file_extents(r->d->mount_fd, h->key[0],
 					       h->key[1], a < 0 ? 0 : (uint64_t)a,
-					       w->b + w->delta, check_item,
+					       wb + w->delta, check_item,
 					       r) < 0 || r->mismatch)
 				r->nsegs = r->win_seg;	/* all or nothing */
 			if (r->mismatch) {
@@ -379,6 +579,7 @@ static void relink_flush(struct relinker *r)
 			relink_segs(r);
 	}
 	relink_segs(r);
+	fill_holders(r);
 	HASH_ITER(hh, r->holders, h, tmp) {
 		HASH_DEL(r->holders, h);
 		free(h->w);
@@ -388,11 +589,14 @@ static void relink_flush(struct relinker *r)
 
 int relink_range(struct relink_ctx *d, const struct relink_items *c,
 		 int src, int64_t src_delta, uint64_t self_root,
-		 uint64_t self_ino, struct relink_stats *st)
+		 uint64_t self_ino, int fill_fd, uint64_t *fill_end,
+		 struct relink_stats *st)
 {
 	struct relinker r = { .d = d, .tmp = src, .delta_src = src_delta,
 			      .st = st, .c = c, .self_root = self_root,
-			      .self_ino = self_ino };
+			      .self_ino = self_ino,
+			      .fill_fd = fill_end ? fill_fd : -1,
+			      .fill_end = fill_end };
 	uint32_t bs = d->block_size;
 	int ret;
 
@@ -430,6 +634,7 @@ int relink_range(struct relink_ctx *d, const struct relink_items *c,
 	}
 	relink_flush(&r);
 	free(r.segs);
+	free(r.fills);
 	free(r.bytenrs);
 	return r.busy ? -EAGAIN : 0;
 }

@@ -45,6 +45,7 @@ struct relink_stats {
 	uint64_t refs_busy;	/* roots being sent (EAGAIN) */
 	uint64_t refs_pinned;	/* referrers that could not move */
 	uint64_t bytes_pinned;	/* what they map of the range */
+	uint64_t bytes_filled;	/* old data copied for partial holders */
 	uint64_t errors;
 };
 
@@ -82,11 +83,24 @@ void relink_items_release(struct relink_items *items);
  * After the original (inode @self_ino of @self_root) moved @items' range:
  * the bytes it had at offset t are now at t + @src_delta of @src (open
  * read-only). Dedupes @src onto every other referrer of @items' old data
- * that maps them as the original did. Adds to @st. Returns 0, or -EAGAIN if
- * a referrer was busy (a root being sent): retry later.
+ * that maps them as the original did.
+ *
+ * Partial holders: with @fill_end non-NULL, a referrer that maps the old
+ * extents otherwise (a reflink backup taken before the original was
+ * overwritten) is not left alone: the stretches that map as the original
+ * did follow it, and the old bytes it maps otherwise are copied once into
+ * @fill_fd (a temporary file of ours, written from *@fill_end on, which is
+ * advanced) and deduped onto every referrer that maps them, so that no
+ * reference to the old extents is left. The caller decides whether the
+ * write is worth it. Without, such a referrer is left alone for the rest
+ * of the file and counted as pinned.
+ *
+ * Adds to @st. Returns 0, or -EAGAIN if a referrer was busy (a root being
+ * sent): retry later.
  */
 int relink_range(struct relink_ctx *r, const struct relink_items *items,
 		 int src, int64_t src_delta, uint64_t self_root,
-		 uint64_t self_ino, struct relink_stats *st);
+		 uint64_t self_ino, int fill_fd, uint64_t *fill_end,
+		 struct relink_stats *st);
 
 #endif
