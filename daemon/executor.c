@@ -142,30 +142,45 @@ static const struct extent *job_extent_at(const struct file_job *job,
 	return NULL;
 }
 
+/* The first extent of @fd over [off, +len), if it is data. */
+static bool extent_of(int fd, uint64_t off, uint64_t len, struct extent *x)
+{
+	struct fiemap_iter *it;
+	bool ok;
+
+	if (fiemap_iter_open(fd, off, off + len, 0, &it) < 0)
+		return false;
+	ok = fiemap_iter_next(it, x) == 1 && !(x->flags & EXTENT_HOLE);
+	fiemap_iter_free(it);
+	return ok;
+}
+
 /*
  * Whether [dst_off, +len) of the destination already is the source's data
  * on disk (a reflink, a snapshot, an earlier pass). Only an extent FIEMAP
- * called shared can be, so others cost nothing to check.
+ * called shared can be, so others cost nothing to check. An alias op's
+ * destination is mapped afresh: the relocation primitive may have moved it
+ * onto this source since the walk (relink.h).
  */
 static bool already_shared(int src_fd, uint64_t src_off, uint64_t len,
-			   const struct file_job *dst, uint64_t dst_off)
+			   const struct op *o)
 {
-	const struct extent *dx = job_extent_at(dst, dst_off);
-	struct fiemap_iter *it;
-	struct extent sx;
-	bool same = false;
+	const struct extent *dx = job_extent_at(o->dst, o->dst_off);
+	struct extent sx, fresh;
 
-	if (!dx || !(dx->flags & EXTENT_SHARED) ||
-	    dx->logical + dx->length < dst_off + len)
+	if (!dx || !(dx->flags & EXTENT_SHARED))
 		return false;
-	if (fiemap_iter_open(src_fd, src_off, src_off + len, 0, &it) < 0)
+	if (o->alias) {
+		if (!extent_of(o->dst->fd, o->dst_off, len, &fresh))
+			return false;
+		dx = &fresh;
+	}
+	if (dx->logical > o->dst_off ||
+	    dx->logical + dx->length < o->dst_off + len)
 		return false;
-	if (fiemap_iter_next(it, &sx) == 1 && !(sx.flags & EXTENT_HOLE) &&
-	    sx.logical == src_off && sx.length >= len &&
-	    sx.physical == dx->physical + (dst_off - dx->logical))
-		same = true;
-	fiemap_iter_free(it);
-	return same;
+	return extent_of(src_fd, src_off, len, &sx) &&
+	       sx.logical == src_off && sx.length >= len &&
+	       sx.physical == dx->physical + (o->dst_off - dx->logical);
 }
 
 /*
@@ -333,8 +348,7 @@ static void run_group(struct engine *e, struct src_file **cache,
 	if (src < 0)
 		return;
 	for (i = 0; i < n; i++) {
-		if (already_shared(src, o->src_off, o->len, ops[i].dst,
-				   ops[i].dst_off)) {
+		if (already_shared(src, o->src_off, o->len, &ops[i])) {
 			atomic_fetch_add(&e->st.bytes_already_shared,
 					 ops[i].len);
 			continue;
