@@ -46,6 +46,7 @@
 #include "daemon/engine.h"
 #include "daemon/log.h"
 #include "daemon/pass.h"
+#include "daemon/physmap.h"
 #include "daemon/progress.h"
 #include "daemon/relink.h"
 #include "daemon/util.h"
@@ -76,6 +77,8 @@ struct defrag {
 	int fill_fd;		/* btrfs: old data of partial holders, or -1 */
 	uint64_t fill_end;
 	bool prealloc;		/* the copy's blocks allocated up front */
+	bool mapped;		/* XFS: the file's referrers are mapped */
+	struct physmap_stats pm;
 };
 
 /* ---- measuring ------------------------------------------------------------ */
@@ -322,12 +325,13 @@ static int move_chunk(struct defrag *d, int orig, int tmp, uint64_t off,
 			ret = -EAGAIN;	/* written meanwhile: later */
 		return ret;
 	}
-	if (d->fs.kind == FS_BTRFS) {
-		/* Before the move: which old extents the chunk used. */
-		/* On error no relink: the move still works. */
+	/* Before the move: which old extents the chunk used. */
+	/* On error no relink: the move still works. */
+	if (d->fs.kind == FS_BTRFS)
 		(void)relink_items_read(d->relink, root, ino, off, off + len,
 					&items);
-	}
+	else if (d->mapped)
+		(void)relink_items_fiemap(orig, off, off + len, &items);
 	ret = copy_chunk(d, orig, tmp, off, len);
 	if (ret < 0)
 		goto out;
@@ -348,6 +352,7 @@ static int move_chunk(struct defrag *d, int orig, int tmp, uint64_t off,
 		d->st.refs_relinked += rs.refs_relinked;
 		d->st.refs_busy += rs.refs_busy;
 		d->st.refs_pinned += rs.refs_pinned;
+		d->st.bytes_pinned += rs.bytes_pinned;
 		d->st.errors += rs.errors;
 	}
 	if (d->fs.kind == FS_BTRFS)
@@ -355,6 +360,44 @@ static int move_chunk(struct defrag *d, int orig, int tmp, uint64_t off,
 out:
 	relink_items_release(&items);
 	return ret;
+}
+
+/*
+ * XFS: the other files that share the file's blocks (reflink backups) are
+ * found by a walk of the scope (--scope, else the file's mount), so that
+ * they follow each chunk onto the new copy (physmap.h).
+ */
+static void map_referrers(struct defrag *d, int orig, const char *path,
+			  uint64_t size)
+{
+	struct physmap *m;
+	char *root = NULL;
+	int ret;
+
+	d->mapped = false;
+	if (d->fs.kind != FS_XFS)
+		return;
+	if (!d->o->scope) {
+		ret = mount_root(path, &root);
+		if (ret < 0) {
+			log_warn("cannot find the mount of '%s': %s, its reflinked copies keep the old blocks",
+				 path, strerror(-ret));
+			d->st.errors++;
+			return;
+		}
+	}
+	ret = physmap_build(orig, 0, size, d->o->scope ? d->o->scope : root,
+			    &pass_stop, &d->pm, &m);
+	if (ret < 0 && ret != -EINTR) {
+		log_warn("cannot map the reflinked copies of '%s' under '%s': %s, they keep the old blocks",
+			 path, d->o->scope ? d->o->scope : root,
+			 strerror(-ret));
+		d->st.errors++;
+	} else if (ret == 0) {
+		relink_use_map(d->relink, m);
+		d->mapped = true;
+	}
+	free(root);
 }
 
 static void defrag_file(struct defrag *d, const char *path)
@@ -455,6 +498,7 @@ void defrag_fd(struct defrag *d, int orig, const char *path)
 		if (d->fill_fd < 0)
 			d->fill_fd = -1;
 	}
+	map_referrers(d, orig, path, size);
 	/* Changed chunks are retried after the others, RETRIES times. */
 	for (pass = 0; pass < RETRIES && !pass_stop; pass++) {
 		bool again = false;
@@ -509,6 +553,7 @@ skip_rest:
 		}
 	d->st.files_defragged++;
 	relink_reset(d->relink);
+	d->mapped = false;
 	if (d->fill_fd >= 0)
 		close(d->fill_fd);	/* the holders keep what they share */
 	d->fill_fd = -1;
@@ -578,7 +623,8 @@ static void defrag_usage(FILE *f)
 "file and deduped onto the original, so a writer that changes the chunk\n"
 "meanwhile loses nothing (the chunk is retried later, then skipped). On\n"
 "btrfs, snapshots and reflinks that shared the old extents are deduped onto\n"
-"the new copy too, so no space is lost to them. ext4 moves chunks with\n"
+"the new copy too, so no space is lost to them; on XFS, reflinked copies\n"
+"found under --scope are. ext4 moves chunks with\n"
 "EXT4_IOC_MOVE_EXT.\n"
 "\n"
 "  -c, --chunk-size SIZE  bytes moved at a time (default 16M; 1M to 1G);\n"
@@ -603,6 +649,12 @@ static void defrag_usage(FILE *f)
 "                         into a file of ours and deduped onto them, so the\n"
 "                         old extents are freed and space does not grow;\n"
 "                         they end up as fragmented as the file was\n"
+"      --scope PATH       XFS: where to look for reflinked copies of each\n"
+"                         file (default: its whole filesystem); copies\n"
+"                         there that share its old blocks are deduped onto\n"
+"                         the new copy, so those blocks are freed; copies\n"
+"                         elsewhere keep them (bytes_pinned counts the\n"
+"                         shared blocks no copy in the scope holds)\n"
 "  -v, --verbose          say more (twice: debug)\n"
 "  -q, --quiet            only errors\n"
 "  -h, --help             this text\n"
@@ -615,7 +667,7 @@ static void defrag_usage(FILE *f)
 static int parse_defrag_args(int argc, char **argv, struct defrag_opts *o)
 {
 	enum { OPT_DELAY = 256, OPT_MIN_EXTENT, OPT_NO_PROGRESS, OPT_SNAPSHOTS,
-	       OPT_REWRITE_BACKUPS };
+	       OPT_REWRITE_BACKUPS, OPT_SCOPE };
 	static const struct option longopts[] = {
 		{ "chunk-size", required_argument, NULL, 'c' },
 		{ "delay", required_argument, NULL, OPT_DELAY },
@@ -626,6 +678,7 @@ static int parse_defrag_args(int argc, char **argv, struct defrag_opts *o)
 		{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
 		{ "snapshots", required_argument, NULL, OPT_SNAPSHOTS },
 		{ "rewrite-backups", no_argument, NULL, OPT_REWRITE_BACKUPS },
+		{ "scope", required_argument, NULL, OPT_SCOPE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -689,6 +742,9 @@ static int parse_defrag_args(int argc, char **argv, struct defrag_opts *o)
 			break;
 		case OPT_REWRITE_BACKUPS:
 			o->rewrite_backups = true;
+			break;
+		case OPT_SCOPE:
+			o->scope = optarg;
 			break;
 		case OPT_SNAPSHOTS:
 			if (parse_snapshots_mode(optarg, &o->skip_snapshots)) {
@@ -755,8 +811,8 @@ static void report(const struct defrag *d, double secs)
 		       "\"bytes\":%llu,\"bytes_moved\":%llu,"
 		       "\"bytes_relinked\":%llu,\"refs_relinked\":%llu,"
 		       "\"refs_busy\":%llu,\"refs_pinned\":%llu,"
-		       "\"bytes_filled\":%llu,"
-		       "\"chunks\":%llu,"
+		       "\"bytes_pinned\":%llu,\"bytes_filled\":%llu,"
+		       "\"files_mapped\":%llu,\"chunks\":%llu,"
 		       "\"chunks_retried\":%llu,\"chunks_skipped\":%llu,"
 		       "\"errors\":%llu,\"seconds\":%.3f}\n",
 		       d->fs.name, d->o->dry_run ? "true" : "false",
@@ -773,7 +829,9 @@ static void report(const struct defrag *d, double secs)
 		       (unsigned long long)s->refs_relinked,
 		       (unsigned long long)s->refs_busy,
 		       (unsigned long long)s->refs_pinned,
+		       (unsigned long long)s->bytes_pinned,
 		       (unsigned long long)s->bytes_filled,
+		       (unsigned long long)d->pm.files,
 		       (unsigned long long)s->chunks,
 		       (unsigned long long)s->chunks_retried,
 		       (unsigned long long)s->chunks_skipped,
@@ -800,6 +858,9 @@ static void report(const struct defrag *d, double secs)
 	       fmt_bytes(s->bytes_relinked, b3, sizeof(b3)),
 	       (unsigned long long)s->refs_relinked,
 	       (unsigned long long)s->refs_pinned);
+	if (s->bytes_pinned)
+		printf("  pinned     %s of old data still shared with files that could not follow\n",
+		       fmt_bytes(s->bytes_pinned, b1, sizeof(b1)));
 }
 
 int cmd_defrag(int argc, char **argv)

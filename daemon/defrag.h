@@ -20,6 +20,8 @@ struct defrag_opts {
 	bool dry_run, json, progress;
 	bool skip_snapshots;	/* --snapshots=skip: read-only ones stay */
 	bool rewrite_backups;	/* partial holders follow (relink.h) */
+	const char *scope;	/* XFS: where referrers are looked for, or
+				 * NULL: the file's mount */
 	struct walk_opts walk;
 };
 
@@ -30,6 +32,7 @@ struct defrag_stats {
 	uint64_t bytes, bytes_moved, bytes_relinked, refs_relinked;
 	uint64_t chunks, chunks_retried, chunks_skipped, refs_busy;
 	uint64_t refs_pinned;	/* referrers that could not follow */
+	uint64_t bytes_pinned;	/* old data they keep */
 	uint64_t bytes_filled;	/* old data kept for backups, rewritten */
 	uint64_t errors;
 };

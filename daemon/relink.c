@@ -15,10 +15,12 @@
 #include <uthash.h>
 
 #include "daemon/log.h"
+#include "daemon/physmap.h"
 #include "daemon/relink.h"
 #include "daemon/util.h"
 #include "ioctl-compat/btrfs.h"
 #include "ioctl-compat/dedupe.h"
+#include "ioctl-compat/fiemap.h"
 
 struct holder_fd;
 struct rejected;
@@ -33,11 +35,26 @@ struct relink_ctx {
 	const volatile sig_atomic_t *stop;	/* or NULL */
 	struct holder_fd *fds;	/* of referrer files, by root and inode */
 	struct rejected *rejected;	/* referrers left alone in this file */
+	struct physmap *map;	/* XFS: the referrers of this file */
 };
 
 static bool stopped(const struct relink_ctx *r)
 {
 	return r->stop && *r->stop;
+}
+
+/* A destination opened by path: read-only, not following a symlink. */
+static int open_path_ro(const char *path)
+{
+	const int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+	int fd;
+
+	if (!path)
+		return -ENOENT;
+	fd = open(path, flags | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = open(path, flags);
+	return fd < 0 ? -errno : fd;
 }
 
 /* Read-only fds of holder files, kept while one file is worked on. */
@@ -69,8 +86,11 @@ static int holder_fd(struct relink_ctx *d, uint64_t root, uint64_t ino)
 	f->key[0] = root;
 	f->key[1] = ino;
 	/* Read-only, as every destination: snapshots may be read-only. */
-	f->fd = btrfs_open_inode(d->mount_fd, root, ino,
-				 O_NONBLOCK | O_NOATIME);
+	if (!root && d->map)	/* XFS: a file of the map, by its path */
+		f->fd = open_path_ro(physmap_path(d->map, (uint32_t)ino));
+	else
+		f->fd = btrfs_open_inode(d->mount_fd, root, ino,
+					 O_NONBLOCK | O_NOATIME);
 	if (f->fd == -EPERM)
 		f->fd = btrfs_open_inode(d->mount_fd, root, ino, O_NONBLOCK);
 	if (f->fd >= 0 && d->skip_readonly &&
@@ -111,6 +131,13 @@ void relink_reset(struct relink_ctx *d)
 			close(f->fd);
 		free(f);
 	}
+	d->map = physmap_free(d->map);
+}
+
+void relink_use_map(struct relink_ctx *d, struct physmap *m)
+{
+	relink_reset(d);
+	d->map = m;
 }
 
 /*
@@ -143,9 +170,10 @@ struct window {
 };
 
 struct holder {
-	uint64_t key[2];	/* root, ino */
+	uint64_t key[2];	/* root, ino; XFS: 0, file of the map */
 	struct window *w;
 	size_t n, cap;
+	size_t last;		/* XFS: 1 + its latest segment, or 0 */
 	UT_hash_handle hh;
 };
 
@@ -587,6 +615,74 @@ static void relink_flush(struct relinker *r)
 	}
 }
 
+static struct holder *holder_get(struct relinker *r, uint64_t root,
+				  uint64_t ino)
+{
+	uint64_t key[2] = { root, ino };
+	struct holder *h;
+
+	HASH_FIND(hh, r->holders, key, sizeof(key), h);
+	if (!h) {
+		h = xcalloc(1, sizeof(*h));
+		h->key[0] = root;
+		h->key[1] = ino;
+		HASH_ADD(hh, r->holders, key, sizeof(h->key), h);
+	}
+	return h;
+}
+
+/*
+ * XFS: a piece of another file on the old blocks of the original's item:
+ * those blocks hold what the original held there, so the piece is a
+ * segment. A holder's pieces that follow each other in both files merge.
+ */
+static int map_seg(void *arg, uint32_t file, uint64_t logical,
+		   uint64_t physical, uint64_t len)
+{
+	struct relinker *r = arg;
+	const struct relink_item *it = &r->c->v[r->item];
+	uint64_t a = it->file_off +
+		     (physical - (it->bytenr + it->extent_offset));
+	struct holder *h = holder_get(r, 0, file);
+	struct seg *last = h->last ? &r->segs[h->last - 1] : NULL;
+
+	if (last && last->b == a && last->dst + (last->b - last->a) == logical) {
+		last->b = a + len;
+		return 0;
+	}
+	r->segs = grow_array(r->segs, &r->cap, r->nsegs + 1, sizeof(*r->segs));
+	r->segs[r->nsegs++] = (struct seg){ a, a + len, logical, h };
+	h->last = r->nsegs;
+	return 0;
+}
+
+/*
+ * XFS counts references per block: every other file's piece on the old
+ * blocks is deduped onto the new place, the pieces that hold other data
+ * stay as they are, and each old block is freed once no piece is left on
+ * it. What the map does not know of (shared with a file outside the
+ * scope) stays pinned, and is counted.
+ */
+static void relink_by_map(struct relinker *r)
+{
+	struct holder *h, *tmp;
+
+	for (r->item = 0; r->item < r->c->n && !stopped(r->d); r->item++) {
+		const struct relink_item *it = &r->c->v[r->item];
+		int64_t covered = physmap_refs(r->d->map,
+					       it->bytenr + it->extent_offset,
+					       it->len, map_seg, r);
+
+		if (it->shared && covered >= 0 && (uint64_t)covered < it->len)
+			r->st->bytes_pinned += it->len - (uint64_t)covered;
+	}
+	relink_segs(r);
+	HASH_ITER(hh, r->holders, h, tmp) {
+		HASH_DEL(r->holders, h);
+		free(h);
+	}
+}
+
 int relink_range(struct relink_ctx *d, const struct relink_items *c,
 		 int src, int64_t src_delta, uint64_t self_root,
 		 uint64_t self_ino, int fill_fd, uint64_t *fill_end,
@@ -602,6 +698,11 @@ int relink_range(struct relink_ctx *d, const struct relink_items *c,
 
 	if (!c->n)
 		return 0;
+	if (d->map) {
+		relink_by_map(&r);
+		free(r.segs);
+		return r.busy ? -EAGAIN : 0;
+	}
 	r.bytenrs = xcalloc(c->n, sizeof(*r.bytenrs));
 	for (size_t i = 0; i < c->n; i++)
 		r.bytenrs[r.nbytenrs++] = c->v[i].bytenr;
@@ -673,6 +774,39 @@ int relink_items_read(struct relink_ctx *r, uint64_t root, uint64_t ino,
 	items->end = end;
 	ret = btrfs_file_extents(r->mount_fd, root, ino, start, end,
 				 collect_item, items);
+	if (ret < 0)
+		items->n = 0;
+	return ret < 0 ? ret : 0;
+}
+
+int relink_items_fiemap(int fd, uint64_t start, uint64_t end,
+			struct relink_items *items)
+{
+	struct fiemap_iter *it;
+	struct extent x;
+	int ret;
+
+	items->n = 0;
+	items->start = start;
+	items->end = end;
+	ret = fiemap_iter_open(fd, start, end, FIEMAP_ITER_SYNC, &it);
+	if (ret < 0)
+		return ret;
+	while ((ret = fiemap_iter_next(it, &x)) == 1) {
+		if (x.flags & (EXTENT_HOLE | EXTENT_UNWRITTEN | EXTENT_ENCODED |
+			       EXTENT_INLINE | EXTENT_DELALLOC |
+			       EXTENT_UNKNOWN))
+			continue;
+		items->v = grow_array(items->v, &items->cap, items->n + 1,
+				      sizeof(*items->v));
+		items->v[items->n++] = (struct relink_item){
+			.file_off = x.logical,
+			.len = x.length,
+			.bytenr = x.physical,
+			.shared = !!(x.flags & EXTENT_SHARED),
+		};
+	}
+	fiemap_iter_free(it);
 	if (ret < 0)
 		items->n = 0;
 	return ret < 0 ? ret : 0;

@@ -28,9 +28,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* One file extent item of the original, cut to the range that moves. */
+/*
+ * One file extent item of the original, cut to the range that moves. On
+ * XFS, one FIEMAP extent: bytenr is its address, extent_offset 0, and
+ * shared says whether another file maps it too.
+ */
 struct relink_item {
 	uint64_t file_off, len, bytenr, extent_offset;
+	bool shared;
 };
 
 /* The original's items over [start, end) before the move. */
@@ -65,7 +70,10 @@ struct relink_ctx *relink_new(int mount_fd, uint32_t block_size,
 /* NULL-safe; returns NULL. */
 struct relink_ctx *relink_free(struct relink_ctx *r);
 
-/* Forgets the referrers left alone and closes their fds (per file). */
+/*
+ * Forgets the referrers left alone, closes their fds and frees the map
+ * (per file).
+ */
 void relink_reset(struct relink_ctx *r);
 
 /*
@@ -75,6 +83,22 @@ void relink_reset(struct relink_ctx *r);
  */
 int relink_items_read(struct relink_ctx *r, uint64_t root, uint64_t ino,
 		      uint64_t start, uint64_t end, struct relink_items *items);
+
+/*
+ * XFS: reads into @items the data extents of @fd over [@start, @end) by
+ * FIEMAP (written back first); @items is reset first. Returns 0 or -errno.
+ */
+int relink_items_fiemap(int fd, uint64_t start, uint64_t end,
+			struct relink_items *items);
+
+struct physmap;
+
+/*
+ * XFS, which cannot name the referrers of a block: relink_range() takes
+ * them from @m (physmap.h), the map of the file being worked on, which
+ * the relinker owns from now on and frees at relink_reset().
+ */
+void relink_use_map(struct relink_ctx *r, struct physmap *m);
 
 /* Frees what @items holds. */
 void relink_items_release(struct relink_items *items);

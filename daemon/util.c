@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "daemon/util.h"
@@ -143,4 +145,40 @@ int parse_snapshots_mode(const char *s, bool *ret_skip)
 	else
 		return -EINVAL;
 	return 0;
+}
+
+int mount_root(const char *path, char **ret_root)
+{
+	struct statx stx;
+	char *p, *slash;
+	int mnt;
+
+	p = realpath(path, NULL);
+	if (!p)
+		return -errno;
+	if (statx(AT_FDCWD, p, 0, STATX_MNT_ID, &stx) < 0)
+		goto fail;
+	mnt = (int)stx.stx_mnt_id;
+	for (;;) {
+		slash = strrchr(p, '/');
+		if (!slash || slash == p) {	/* the parent is / */
+			if (statx(AT_FDCWD, "/", 0, STATX_MNT_ID, &stx) < 0)
+				goto fail;
+			if ((int)stx.stx_mnt_id == mnt)
+				p[1] = '\0';
+			break;
+		}
+		*slash = '\0';
+		if (statx(AT_FDCWD, p, 0, STATX_MNT_ID, &stx) < 0)
+			goto fail;
+		if ((int)stx.stx_mnt_id != mnt) {
+			*slash = '/';	/* the parent is another mount */
+			break;
+		}
+	}
+	*ret_root = p;
+	return 0;
+fail:
+	free(p);
+	return -errno;
 }

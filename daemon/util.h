@@ -28,6 +28,12 @@ int parse_size(const char *s, uint64_t *ret);
  */
 int parse_snapshots_mode(const char *s, bool *ret_skip);
 
+/*
+ * The mount point of the mount that holds @path (existing), as an absolute
+ * path in *@ret_root, to be freed. Returns 0 or -errno.
+ */
+int mount_root(const char *path, char **ret_root);
+
 /* Formats @bytes as "1.5 GiB" into @buf. Returns @buf. */
 char *fmt_bytes(uint64_t bytes, char *buf, size_t len);
 

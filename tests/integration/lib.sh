@@ -178,12 +178,13 @@ setup_fs() {
 		mkfs.btrfs -q -f "$img" >/dev/null 2>&1 ||
 			_fail "mkfs.btrfs failed"
 		;;
-	xfs | xfs-noreflink)
+	xfs | xfs-noreflink | xfs-rmap)
 		require_cmd mkfs.xfs
 		truncate -s "$size" "$img"
-		local reflink=1
-		[ "$fs" = xfs ] || reflink=0
-		mkfs.xfs -q -f -m reflink=$reflink "$img" >/dev/null ||
+		local meta=reflink=1
+		[ "$fs" != xfs-noreflink ] || meta=reflink=0
+		[ "$fs" != xfs-rmap ] || meta=reflink=1,rmapbt=1
+		mkfs.xfs -q -f -m $meta "$img" >/dev/null ||
 			_fail "mkfs.xfs failed"
 		;;
 	ext4)
@@ -200,8 +201,8 @@ setup_fs() {
 		;;
 	*) _fail "setup_fs: unknown filesystem $fs" ;;
 	esac
-	grep -qw "${fs%-noreflink}" /proc/filesystems ||
-		modprobe "${fs%-noreflink}" 2>/dev/null ||
+	grep -qw "${fs%-*}" /proc/filesystems ||
+		modprobe "${fs%-*}" 2>/dev/null ||
 		skip "kernel lacks $fs"
 	mount -o "loop${MOUNT_OPTS:+,$MOUNT_OPTS}" "$img" "$MNT" ||
 		_fail "mount -o loop $img failed"
