@@ -183,6 +183,10 @@ test-phys_OBJS := $(B)/daemon/engine.o $(B)/daemon/relink.o \
 	$(B)/daemon/physmap.o $(B)/daemon/walk.o $(B)/daemon/log.o $(B)/daemon/util.o $(B)/libhashdb.a \
 	$(B)/libioctlcompat.a
 test-phys_WRAPS :=
+test-physmap_OBJS := $(B)/daemon/physmap.o $(B)/daemon/walk.o \
+	$(B)/daemon/util.o $(B)/daemon/log.o $(B)/ioctl-compat/fiemap.o
+test-physmap_WRAPS := fiemap_iter_open fiemap_iter_next fiemap_iter_free \
+	walk_tree
 test-util_OBJS := $(B)/daemon/util.o
 test-util_WRAPS :=
 test-walk_OBJS := $(B)/daemon/walk.o $(B)/daemon/util.o $(B)/daemon/log.o
