@@ -1,0 +1,174 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Benchmark `dedupd defrag` of a VM image whose reflink backups were taken
+# while it kept being written (issue "Every reference moves"): on a fresh
+# loop-mounted btrfs and XFS, a FILE_MIB (256) MiB image of random data gets
+# a `cp --reflink=always` backup before each of BACKUPS (3 and 30) rounds of
+# WRITES (3,000) random 4 KiB writes. Then `dedupd defrag IMAGE` (btrfs:
+# --rewrite-backups, so the old data only backups hold is rewritten once;
+# XFS: backups found by a FIEMAP walk of the filesystem). Reported: used
+# space before and after (df, after a sync), the image's extents before and
+# after, time and peak RSS (/usr/bin/time), every file's sha256 unchanged,
+# and for each backup the 4 KiB blocks it holds in common with the image
+# (by content) against those now at the image's own disk address.
+# Appends a dated section to contrib/bench/RESULTS.md. Root only.
+#
+# env: DEDUPD  FSTYPES ("btrfs xfs")  BACKUPS ("3 30")  FILE_MIB (256)
+#      WRITES (3000)  WORK  RESULTS
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+DEDUPD=${DEDUPD:-$top/dedupd}
+FSTYPES=${FSTYPES:-btrfs xfs}
+BACKUPS=${BACKUPS:-3 30}
+FILE_MIB=${FILE_MIB:-256}
+WRITES=${WRITES:-3000}
+RESULTS=${RESULTS:-$here/RESULTS.md}
+FIEMAP_PY=$top/tests/integration/fiemap.py
+MiB=$((1024 * 1024))
+
+die() { echo "bench-backups: $*" >&2; exit 1; }
+say() { echo "bench-backups: $(date +%T) $*" >&2; }
+[ "$(id -u)" = 0 ] || die "needs root"
+[ -x "$DEDUPD" ] || die "$DEDUPD is not an executable (run make)"
+for c in python3 sha256sum /usr/bin/time mkfs.btrfs mkfs.xfs; do
+	command -v "$c" >/dev/null || die "needs $c"
+done
+
+WORK=${WORK:-$(mktemp -d /tmp/dedupd-bench-backups.XXXXXX)}
+mkdir -p "$WORK"
+COMMIT=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ "$DEDUPD" = "$top/dedupd" ]; then
+	make -C "$top" -q dedupd >/dev/null 2>&1 ||
+		die "$DEDUPD is older than its sources (run make)"
+	[ -z "$(git -C "$top" status --porcelain -- daemon ioctl-compat hashdb 2>/dev/null)" ] ||
+		COMMIT="$COMMIT (with uncommitted changes)"
+else
+	COMMIT="$COMMIT? ($DEDUPD, not the tree's build)"
+fi
+cp "$DEDUPD" "$WORK/dedupd"
+DEDUPD=$WORK/dedupd
+BIN_SHA=$(sha256sum "$DEDUPD" | cut -c1-12)
+MNT=$WORK/mnt
+
+cleanup() {
+	! mountpoint -q "$MNT" 2>/dev/null || umount "$MNT" || umount -l "$MNT"
+	rm -f "$WORK/fs.img" "$WORK/dedupd"
+}
+trap cleanup EXIT
+
+fresh_fs() {
+	mkdir -p "$MNT"
+	! mountpoint -q "$MNT" || umount "$MNT"
+	rm -f "$WORK/fs.img"
+	truncate -s "$2" "$WORK/fs.img"
+	case $1 in
+	btrfs) mkfs.btrfs -q -f "$WORK/fs.img" >/dev/null ;;
+	xfs) mkfs.xfs -q -f -m reflink=1 "$WORK/fs.img" ;;
+	esac
+	mount -o loop "$WORK/fs.img" "$MNT"
+}
+
+used() {
+	sync -f "$MNT/."
+	[ "$FS" != btrfs ] || btrfs filesystem sync "$MNT" >/dev/null
+	df -B1 --output=used "$MNT" | tail -n 1 | tr -d ' '
+}
+
+manifest() { (cd "$MNT" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
+
+# extents as filefrag counts them: physically contiguous pieces are one
+extents() {
+	python3 "$FIEMAP_PY" extents "$1" | awk '
+		{ if (NR == 1 || $1 != nl || $2 != np) n++; nl = $1 + $3; np = $2 + $3 }
+		END { print n + 0 }'
+}
+
+# common IMAGE BACKUP: 4 KiB blocks equal by content
+common() {
+	python3 - "$1" "$2" <<'PY'
+import sys
+a, b, eq = open(sys.argv[1], 'rb'), open(sys.argv[2], 'rb'), 0
+while True:
+    x, y = a.read(1 << 20), b.read(1 << 20)
+    if not x:
+        break
+    eq += sum(x[i:i + 4096] == y[i:i + 4096] for i in range(0, len(x), 4096))
+print(eq)
+PY
+}
+
+json_get() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$WORK/report.json" "$1"; }
+
+rows=() raw=()
+for FS in $FSTYPES; do
+	for nb in $BACKUPS; do
+		say "$FS, $nb backups"
+		fresh_fs "$FS" $(((FILE_MIB * 4 + 1024) * MiB))
+		head -c $((FILE_MIB * MiB)) /dev/urandom >"$MNT/image"
+		sync
+		for n in $(seq 1 "$nb"); do
+			cp --reflink=always "$MNT/image" "$MNT/backup-$n"
+			python3 - "$MNT/image" "$n" "$FILE_MIB" "$WRITES" <<'PY'
+import os, random, sys
+fd = os.open(sys.argv[1], os.O_WRONLY)
+r = random.Random(int(sys.argv[2]))
+for _ in range(int(sys.argv[4])):
+    os.pwrite(fd, os.urandom(4096), r.randrange(int(sys.argv[3]) * 256) * 4096)
+os.fsync(fd)
+PY
+		done
+		manifest >"$WORK/before"
+		e0=$(extents "$MNT/image")
+		u0=$(used)
+		echo 3 >/proc/sys/vm/drop_caches
+		opts=()
+		[ "$FS" != btrfs ] || opts=(--rewrite-backups)
+		rc=0
+		/usr/bin/time -f "%e %M" -o "$WORK/time" "$DEDUPD" defrag --json \
+			--no-progress "${opts[@]}" "$MNT/image" \
+			>"$WORK/report.json" 2>"$WORK/stderr" || rc=$?
+		u1=$(used)
+		e1=$(extents "$MNT/image")
+		manifest >"$WORK/after"
+		intact=yes
+		cmp -s "$WORK/before" "$WORK/after" || intact=NO
+		read -r wall rss <"$WORK/time"
+		# backups sharing every block they hold in common with the image
+		sharing=0 partial=""
+		for n in $(seq 1 "$nb"); do
+			want=$(common "$MNT/image" "$MNT/backup-$n")
+			got=$(python3 "$FIEMAP_PY" same "$MNT/backup-$n" 0 \
+				"$MNT/image" 0 $((FILE_MIB * MiB)))
+			if [ "$got" = "$want" ]; then
+				sharing=$((sharing + 1))
+			else
+				partial+=" backup-$n:$got/$want"
+			fi
+		done
+		grow=$(((u1 - u0) / 1024))
+		rows+=("| $FS | $nb | $e0 -> $e1 | $(awk -v k="$grow" 'BEGIN { printf "%+.1f", k / 1024 }') | $wall | $((rss / 1024)) | $sharing/$nb | $intact | $rc |")
+		raw+=("$FS backups=$nb rc=$rc used_before=$u0 used_after=$u1 extents=$e0->$e1 wall_s=$wall peak_rss_kb=$rss sharing=$sharing/$nb$partial intact=$intact")
+		raw+=("report $FS backups=$nb $(cat "$WORK/report.json")")
+	done
+done
+
+{
+	echo
+	echo "## $(date +%F) dedupd defrag of a VM image with reflink backups, binary $COMMIT (contrib/bench/backups.sh)"
+	echo
+	echo "kernel $(uname -r), $(nproc) CPUs; binary sha256 $BIN_SHA; a $FILE_MIB MiB image of random data, a \`cp --reflink=always\` backup before each of N rounds of $WRITES random 4 KiB writes; btrfs with --rewrite-backups, XFS with the default scope (the filesystem); one run each, cold cache"
+	echo
+	echo "| fs | backups | image extents | used after - before MiB | wall s | peak RSS MiB | backups sharing every common block | intact | rc |"
+	echo "|---|---:|---|---:|---:|---:|---|---|---|"
+	printf '%s\n' "${rows[@]}"
+	echo
+	echo "<details><summary>raw</summary>"
+	echo
+	echo '```'
+	printf '%s\n' "${raw[@]}"
+	echo '```'
+	echo
+	echo "</details>"
+} | tee -a "$RESULTS"
