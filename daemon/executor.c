@@ -281,6 +281,20 @@ static bool range_shared(const struct file_job *job, uint64_t off,
 	return false;
 }
 
+/* btrfs: the items of @job over [off, +len). Returns whether there are any. */
+static bool job_items(struct engine *e, struct file_job *job, uint64_t off,
+		      uint64_t len, struct relink_items *items)
+{
+	items->n = 0;
+	if (!job->root &&
+	    btrfs_file_root(job->fd, &job->root, &job->ino) < 0)
+		job->root = 0;
+	return job->root &&
+	       relink_items_read(e->relink, job->root, job->ino, off,
+				 off + len, items) == 0 &&
+	       items->n;
+}
+
 /*
  * btrfs: the items of @job over [off, +len) before they move, when another
  * file may refer to them too, so that those referrers follow (relink.h).
@@ -292,13 +306,7 @@ static bool old_items(struct engine *e, struct file_job *job, uint64_t off,
 	items->n = 0;
 	if (!e->relink || !range_shared(job, off, len))
 		return false;
-	if (!job->root &&
-	    btrfs_file_root(job->fd, &job->root, &job->ino) < 0)
-		job->root = 0;
-	return job->root &&
-	       relink_items_read(e->relink, job->root, job->ino, off,
-				 off + len, items) == 0 &&
-	       items->n;
+	return job_items(e, job, off, len, items);
 }
 
 /*
@@ -453,13 +461,38 @@ static void relocate(struct engine *e, struct file_job *job, uint8_t *buf,
 			  e->tmp_dir, strerror(errno));
 		goto out;
 	}
-	/* Before the move: who else refers to the old extents. */
+	/*
+	 * Before the move: who else refers to the old extents. A shared
+	 * remainder moves only if all of them can follow: else the old
+	 * extent stays, and the copy would be space spent for nothing.
+	 */
 	items = xcalloc(n, sizeof(*items));
-	for (i = 0; i < n; i++)
-		(void)old_items(e, job, moves[i].off, moves[i].len, &items[i]);
+	for (i = 0; i < n; i++) {
+		struct relink_stats rs = { 0 };
+
+		if (!e->relink ||
+		    !job_items(e, job, moves[i].off, moves[i].len, &items[i]))
+			continue;	/* FIEMAP's view, as it is */
+		if (!relink_frees_extents(e->relink, &items[i])) {
+			moves[i].len = 0;	/* the old extent would stay */
+			continue;
+		}
+		if (!range_shared(job, moves[i].off, moves[i].len)) {
+			items[i].n = 0;	/* no one else to follow */
+			continue;
+		}
+		if (!relink_would_follow(e->relink, &items[i], job->root,
+					 job->ino, &rs)) {
+			moves[i].len = 0;
+			atomic_fetch_add(&e->st.refs_pinned, rs.refs_pinned);
+			atomic_fetch_add(&e->st.bytes_pinned, rs.bytes_pinned);
+			atomic_fetch_add(&e->st.errors, rs.errors);
+		}
+	}
 	for (i = 0; i < n && !ret; i++)
-		ret = copy_range(job->fd, tmp, moves[i].off, moves[i].len,
-				 buf);
+		if (moves[i].len)
+			ret = copy_range(job->fd, tmp, moves[i].off,
+					 moves[i].len, buf);
 	if (ret) {
 		if (ret == -ENOSPC || ret == -EDQUOT)
 			log_warn("no space to relocate %s of '%s', skipping",
@@ -470,9 +503,12 @@ static void relocate(struct engine *e, struct file_job *job, uint8_t *buf,
 		goto out_close;
 	}
 	for (i = 0; i < n; i++) {
-		int64_t r = dedupe_range(tmp, moves[i].off, moves[i].len,
-					 job->fd, moves[i].off, e->blksz);
+		int64_t r;
 
+		if (!moves[i].len)
+			continue;
+		r = dedupe_range(tmp, moves[i].off, moves[i].len, job->fd,
+				 moves[i].off, e->blksz);
 		atomic_fetch_add(&e->st.dedupe_calls, 1);
 		if (r > 0) {
 			atomic_fetch_add(&e->st.bytes_relocated, (uint64_t)r);

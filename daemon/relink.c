@@ -223,6 +223,7 @@ struct relinker {
 	uint64_t *fill_end;
 	struct fill *fills;
 	size_t nfills, cap_fills;
+	bool dry;		/* only count who could not follow */
 };
 
 static int collect_ref(void *arg, uint64_t root, uint64_t ino, uint64_t off)
@@ -436,7 +437,7 @@ static void relink_segs(struct relinker *r)
 						       r->segs[i].a;
 			}
 		}
-		if (!nd || dedupe_submit(r->tmp,
+		if (!nd || r->dry || dedupe_submit(r->tmp,
 					 (uint64_t)((int64_t)sg->a + r->delta_src),
 					 sg->b - sg->a, dests, nd,
 					 r->d->block_size) < 0)
@@ -597,6 +598,8 @@ static void relink_flush(struct relinker *r)
 			if (r->mismatch) {
 				r->st->refs_pinned++;
 				r->st->bytes_pinned += w->b - w->a;
+				if (r->dry)
+					continue;
 				rj = xcalloc(1, sizeof(*rj));
 				memcpy(rj->key, rkey, sizeof(rkey));
 				HASH_ADD(hh, r->d->rejected, key, sizeof(rj->key),
@@ -683,6 +686,58 @@ static void relink_by_map(struct relinker *r)
 	}
 }
 
+/* Finds the referrers of the range and has them follow (or counts them). */
+static int relink_run(struct relinker *r)
+{
+	struct relink_ctx *d = r->d;
+	const struct relink_items *c = r->c;
+	uint32_t bs = d->block_size;
+	int ret;
+
+	if (!c->n)
+		return 0;
+	if (d->map) {
+		relink_by_map(r);
+		free(r->segs);
+		return r->busy ? -EAGAIN : 0;
+	}
+	r->bytenrs = xcalloc(c->n, sizeof(*r->bytenrs));
+	for (size_t i = 0; i < c->n; i++)
+		r->bytenrs[r->nbytenrs++] = c->v[i].bytenr;
+	qsort(r->bytenrs, r->nbytenrs, sizeof(*r->bytenrs), cmp_u64);
+
+	for (r->item = 0; r->item < c->n && !stopped(d); r->item++) {
+		const struct relink_item *it = &c->v[r->item];
+
+		r->at = it->file_off;
+		ret = btrfs_extent_refs_at(d->mount_fd,
+					   it->bytenr + it->extent_offset,
+					   collect_ref, r);
+		if (ret == 0 && it->len > bs) {
+			r->at = it->file_off + it->len - bs;
+			ret = btrfs_extent_refs_at(d->mount_fd,
+						   it->bytenr + it->extent_offset +
+							   it->len - bs,
+						   collect_ref, r);
+		}
+		if (ret < 0 && ret != -ENOENT) {	/* ENOENT: freed */
+			log_info("cannot list the references to extent %llu of inode %llu in subvolume %llu: %s, skipping",
+				 (unsigned long long)it->bytenr,
+				 (unsigned long long)r->self_ino,
+				 (unsigned long long)r->self_root,
+				 strerror(-ret));
+			r->st->errors++;
+		}
+		if (HASH_COUNT(r->holders) >= RELINK_HOLDERS_MAX)
+			relink_flush(r);
+	}
+	relink_flush(r);
+	free(r->segs);
+	free(r->fills);
+	free(r->bytenrs);
+	return r->busy ? -EAGAIN : 0;
+}
+
 int relink_range(struct relink_ctx *d, const struct relink_items *c,
 		 int src, int64_t src_delta, uint64_t self_root,
 		 uint64_t self_ino, int fill_fd, uint64_t *fill_end,
@@ -693,51 +748,27 @@ int relink_range(struct relink_ctx *d, const struct relink_items *c,
 			      .self_ino = self_ino,
 			      .fill_fd = fill_end ? fill_fd : -1,
 			      .fill_end = fill_end };
-	uint32_t bs = d->block_size;
-	int ret;
 
-	if (!c->n)
-		return 0;
-	if (d->map) {
-		relink_by_map(&r);
-		free(r.segs);
-		return r.busy ? -EAGAIN : 0;
+	return relink_run(&r);
+}
+
+bool relink_would_follow(struct relink_ctx *d, const struct relink_items *c,
+			 uint64_t self_root, uint64_t self_ino,
+			 struct relink_stats *st)
+{
+	struct relink_stats dry = { 0 };
+	struct relinker r = { .d = d, .tmp = -1, .st = &dry, .c = c,
+			      .self_root = self_root, .self_ino = self_ino,
+			      .fill_fd = -1, .dry = true };
+
+	(void)relink_run(&r);
+	if (dry.refs_pinned || dry.errors) {
+		st->refs_pinned += dry.refs_pinned;
+		st->bytes_pinned += dry.bytes_pinned;
+		st->errors += dry.errors;
+		return false;
 	}
-	r.bytenrs = xcalloc(c->n, sizeof(*r.bytenrs));
-	for (size_t i = 0; i < c->n; i++)
-		r.bytenrs[r.nbytenrs++] = c->v[i].bytenr;
-	qsort(r.bytenrs, r.nbytenrs, sizeof(*r.bytenrs), cmp_u64);
-
-	for (r.item = 0; r.item < c->n && !stopped(d); r.item++) {
-		const struct relink_item *it = &c->v[r.item];
-
-		r.at = it->file_off;
-		ret = btrfs_extent_refs_at(d->mount_fd,
-					   it->bytenr + it->extent_offset,
-					   collect_ref, &r);
-		if (ret == 0 && it->len > bs) {
-			r.at = it->file_off + it->len - bs;
-			ret = btrfs_extent_refs_at(d->mount_fd,
-						   it->bytenr + it->extent_offset +
-							   it->len - bs,
-						   collect_ref, &r);
-		}
-		if (ret < 0 && ret != -ENOENT) {	/* ENOENT: freed */
-			log_info("cannot list the references to extent %llu of inode %llu in subvolume %llu: %s, skipping",
-				 (unsigned long long)it->bytenr,
-				 (unsigned long long)self_ino,
-				 (unsigned long long)self_root,
-				 strerror(-ret));
-			st->errors++;
-		}
-		if (HASH_COUNT(r.holders) >= RELINK_HOLDERS_MAX)
-			relink_flush(&r);
-	}
-	relink_flush(&r);
-	free(r.segs);
-	free(r.fills);
-	free(r.bytenrs);
-	return r.busy ? -EAGAIN : 0;
+	return true;
 }
 
 static int collect_item(void *arg, const struct btrfs_file_extent *fe)
@@ -762,6 +793,96 @@ static int collect_item(void *arg, const struct btrfs_file_extent *fe)
 		.extent_offset = fe->extent_offset + (a - fe->file_off),
 	};
 	return 0;
+}
+
+/* The extent ranges that a move covers, and whether a referrer strays. */
+struct extent_check {
+	const struct relink_items *c;
+	uint64_t bytenr;
+	uint64_t (*refs)[3];	/* root, ino, item offset */
+	size_t n, cap;
+	bool stray;
+};
+
+#define RELINK_CHECK_REFS 4096
+
+static int check_collect(void *arg, uint64_t root, uint64_t ino,
+			 uint64_t offset)
+{
+	struct extent_check *x = arg;
+
+	if (x->n >= RELINK_CHECK_REFS)
+		return 1;	/* too many to look at: not worth it */
+	x->refs = grow_array(x->refs, &x->cap, x->n + 1, sizeof(*x->refs));
+	x->refs[x->n][0] = root;
+	x->refs[x->n][1] = ino;
+	x->refs[x->n++][2] = offset;
+	return 0;
+}
+
+/* Whether [a, b) of the extent is mapped by the move's items. */
+static bool in_move(const struct extent_check *x, uint64_t a, uint64_t b)
+{
+	while (a < b) {
+		uint64_t next = a;
+
+		for (size_t i = 0; i < x->c->n; i++) {
+			const struct relink_item *it = &x->c->v[i];
+
+			if (it->bytenr == x->bytenr && it->extent_offset <= a &&
+			    it->extent_offset + it->len > a &&
+			    it->extent_offset + it->len > next)
+				next = it->extent_offset + it->len;
+		}
+		if (next == a)
+			return false;
+		a = next;
+	}
+	return true;
+}
+
+static int check_ref_item(void *arg, const struct btrfs_file_extent *fe)
+{
+	struct extent_check *x = arg;
+
+	if (fe->disk_bytenr == x->bytenr &&
+	    !in_move(x, fe->extent_offset, fe->extent_offset + fe->num_bytes)) {
+		x->stray = true;
+		return 1;
+	}
+	return 0;
+}
+
+bool relink_frees_extents(struct relink_ctx *d, const struct relink_items *c)
+{
+	struct extent_check x = { .c = c };
+	bool frees = c->n > 0;
+
+	for (size_t i = 0; i < c->n && frees && !stopped(d); i++) {
+		bool seen = false;
+
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = c->v[k].bytenr == c->v[i].bytenr;
+		if (seen)
+			continue;
+		x.bytenr = c->v[i].bytenr;
+		x.n = 0;
+		x.stray = false;
+		if (btrfs_extent_refs(d->mount_fd, x.bytenr, check_collect,
+				      &x) != 0) {
+			frees = false;
+			break;
+		}
+		for (size_t k = 0; k < x.n && !x.stray; k++)
+			if (btrfs_file_extents(d->mount_fd, x.refs[k][0],
+					       x.refs[k][1], x.refs[k][2],
+					       x.refs[k][2] + 1, check_ref_item,
+					       &x) < 0)
+				x.stray = true;
+		frees = !x.stray;
+	}
+	free(x.refs);
+	return frees;
 }
 
 int relink_items_read(struct relink_ctx *r, uint64_t root, uint64_t ino,

@@ -100,6 +100,20 @@ struct physmap;
  */
 void relink_use_map(struct relink_ctx *r, struct physmap *m);
 
+/*
+ * btrfs frees an extent only when no byte of it is referenced: whether
+ * every reference to each extent that @items (the original's items over a
+ * range about to move) touch, in any file, the original included, maps only
+ * bytes of it that @items map. Then moving the range, its referrers
+ * following, frees those extents; an extent that the original still maps
+ * elsewhere, or that a snapshot holds more of (taken before part of it was
+ * overwritten), would stay, and the move would cost space for nothing.
+ * Asked before data is written for a move (the relocation of a remainder);
+ * extents with more than a few thousand references are not looked into
+ * (false).
+ */
+bool relink_frees_extents(struct relink_ctx *r, const struct relink_items *items);
+
 /* Frees what @items holds. */
 void relink_items_release(struct relink_items *items);
 
@@ -126,5 +140,18 @@ int relink_range(struct relink_ctx *r, const struct relink_items *items,
 		 int src, int64_t src_delta, uint64_t self_root,
 		 uint64_t self_ino, int fill_fd, uint64_t *fill_end,
 		 struct relink_stats *st);
+
+/*
+ * Whether every other referrer of @items' old data (the original: inode
+ * @self_ino of @self_root) maps it as the original does and can be opened,
+ * so that relink_range() would leave none of them behind: asked before
+ * data is written for a move (the relocation of a shared remainder), so
+ * that a move that would free nothing costs no space either. Changes
+ * nothing; a root being sent is found only by the move. When not, adds
+ * the referrers that would stay to @st.
+ */
+bool relink_would_follow(struct relink_ctx *r, const struct relink_items *items,
+			 uint64_t self_root, uint64_t self_ino,
+			 struct relink_stats *st);
 
 #endif

@@ -141,3 +141,32 @@ u1=$(used_bytes)
 log "send loop: used $u0 -> $u1, refs_pinned $(json_get refs_pinned)"
 check_le "$u1" $((u0 + MiB)) "used bytes with a root being sent"
 teardown_fs
+
+# --- a referrer that cannot follow: the shared rest is not relocated -------
+# home/p3 is one extent (f0, f1, f2, then 4 MiB of its own); a read-only
+# snapshot is taken, then 4 KiB of home/p3's own part is overwritten, so
+# the snapshot maps the old extent where home/p3 no longer does. Its
+# duplicate part is deduped, but relocating the rest would free nothing
+# (the snapshot keeps the old extent) and would cost 4 MiB: it stays.
+setup_fs btrfs
+rand_file "$TESTDIR/p3-rest" 4096
+run_check btrfs -q subvolume create "$MNT/home"
+mkdir -p "$MNT/home/d1" "$MNT/.snapshots"
+for i in 0 1 2; do copy_plain "$TESTDIR/f$i" "$MNT/home/d1/f$i"; done
+sync
+splice_file "$MNT/home/p3" "$TESTDIR/f0:0:1024" "$TESTDIR/f1:0:1024" \
+	"$TESTDIR/f2:0:1024" "$TESTDIR/p3-rest:0:4096"
+sync
+run_check btrfs -q subvolume snapshot -r "$MNT/home" "$MNT/.snapshots/old"
+dd if=/dev/urandom of="$MNT/home/p3" bs=4K count=1 seek=$((3 * 256 + 512)) \
+	conv=notrunc status=none
+sync
+manifest >"$TESTDIR/before"
+u0=$(used_bytes)
+scan -t 1 "$MNT/home"
+check_manifest "$TESTDIR/before"
+u1=$(used_bytes)
+log "pinned rest: used $u0 -> $u1, relocated $(json_get bytes_relocated)"
+check_eq "$(json_get bytes_relocated)" 0 "bytes_relocated with a referrer that cannot follow"
+check_le "$u1" $((u0 + 512 * 1024)) "used bytes (the rest not copied for nothing)"
+teardown_fs
