@@ -155,6 +155,26 @@ int engine_open_file(struct engine *e, uint32_t id)
 	return fd;
 }
 
+void engine_count_pinned(struct engine *e)
+{
+	/*
+	 * Without the relocation primitive (XFS: no LOGICAL_INO), the other
+	 * names of deduped shared data follow only if the walk met them: what
+	 * no alias took stays pinned by a file outside the PATHs.
+	 */
+	if (e->relink)
+		return;
+	for (size_t i = 0; i < e->relinks.n; i++) {
+		struct relink *r = &e->relinks.v[i];
+
+		if (r->claimed < r->len) {
+			atomic_fetch_add(&e->st.bytes_pinned,
+					 r->len - r->claimed);
+			r->claimed = r->len;	/* counted once */
+		}
+	}
+}
+
 void engine_new_pass(struct engine *e)
 {
 	struct id_path *p, *tmp;
@@ -173,6 +193,7 @@ void engine_new_pass(struct engine *e)
 	free(e->seen);
 	e->seen = NULL;
 	pthread_mutex_unlock(&e->seen_lock);
+	engine_count_pinned(e);
 	free(e->relinks.v);
 	memset(&e->relinks, 0, sizeof(e->relinks));
 }

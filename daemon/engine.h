@@ -65,6 +65,7 @@ struct relink {
 	uint64_t physical, len;
 	uint32_t src_id;
 	uint64_t src_off;
+	uint64_t claimed;	/* bytes of it an alias in the walk followed */
 };
 
 /* Touched by the executor thread only: no lock. */
@@ -154,6 +155,13 @@ void engine_fini(struct engine *e);
  * that the next one takes files again. No batch may be in flight.
  */
 void engine_new_pass(struct engine *e);
+
+/*
+ * Adds to bytes_pinned what deduped shared data no file of the pass
+ * followed (XFS, where referrers outside the walk cannot be found); each
+ * byte once. Executor thread idle. Called at the end of a pass.
+ */
+void engine_count_pinned(struct engine *e);
 
 /*
  * Hashes and matches @job (hasher.c) with @buf (@buflen bytes, a multiple of

@@ -246,7 +246,7 @@ static void alias_ops(struct engine *e, struct file_job *job, struct op **ops,
 				hi = mid;
 		}
 		for (; lo < m->n && m->v[lo].physical < end; lo++) {
-			const struct relink *r = &m->v[lo];
+			struct relink *r = &m->v[lo];
 			uint64_t a = r->physical > al->physical ?
 					     r->physical : al->physical;
 			uint64_t b = r->physical + r->len < end ?
@@ -254,6 +254,7 @@ static void alias_ops(struct engine *e, struct file_job *job, struct op **ops,
 
 			if (a >= b)
 				continue;
+			r->claimed += b - a;
 			*ops = grow_array(*ops, cap, *nops + 1, sizeof(**ops));
 			(*ops)[(*nops)++] = (struct op){
 				.src_id = r->src_id,
@@ -442,8 +443,107 @@ static int copy_range(int from, int to, uint64_t off, uint64_t len,
 }
 
 
+/* @all: the items of every move of @moves that is still on. */
+static void gather_items(const struct byte_range *moves,
+			 const struct relink_items *items, size_t n,
+			 struct relink_items *all)
+{
+	all->n = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!moves[i].len)
+			continue;
+		all->v = grow_array(all->v, &all->cap, all->n + items[i].n,
+				    sizeof(*all->v));
+		memcpy(all->v + all->n, items[i].v,
+		       items[i].n * sizeof(*all->v));
+		all->n += items[i].n;
+	}
+}
+
+/*
+ * btrfs: drops (len 0) each remainder in @moves whose move would not free
+ * its old extents: one the file or another holder still maps beyond what
+ * moves (relink_frees_extents; files deduped from this one in @ops follow
+ * it, follow_moves), or a shared one whose referrers cannot all
+ * follow (relink_would_follow, counted as pinned). Dropping one may make
+ * another of the same extent useless: repeated until nothing changes.
+ * Fills @items with each remaining shared move's old items, for its
+ * referrers to follow; without items (no CAP_SYS_ADMIN) FIEMAP's view is
+ * taken as it is.
+ */
+static void keep_moves_that_free(struct engine *e, struct file_job *job,
+				 struct byte_range *moves,
+				 struct relink_items *items, size_t n,
+				 const struct op *ops, size_t nops)
+{
+	struct relink_items all = { 0 };
+	struct relink_files followers = { 0 };
+	bool *followed = xcalloc(n, sizeof(*followed));
+	bool changed = true;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		(void)job_items(e, job, moves[i].off, moves[i].len, &items[i]);
+	/*
+	 * Files deduped from this one in this batch follow what moves of it
+	 * (follow_moves): their references to its old extents do not count.
+	 */
+	for (i = 0; i < nops; i++) {
+		struct file_job *d = ops[i].dst;
+
+		if (ops[i].src_id != job->file_id || d == job)
+			continue;
+		if (!d->root && btrfs_file_root(d->fd, &d->root, &d->ino) < 0)
+			d->root = 0;
+		if (d->root)
+			relink_files_add(&followers, d->root, d->ino);
+	}
+	while (changed) {
+		changed = false;
+		gather_items(moves, items, n, &all);
+		for (i = 0; i < n; i++) {
+			struct relink_stats rs = { 0 };
+
+			if (!moves[i].len || !items[i].n)
+				continue;
+			if (!relink_frees_extents(e->relink, &items[i], &all,
+						  &followers)) {
+				log_debug("relocation of '%s' at %llu +%llu would not free its extent, skipping",
+					  job->path,
+					  (unsigned long long)moves[i].off,
+					  (unsigned long long)moves[i].len);
+				moves[i].len = 0;
+				changed = true;
+				continue;
+			}
+			if (followed[i] ||
+			    !range_shared(job, moves[i].off, moves[i].len))
+				continue;
+			followed[i] = true;	/* asked once */
+			if (!relink_would_follow(e->relink, &items[i],
+						 job->root, job->ino, &rs)) {
+				moves[i].len = 0;
+				changed = true;
+				atomic_fetch_add(&e->st.refs_pinned,
+						 rs.refs_pinned);
+				atomic_fetch_add(&e->st.bytes_pinned,
+						 rs.bytes_pinned);
+				atomic_fetch_add(&e->st.errors, rs.errors);
+			}
+		}
+	}
+	for (i = 0; i < n; i++)
+		if (!moves[i].len || !range_shared(job, moves[i].off,
+						   moves[i].len))
+			items[i].n = 0;	/* no one else to follow */
+	relink_items_release(&all);
+	free(followers.v);
+	free(followed);
+}
+
 static void relocate(struct engine *e, struct file_job *job, uint8_t *buf,
-		     struct moved_list *moved)
+		     struct moved_list *moved, const struct op *ops,
+		     size_t nops)
 {
 	struct byte_range *moves = NULL;
 	struct relink_items *items = NULL;
@@ -461,34 +561,10 @@ static void relocate(struct engine *e, struct file_job *job, uint8_t *buf,
 			  e->tmp_dir, strerror(errno));
 		goto out;
 	}
-	/*
-	 * Before the move: who else refers to the old extents. A shared
-	 * remainder moves only if all of them can follow: else the old
-	 * extent stays, and the copy would be space spent for nothing.
-	 */
+	/* Before the move: which old extents it frees, who must follow. */
 	items = xcalloc(n, sizeof(*items));
-	for (i = 0; i < n; i++) {
-		struct relink_stats rs = { 0 };
-
-		if (!e->relink ||
-		    !job_items(e, job, moves[i].off, moves[i].len, &items[i]))
-			continue;	/* FIEMAP's view, as it is */
-		if (!relink_frees_extents(e->relink, &items[i])) {
-			moves[i].len = 0;	/* the old extent would stay */
-			continue;
-		}
-		if (!range_shared(job, moves[i].off, moves[i].len)) {
-			items[i].n = 0;	/* no one else to follow */
-			continue;
-		}
-		if (!relink_would_follow(e->relink, &items[i], job->root,
-					 job->ino, &rs)) {
-			moves[i].len = 0;
-			atomic_fetch_add(&e->st.refs_pinned, rs.refs_pinned);
-			atomic_fetch_add(&e->st.bytes_pinned, rs.bytes_pinned);
-			atomic_fetch_add(&e->st.errors, rs.errors);
-		}
-	}
+	if (e->relink)
+		keep_moves_that_free(e, job, moves, items, n, ops, nops);
 	for (i = 0; i < n && !ret; i++)
 		if (moves[i].len)
 			ret = copy_range(job->fd, tmp, moves[i].off,
@@ -697,7 +773,7 @@ void engine_execute(struct engine *e, struct file_job *jobs, size_t njobs)
 		buf = xmalloc(COPY_BUF);
 		for (i = 0; i < njobs; i++)
 			if (jobs[i].ndone)
-				relocate(e, &jobs[i], buf, &moved);
+				relocate(e, &jobs[i], buf, &moved, ops, nops);
 		free(buf);
 	}
 	follow_moves(e, &cache, &ops, &nops, &cap_ops, &moved);

@@ -797,7 +797,7 @@ static int collect_item(void *arg, const struct btrfs_file_extent *fe)
 
 /* The extent ranges that a move covers, and whether a referrer strays. */
 struct extent_check {
-	const struct relink_items *c;
+	const struct relink_items *c;	/* everything that moves */
 	uint64_t bytenr;
 	uint64_t (*refs)[3];	/* root, ino, item offset */
 	size_t n, cap;
@@ -853,9 +853,30 @@ static int check_ref_item(void *arg, const struct btrfs_file_extent *fe)
 	return 0;
 }
 
-bool relink_frees_extents(struct relink_ctx *d, const struct relink_items *c)
+void relink_files_add(struct relink_files *f, uint64_t root, uint64_t ino)
 {
-	struct extent_check x = { .c = c };
+	for (size_t i = 0; i < f->n; i++)
+		if (f->v[i][0] == root && f->v[i][1] == ino)
+			return;
+	f->v = grow_array(f->v, &f->cap, f->n + 1, sizeof(*f->v));
+	f->v[f->n][0] = root;
+	f->v[f->n++][1] = ino;
+}
+
+static bool is_follower(const struct relink_files *f, uint64_t root,
+			uint64_t ino)
+{
+	for (size_t i = 0; f && i < f->n; i++)
+		if (f->v[i][0] == root && f->v[i][1] == ino)
+			return true;
+	return false;
+}
+
+bool relink_frees_extents(struct relink_ctx *d, const struct relink_items *c,
+			  const struct relink_items *moving,
+			  const struct relink_files *followers)
+{
+	struct extent_check x = { .c = moving };
 	bool frees = c->n > 0;
 
 	for (size_t i = 0; i < c->n && frees && !stopped(d); i++) {
@@ -874,7 +895,9 @@ bool relink_frees_extents(struct relink_ctx *d, const struct relink_items *c)
 			break;
 		}
 		for (size_t k = 0; k < x.n && !x.stray; k++)
-			if (btrfs_file_extents(d->mount_fd, x.refs[k][0],
+			if (!is_follower(followers, x.refs[k][0],
+					 x.refs[k][1]) &&
+			    btrfs_file_extents(d->mount_fd, x.refs[k][0],
 					       x.refs[k][1], x.refs[k][2],
 					       x.refs[k][2] + 1, check_ref_item,
 					       &x) < 0)

@@ -100,19 +100,31 @@ struct physmap;
  */
 void relink_use_map(struct relink_ctx *r, struct physmap *m);
 
+/* A set of files, by subvolume and inode. */
+struct relink_files {
+	uint64_t (*v)[2];
+	size_t n, cap;
+};
+
+/* Adds (@root, @ino) to @f (once). */
+void relink_files_add(struct relink_files *f, uint64_t root, uint64_t ino);
+
 /*
  * btrfs frees an extent only when no byte of it is referenced: whether
  * every reference to each extent that @items (the original's items over a
- * range about to move) touch, in any file, the original included, maps only
- * bytes of it that @items map. Then moving the range, its referrers
- * following, frees those extents; an extent that the original still maps
- * elsewhere, or that a snapshot holds more of (taken before part of it was
- * overwritten), would stay, and the move would cost space for nothing.
- * Asked before data is written for a move (the relocation of a remainder);
- * extents with more than a few thousand references are not looked into
- * (false).
+ * range about to move) touch, in any file, the original included, maps
+ * only bytes of it that @moving (everything about to move, @items
+ * included) maps, or comes from a file of @followers (which the caller
+ * moves along). Then the moves, referrers following, free those extents;
+ * an extent that the original still maps elsewhere, or that a snapshot
+ * holds more of (taken before part of it was overwritten), would stay, and
+ * the move would cost space for nothing. Asked before data is written for
+ * a move (the relocation of a remainder); extents with more than a few
+ * thousand references are not looked into (false).
  */
-bool relink_frees_extents(struct relink_ctx *r, const struct relink_items *items);
+bool relink_frees_extents(struct relink_ctx *r, const struct relink_items *items,
+			  const struct relink_items *moving,
+			  const struct relink_files *followers);
 
 /* Frees what @items holds. */
 void relink_items_release(struct relink_items *items);

@@ -573,6 +573,7 @@ int cmd_scan(int argc, char **argv)
 	}
 	pass_flush(&pipe);
 	pass_wait(&pipe);
+	engine_count_pinned(&e);
 	progress_stop();
 	atomic_fetch_add(&e.st.files_skipped, ws.excluded + ws.small);
 	atomic_fetch_add(&e.st.files_seen, ws.excluded + ws.small);
