@@ -33,7 +33,7 @@ for fs in $DEDUPE_FS; do
 	if [ "$fs" = btrfs ]; then
 		grep -q " $TESTDIR/top-" /proc/self/mountinfo &&
 			_fail "the daemon's top-level mount shows in our namespace"
-		grep " $TESTDIR/top-" "/proc/$WATCH_PID/mountinfo" | grep -q "subvolid=5" ||
+		grep -q "subvolid=5" <<<"$(grep " $TESTDIR/top-" "/proc/$WATCH_PID/mountinfo")" ||
 			_fail "no top-level (subvolid=5) mount of its own in the daemon's namespace"
 	fi
 	watch_wait_idle

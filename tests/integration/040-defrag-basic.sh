@@ -72,7 +72,7 @@ for fs in btrfs xfs ext4; do
 	check_eq "$(json_get errors)" 0 "$fs: errors"
 	phys_map "$MNT/d/plain" | diff -q "$TESTDIR/plain.map" - >/dev/null ||
 		_fail "$fs: the unfragmented file was moved"
-	ls -A "$MNT/d" | tr '\n' ' ' | grep -qx 'frag plain ' ||
+	[ "$(ls -A "$MNT/d" | tr '\n' ' ')" = 'frag plain ' ] ||
 		_fail "$fs: names left in the directory: $(ls -A "$MNT/d")"
 
 	# Nothing left to do.

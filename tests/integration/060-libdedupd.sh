@@ -29,10 +29,11 @@ other=$(nm -g --defined-only "$LIBS_DIR/libdedupd.a" 2>/dev/null |
 [ -z "$other" ] || _fail "libdedupd.a defines global symbols besides dedupd_*: $other"
 soname=$(objdump -p "$LIBS_DIR/libdedupd.so.0" | awk '$1 == "SONAME" { print $2 }')
 check_str "$soname" libdedupd.so.0 "soname"
+exports=$(nm -D --defined-only "$LIBS_DIR/libdedupd.so.0")
 for f in dedupd_open dedupd_dedupe_paths dedupd_get_stats dedupd_close \
 	dedupd_strerror dedupd_version dedupd_errmsg dedupd_interrupt \
 	dedupd_set_log dedupd_served_by; do
-	nm -D --defined-only "$LIBS_DIR/libdedupd.so.0" | grep -q " $f@@DEDUPD_0$" ||
+	grep -q " $f@@DEDUPD_0$" <<<"$exports" ||
 		_fail "libdedupd.so.0 does not export $f (version DEDUPD_0)"
 done
 
@@ -44,10 +45,11 @@ run_check cc $CFLAGS_T -o "$TESTDIR/prog-static" "$IT_DIR/lib-dedupe.c" \
 	"$LIBS_DIR/libdedupd.a" $(pkg-config --libs libxxhash) -pthread -lm
 run_check cc $CFLAGS_T -o "$TESTDIR/prog-shared" "$IT_DIR/lib-dedupe.c" \
 	-L"$LIBS_DIR" -ldedupd
-if ldd "$TESTDIR/prog-static" | grep -q libdedupd; then
+# (not `ldd | grep -q`: grep leaving early kills ldd, and pipefail fails)
+if grep -q libdedupd <<<"$(ldd "$TESTDIR/prog-static")"; then
 	_fail "the static program links libdedupd.so"
 fi
-ldd "$TESTDIR/prog-shared" | grep -q 'libdedupd.so.0' ||
+grep -q 'libdedupd.so.0' <<<"$(ldd "$TESTDIR/prog-shared")" ||
 	_fail "the shared program does not link libdedupd.so.0"
 export LD_LIBRARY_PATH=$LIBS_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 

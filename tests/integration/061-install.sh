@@ -67,9 +67,10 @@ log "pkg-config --static --libs dedupd: $static"
 run_check cc -std=gnu11 -Wall -Werror -o "$TESTDIR/prog-static" \
 	"$IT_DIR/lib-dedupe.c" $(pkg-config --cflags dedupd) \
 	${static/-ldedupd/$D/usr/lib/libdedupd.a}
-ldd "$TESTDIR/prog-static" | grep -q libdedupd &&
+# (not `ldd | grep -q`: grep leaving early kills ldd, and pipefail fails)
+grep -q libdedupd <<<"$(ldd "$TESTDIR/prog-static")" &&
 	_fail "the static program links libdedupd.so"
-LD_LIBRARY_PATH=$D/usr/lib ldd "$TESTDIR/prog" | grep -q "$D/usr/lib/libdedupd.so.0" ||
+grep -q "$D/usr/lib/libdedupd.so.0" <<<"$(LD_LIBRARY_PATH=$D/usr/lib ldd "$TESTDIR/prog")" ||
 	_fail "the program does not use the installed libdedupd.so.0"
 unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
 

@@ -96,7 +96,8 @@ if text.count("\n") != 1 or not text.endswith("\n"):
     bad.append("not exactly one line")
 ints = """files files_fragmented files_defragged files_skipped files_vanished
 extents_before extents_after bytes bytes_moved bytes_relinked refs_relinked
-refs_busy refs_pinned bytes_filled chunks chunks_retried chunks_skipped errors""".split()
+refs_busy refs_pinned bytes_pinned bytes_filled files_mapped chunks
+chunks_retried chunks_skipped errors""".split()
 for k in ints:
     v = d.get(k)
     if not isinstance(v, int) or isinstance(v, bool) or v < 0:
