@@ -13,8 +13,11 @@
 # (by content) against those now at the image's own disk address.
 # Appends a dated section to contrib/bench/RESULTS.md. Root only.
 #
+# A defrag that runs longer than DEFRAG_TIMEOUT seconds is stopped with
+# SIGINT (it finishes the chunk in flight and reports); the row says so.
+#
 # env: DEDUPD  FSTYPES ("btrfs xfs")  BACKUPS ("3 30")  FILE_MIB (256)
-#      WRITES (3000)  WORK  RESULTS
+#      WRITES (3000)  DEFRAG_TIMEOUT (900)  WORK  RESULTS
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,6 +27,7 @@ FSTYPES=${FSTYPES:-btrfs xfs}
 BACKUPS=${BACKUPS:-3 30}
 FILE_MIB=${FILE_MIB:-256}
 WRITES=${WRITES:-3000}
+DEFRAG_TIMEOUT=${DEFRAG_TIMEOUT:-900}
 RESULTS=${RESULTS:-$here/RESULTS.md}
 FIEMAP_PY=$top/tests/integration/fiemap.py
 MiB=$((1024 * 1024))
@@ -126,15 +130,17 @@ PY
 		opts=()
 		[ "$FS" != btrfs ] || opts=(--rewrite-backups)
 		rc=0
-		/usr/bin/time -f "%e %M" -o "$WORK/time" "$DEDUPD" defrag --json \
-			--no-progress "${opts[@]}" "$MNT/image" \
-			>"$WORK/report.json" 2>"$WORK/stderr" || rc=$?
+		/usr/bin/time -f "%e %M" -o "$WORK/time" timeout -s INT \
+			"$DEFRAG_TIMEOUT" "$DEDUPD" defrag --json --no-progress \
+			"${opts[@]}" "$MNT/image" >"$WORK/report.json" \
+			2>"$WORK/stderr" || rc=$?
+		[ "$rc" != 124 ] || rc="stopped after ${DEFRAG_TIMEOUT} s"
 		u1=$(used)
 		e1=$(extents "$MNT/image")
 		manifest >"$WORK/after"
 		intact=yes
 		cmp -s "$WORK/before" "$WORK/after" || intact=NO
-		read -r wall rss <"$WORK/time"
+		read -r wall rss < <(tail -n 1 "$WORK/time")
 		# backups sharing every block they hold in common with the image
 		sharing=0 partial=""
 		for n in $(seq 1 "$nb"); do
@@ -151,6 +157,8 @@ PY
 		rows+=("| $FS | $nb | $e0 -> $e1 | $(awk -v k="$grow" 'BEGIN { printf "%+.1f", k / 1024 }') | $wall | $((rss / 1024)) | $sharing/$nb | $intact | $rc |")
 		raw+=("$FS backups=$nb rc=$rc used_before=$u0 used_after=$u1 extents=$e0->$e1 wall_s=$wall peak_rss_kb=$rss sharing=$sharing/$nb$partial intact=$intact")
 		raw+=("report $FS backups=$nb $(cat "$WORK/report.json")")
+		# the rows so far, should a later case fail
+		printf '%s\n' "${rows[@]}" >"$WORK/rows"
 	done
 done
 
