@@ -297,17 +297,41 @@ static bool job_items(struct engine *e, struct file_job *job, uint64_t off,
 }
 
 /*
- * btrfs: the items of @job over [off, +len) before they move, when another
- * file may refer to them too, so that those referrers follow (relink.h).
- * Returns whether there is anything to follow.
+ * btrfs: the items of @job over [off, +len) before they move, so that its
+ * other referrers follow (relink.h). Read whether or not FIEMAP called the
+ * extents shared when the file was hashed (one tree search): a snapshot
+ * may be taken before the move (see may_have_referrers). Returns whether
+ * there is anything to follow.
  */
 static bool old_items(struct engine *e, struct file_job *job, uint64_t off,
 		      uint64_t len, struct relink_items *items)
 {
 	items->n = 0;
-	if (!e->relink || !range_shared(job, off, len))
+	if (!e->relink)
 		return false;
 	return job_items(e, job, off, len, items);
+}
+
+/*
+ * After [off, +len) of @job moved: whether another file may still refer to
+ * its old data, i.e. whether looking for referrers (LOGICAL_INO_V2, the
+ * costly part) is worth it. FIEMAP's shared flag is as of the hashing. A
+ * snapshot of the file's subvolume committed since (between hashing and
+ * executing the batch, or while the dedupe waited for that commit) shows
+ * in the subvolume's last_snapshot, read now, after the move: a
+ * transaction later than the one committed before hashing. (A reflink of
+ * the file made meanwhile does not: in watch it raises events of its own,
+ * and any later pass finds it as a duplicate.)
+ */
+static bool may_have_referrers(struct engine *e, const struct file_job *job,
+			       uint64_t off, uint64_t len)
+{
+	uint64_t last;
+
+	if (!job->gen || range_shared(job, off, len))
+		return true;
+	return btrfs_root_last_snapshot(e->mount_fd, job->root, &last) < 0 ||
+	       last > job->gen;
 }
 
 /*
@@ -397,7 +421,10 @@ static void run_group(struct engine *e, struct src_file **cache,
 					       dests[i].bytes);
 			add_moved(moved, live[i]->dst->file_id,
 				  live[i]->dst_off, dests[i].bytes);
-			if (follow[i])
+			if (follow[i] &&
+			    may_have_referrers(e, live[i]->dst,
+					       live[i]->dst_off,
+					       dests[i].bytes))
 				follow_referrers(e, live[i]->dst, &items[i],
 						 live[i]->dst_off,
 						 dests[i].bytes, src,
@@ -464,12 +491,12 @@ static void gather_items(const struct byte_range *moves,
  * btrfs: drops (len 0) each remainder in @moves whose move would not free
  * its old extents: one the file or another holder still maps beyond what
  * moves (relink_frees_extents; files deduped from this one in @ops follow
- * it, follow_moves), or a shared one whose referrers cannot all
- * follow (relink_would_follow, counted as pinned). Dropping one may make
- * another of the same extent useless: repeated until nothing changes.
- * Fills @items with each remaining shared move's old items, for its
- * referrers to follow; without items (no CAP_SYS_ADMIN) FIEMAP's view is
- * taken as it is.
+ * it, follow_moves), or one that may be shared (may_have_referrers)
+ * whose referrers cannot all follow (relink_would_follow, counted as
+ * pinned). Dropping one may make another of the same extent useless:
+ * repeated until nothing changes. Fills @items with each remaining move's
+ * old items, for its referrers to follow; without items (no
+ * CAP_SYS_ADMIN) FIEMAP's view is taken as it is.
  */
 static void keep_moves_that_free(struct engine *e, struct file_job *job,
 				 struct byte_range *moves,
@@ -517,7 +544,8 @@ static void keep_moves_that_free(struct engine *e, struct file_job *job,
 				continue;
 			}
 			if (followed[i] ||
-			    !range_shared(job, moves[i].off, moves[i].len))
+			    !may_have_referrers(e, job, moves[i].off,
+						moves[i].len))
 				continue;
 			followed[i] = true;	/* asked once */
 			if (!relink_would_follow(e->relink, &items[i],
@@ -532,10 +560,14 @@ static void keep_moves_that_free(struct engine *e, struct file_job *job,
 			}
 		}
 	}
+	/*
+	 * Kept for the moves whose range was not shared when the file was
+	 * hashed too: a snapshot taken since, or until the move, follows it
+	 * (may_have_referrers, asked again after the move).
+	 */
 	for (i = 0; i < n; i++)
-		if (!moves[i].len || !range_shared(job, moves[i].off,
-						   moves[i].len))
-			items[i].n = 0;	/* no one else to follow */
+		if (!moves[i].len)
+			items[i].n = 0;
 	relink_items_release(&all);
 	free(followers.v);
 	free(followed);
@@ -590,7 +622,9 @@ static void relocate(struct engine *e, struct file_job *job, uint8_t *buf,
 			atomic_fetch_add(&e->st.bytes_relocated, (uint64_t)r);
 			add_moved(moved, job->file_id, moves[i].off,
 				  (uint64_t)r);
-			if (items[i].n)
+			if (items[i].n &&
+			    may_have_referrers(e, job, moves[i].off,
+					       (uint64_t)r))
 				follow_referrers(e, job, &items[i],
 						 moves[i].off, (uint64_t)r,
 						 tmp, moves[i].off);

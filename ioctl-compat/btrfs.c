@@ -80,6 +80,42 @@ static int extent_tree_generation(int fd, uint64_t *ret_gen)
 	return 0;
 }
 
+int btrfs_root_last_snapshot(int fd, uint64_t root_id, uint64_t *ret_transid)
+{
+	const struct btrfs_ioctl_search_key key = {
+		.tree_id = BTRFS_ROOT_TREE_OBJECTID,
+		.min_objectid = root_id,
+		.max_objectid = root_id,
+		.min_type = BTRFS_ROOT_ITEM_KEY,
+		.max_type = BTRFS_ROOT_ITEM_KEY,
+		.max_offset = UINT64_MAX,	/* a snapshot's: its otransid */
+		.max_transid = UINT64_MAX,
+	};
+	struct btrfs_ioctl_search_header sh;
+	const uint8_t *item;
+	struct tree_search s;
+	bool found = false;
+	int ret;
+
+	if (!ret_transid)
+		return -EINVAL;
+	ret = tree_search_init(&s, fd, &key);
+	if (ret < 0)
+		return ret;
+	while ((ret = tree_search_next(&s, &sh, &item)) > 0) {
+		if (sh.type != BTRFS_ROOT_ITEM_KEY ||
+		    sh.objectid != root_id || sh.len < ROOT_ITEM_MIN_LEN)
+			continue;
+		*ret_transid = get_le64(item, offsetof(struct btrfs_root_item,
+						       last_snapshot));
+		found = true;
+	}
+	tree_search_fini(&s);
+	if (ret < 0)
+		return ret;
+	return found ? 0 : -ENOENT;
+}
+
 /* FS_INFO's generation, less one: see btrfs.h. */
 static int fs_info_generation(int fd, uint64_t *ret_gen)
 {

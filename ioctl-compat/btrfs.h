@@ -224,6 +224,15 @@ int btrfs_extent_refs(int fd, uint64_t bytenr, btrfs_ref_cb cb, void *arg);
 int btrfs_extent_refs_at(int fd, uint64_t logical, btrfs_ref_cb cb, void *arg);
 
 /*
+ * The transaction of the last snapshot taken of subvolume @root_id of the
+ * filesystem @fd is on (its ROOT_ITEM's last_snapshot; 0: never), as of
+ * the last commit: a snapshot is made in a commit, so once its ioctl has
+ * returned this shows it. Needs CAP_SYS_ADMIN. Returns 0, -ENOENT (no such
+ * subvolume), or -errno.
+ */
+int btrfs_root_last_snapshot(int fd, uint64_t root_id, uint64_t *ret_transid);
+
+/*
  * Whether the subvolume that the file @fd is in is read-only
  * (BTRFS_IOC_SUBVOL_GETFLAGS, unprivileged). Returns 1, 0, or -errno
  * (-ENOTTY: not btrfs).

@@ -49,6 +49,7 @@ struct fake_item {
 	uint8_t compression; /* EXTENT */
 	uint32_t refs; /* ROOT */
 	uint64_t flags; /* ROOT */
+	uint64_t last_snapshot; /* ROOT */
 };
 
 static struct {
@@ -218,6 +219,9 @@ static void fill_item(const struct fake_item *it, uint8_t *p)
 		le32 = htole32(it->refs);
 		memcpy(p + offsetof(struct btrfs_root_item, refs), &le32,
 		       sizeof(le32));
+		le64 = htole64(it->last_snapshot);
+		memcpy(p + offsetof(struct btrfs_root_item, last_snapshot),
+		       &le64, sizeof(le64));
 	}
 }
 
@@ -897,6 +901,51 @@ static void fs_generation_errors(void **state)
 	assert_int_equal(btrfs_fs_generation(4, NULL), -EINVAL);
 }
 
+static struct fake_item *root_item_of(uint64_t id)
+{
+	for (unsigned int i = 0; i < k.n; i++)
+		if (k.item[i].objectid == id &&
+		    k.item[i].type == BTRFS_ROOT_ITEM_KEY)
+			return &k.item[i];
+	fail();
+	return NULL;
+}
+
+static void root_last_snapshot(void **state)
+{
+	uint64_t t = 1234;
+
+	(void)state;
+	add_root_tree();
+	root_item_of(256)->last_snapshot = 25;
+	root_item_of(259)->last_snapshot = 28;	/* a snapshot's own */
+	root_item_of(262)->last_snapshot = 22;	/* the old format has it */
+	assert_int_equal(btrfs_root_last_snapshot(4, 256, &t), 0);
+	assert_int_equal(t, 25);
+	assert_int_equal(k.call[0].key.tree_id, BTRFS_ROOT_TREE_OBJECTID);
+	assert_int_equal(k.call[0].key.min_objectid, 256);
+	assert_int_equal(k.call[0].key.max_objectid, 256);
+	assert_int_equal(k.call[0].key.min_type, BTRFS_ROOT_ITEM_KEY);
+	assert_int_equal(k.call[0].key.max_type, BTRFS_ROOT_ITEM_KEY);
+	assert_int_equal(btrfs_root_last_snapshot(4, 257, &t), 0);
+	assert_int_equal(t, 0);	/* never snapshotted */
+	assert_int_equal(btrfs_root_last_snapshot(4, 259, &t), 0);
+	assert_int_equal(t, 28);	/* keyed by its otransid */
+	assert_int_equal(btrfs_root_last_snapshot(4, 262, &t), 0);
+	assert_int_equal(t, 22);
+
+	t = 1234;
+	assert_int_equal(btrfs_root_last_snapshot(4, 999, &t), -ENOENT);
+	assert_int_equal(btrfs_root_last_snapshot(4, 261, &t), -ENOENT);
+	assert_int_equal(t, 1234);
+	assert_int_equal(btrfs_root_last_snapshot(4, 256, NULL), -EINVAL);
+	k.calls = 0;
+	k.fail_at = 1;
+	k.fail_errno = EPERM;
+	assert_int_equal(btrfs_root_last_snapshot(4, 256, &t), -EPERM);
+	assert_int_equal(t, 1234);
+}
+
 static void handle_layout(void **state)
 {
 	static const uint8_t want[BTRFS_FID_LEN] = {
@@ -1559,6 +1608,7 @@ int main(void)
 		cmocka_unit_test_setup(fs_generation_falls_back_to_fs_info,
 				       reset),
 		cmocka_unit_test_setup(fs_generation_errors, reset),
+		cmocka_unit_test_setup(root_last_snapshot, reset),
 		cmocka_unit_test_setup(handle_layout, reset),
 		cmocka_unit_test_setup(open_inode_by_gen0_handle, reset),
 		cmocka_unit_test_setup(file_extents_decodes_items, fe_reset),
