@@ -89,6 +89,7 @@ struct watch_opts {
 	uint64_t min_size;
 	unsigned int threads;
 	bool dry_run;
+	bool skip_snapshots;	/* --snapshots=skip: read-only ones stay */
 	int log_level;
 	const char *mounts[MAX_MOUNTS];
 	int nmounts;
@@ -203,6 +204,12 @@ static void watch_usage(FILE *f)
 "      --io-class CLASS      idle (default), best-effort or none\n"
 "  -t, --threads N           hashing threads (default: one per CPU)\n"
 "  -n, --dry-run             hash and match, dedupe nothing\n"
+"      --snapshots=MODE      btrfs: follow (default): read-only snapshots\n"
+"                            that refer to data that moves (deduped,\n"
+"                            relocated, defragmented) are deduped onto its\n"
+"                            new place too, so that the old extents are\n"
+"                            freed; skip: they are left untouched (frees\n"
+"                            less, never uses more)\n"
 "      --db PATH             index file (one MOUNT only; default\n"
 "                            " STATE_DIR "/<fs-uuid>/index)\n"
 "      --db-size SIZE        index budget, 256K to 1T (see 'dedupd scan')\n"
@@ -271,7 +278,7 @@ enum {
 	OPT_LOADAVG, OPT_INCLUDE, OPT_MIN_SIZE, OPT_IO_CLASS, OPT_DB,
 	OPT_DB_SIZE, OPT_STATE_DIR, OPT_SOCKET, OPT_CONFIG,
 	OPT_NO_CONFIG, OPT_BOUNDED, OPT_MOUNT, OPT_DEFRAG_THRESHOLD,
-	OPT_DEFRAG_CHUNK, OPT_DEFRAG_IDLE,
+	OPT_DEFRAG_CHUNK, OPT_DEFRAG_IDLE, OPT_SNAPSHOTS,
 };
 static const struct option watch_longopts[] = {
 	{ "settle", required_argument, NULL, OPT_SETTLE },
@@ -285,6 +292,7 @@ static const struct option watch_longopts[] = {
 	{ "io-class", required_argument, NULL, OPT_IO_CLASS },
 	{ "threads", required_argument, NULL, 't' },
 	{ "dry-run", no_argument, NULL, 'n' },
+	{ "snapshots", required_argument, NULL, OPT_SNAPSHOTS },
 	{ "db", required_argument, NULL, OPT_DB },
 	{ "db-size", required_argument, NULL, OPT_DB_SIZE },
 	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
@@ -463,6 +471,13 @@ static int parse_args(int argc, char **argv, struct watch_opts *o)
 				return -EINVAL;
 			}
 			o->defrag_chunk = v;
+			break;
+		case OPT_SNAPSHOTS:
+			if (parse_snapshots_mode(optarg, &o->skip_snapshots)) {
+				log_error("invalid --snapshots '%s' (follow or skip)",
+					  optarg);
+				return -EINVAL;
+			}
 			break;
 		case OPT_MOUNT:
 			if (o->nmounts >= MAX_MOUNTS) {
@@ -1968,6 +1983,7 @@ static int setup_fs(struct wfs *f, const struct watch_opts *o,
 	}
 	f->e.mnt_id = (int)stx.stx_mnt_id;
 	f->e.tmp_dir = xstrdup(f->mount);
+	f->e.skip_snapshots = o->skip_snapshots;	/* before its relinker */
 	engine_init(&f->e, f->top_fd);
 	f->engine_ready = true;
 	f->e.dry_run = o->dry_run;
@@ -2028,6 +2044,7 @@ static int setup_fs(struct wfs *f, const struct watch_opts *o,
 				 sst.seconds * 1000);
 	}
 	f->dopts.chunk = o->defrag_chunk;
+	f->dopts.skip_snapshots = o->skip_snapshots;
 	f->dopts.min_extent_mib = 1e9;	/* the daemon decided already */
 	f->defrag = defrag_new(&f->dopts, f->top_fd, &f->e.fs, f->mount);
 	strcpy(f->defrag_path, f->db_path);	/* fits: 8 bytes more */
@@ -2099,6 +2116,9 @@ static void reload(void)
 			if (strcmp(o.mounts[i], W.fs[i].mount))
 				log_warn("changing the mounts needs a restart; '%s' is ignored",
 					 o.mounts[i]);
+	if (o.skip_snapshots != W.o.skip_snapshots)
+		log_warn("changing --snapshots needs a restart; still '%s'",
+			 W.o.skip_snapshots ? "skip" : "follow");
 	pthread_mutex_lock(&W.lock);
 	W.o.settle = o.settle;
 	W.o.min_age = o.min_age;

@@ -18,7 +18,9 @@
 # and in every snapshot sits at its original's disk address (so the old
 # extents are freed), and used space never grows beyond what it was before
 # the daemon worked on them plus one chunk (16 MiB, the executor's
-# CHUNK_LEN).
+# CHUNK_LEN). Then --snapshots=skip (as "snapshots = skip" in the
+# configuration): a snapshot taken between a write and its dedupe keeps
+# its own extents, and used space does not grow.
 . "$(dirname "$0")/lib.sh"
 setup
 case " $DEDUPE_FS " in
@@ -335,5 +337,43 @@ for ((n = 1; n <= nsnap; n++)); do
 		"blocks of snapshot $n's copies not at orig's address"
 done
 check_eq "$(blocks_elsewhere "$W")" 0 "blocks of home's copies not at orig's address"
+watch_stop
+
+# --- --snapshots=skip, from the configuration file: snapshots stay --------
+run_expect_rc 2 "$DEDUPD" watch --no-config --snapshots=sometimes \
+	--socket "$TESTDIR/sock2" --state-dir "$TESTDIR/state2" "$W"
+printf 'snapshots = maybe\n' >"$TESTDIR/bad.conf"
+run_expect_rc 2 "$DEDUPD" watch --config "$TESTDIR/bad.conf" \
+	--socket "$TESTDIR/sock2" --state-dir "$TESTDIR/state2" "$W"
+printf 'settle = 1\ndefrag-threshold = 0\nsnapshots = skip\n' >"$TESTDIR/skip.conf"
+WATCH_CONF_SETTLE=1 watch_start --config "$TESTDIR/skip.conf" "$W"
+watch_wait_idle
+kill -STOP "$WATCH_PID"
+mkdir "$W/skip"
+copy_plain "$TESTDIR/o0" "$W/skip/f0"
+copy_plain "$TESTDIR/o1" "$W/skip/f1"
+snapshot
+manifest "$W" >"$TESTDIR/home"
+us=$(used_bytes)
+sampler_start skip
+kill -CONT "$WATCH_PID"
+watch_wait_idle
+sampler_stop skip
+u4=$(used_bytes)
+log "skip: used $us -> $u4"
+check_eq "$(blocks_elsewhere "$W" skip)" 0 "blocks of home's skip/ not at orig's address"
+check_eq "$(blocks_elsewhere "$MNT/.snapshots/$nsnap" skip)" $((2 * F / 4096)) \
+	"blocks of snapshot $nsnap's skip/ not at orig's address (--snapshots=skip)"
+check_le "$UMAX" $((us + CHUNK + SLACK)) "used bytes with --snapshots=skip"
+check_le "$u4" $((us + SLACK)) "used bytes after --snapshots=skip (never more)"
+# not reloadable: SIGHUP says so
+printf 'settle = 1\ndefrag-threshold = 0\nsnapshots = follow\n' >"$TESTDIR/skip.conf"
+kill -HUP "$WATCH_PID"
+for ((i = 0; i < 50; i++)); do
+	! grep -q "changing --snapshots needs a restart; still 'skip'" "$WATCH_LOG" || break
+	sleep 0.1
+done
+grep -q "changing --snapshots needs a restart; still 'skip'" "$WATCH_LOG" ||
+	_watch_fail "no warning that --snapshots needs a restart after SIGHUP"
 watch_stop
 check_all
