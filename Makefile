@@ -184,13 +184,15 @@ test-phys_OBJS := $(B)/daemon/engine.o $(B)/daemon/relink.o \
 	$(B)/libioctlcompat.a
 test-phys_WRAPS :=
 test-physmap_OBJS := $(B)/daemon/physmap.o $(B)/daemon/walk.o \
-	$(B)/daemon/util.o $(B)/daemon/log.o $(B)/ioctl-compat/fiemap.o
+	$(B)/daemon/util.o $(B)/daemon/log.o $(B)/ioctl-compat/fiemap.o \
+	$(B)/ioctl-compat/handle.o
 test-physmap_WRAPS := fiemap_iter_open fiemap_iter_next fiemap_iter_free \
 	walk_tree
 test-util_OBJS := $(B)/daemon/util.o
 test-util_WRAPS :=
-test-walk_OBJS := $(B)/daemon/walk.o $(B)/daemon/util.o $(B)/daemon/log.o
-test-walk_WRAPS := statx
+test-walk_OBJS := $(B)/daemon/walk.o $(B)/daemon/util.o $(B)/daemon/log.o \
+	$(B)/ioctl-compat/handle.o
+test-walk_WRAPS := statx fstat64 open_by_handle_at
 test-config_OBJS := $(B)/daemon/config.o $(B)/daemon/util.o
 test-config_WRAPS :=
 test-client_OBJS := $(B)/daemon/client.o $(B)/daemon/util.o

@@ -781,10 +781,13 @@ static int parse_defrag_args(int argc, char **argv, struct defrag_opts *o)
 	return 0;
 }
 
-static int defrag_walked(void *arg, const char *path, uint64_t size)
+static int defrag_walked(void *arg, int dfd, const char *name,
+			 const char *path, uint64_t size)
 {
 	struct defrag *d = arg;
 
+	(void)dfd;
+	(void)name;
 	(void)size;
 	if (pass_stop)
 		return -EINTR;

@@ -100,15 +100,20 @@ void engine_remember_path(struct engine *e, uint32_t id, const char *path)
 	HASH_ADD(hh, e->paths, id, sizeof(p->id), p);
 }
 
-int engine_open_path(const char *path)
+int engine_open_at(int dfd, const char *name)
 {
 	/* O_NONBLOCK: a FIFO swapped in after the walk must not hang us. */
 	const int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
-	int fd = open(path, flags | O_NOATIME);
+	int fd = openat(dfd, name, flags | O_NOATIME);
 
-	if (fd < 0 && errno == EPERM)
-		fd = open(path, flags);	/* O_NOATIME needs ownership */
+	if (fd < 0 && errno == EPERM)	/* O_NOATIME needs ownership */
+		fd = openat(dfd, name, flags);
 	return fd < 0 ? -errno : fd;
+}
+
+int engine_open_path(const char *path)
+{
+	return engine_open_at(AT_FDCWD, path);
 }
 
 int engine_open_file(struct engine *e, uint32_t id)

@@ -180,6 +180,9 @@ void engine_execute(struct engine *e, struct file_job *jobs, size_t njobs);
  */
 int engine_open_path(const char *path);
 
+/* The same for @name relative to the directory @dfd (or AT_FDCWD). */
+int engine_open_at(int dfd, const char *name);
+
 /*
  * Opens indexed file @id read-only (O_NOATIME where allowed): by handle, or
  * by its path in this pass when handles cannot be opened. Returns an fd or

@@ -127,7 +127,8 @@ void pass_add(struct pass *p, char *path, int fd, uint64_t size)
 		pass_flush(p);
 }
 
-static int add_walked(void *arg, const char *path, uint64_t size)
+static int add_walked(void *arg, int dfd, const char *name, const char *path,
+		      uint64_t size)
 {
 	struct pass *p = arg;
 	struct engine *e = p->b[0].e;
@@ -135,8 +136,9 @@ static int add_walked(void *arg, const char *path, uint64_t size)
 
 	if (pass_stopped(e))
 		return -EINTR;
-	/* Opened here: the file is then on the mount the walk vetted. */
-	fd = engine_open_path(path);
+	/* Opened here, in the directory the walk vetted: a path resolved
+	 * later may cross a mount made meanwhile. */
+	fd = engine_open_at(dfd, name);
 	if (fd < 0) {
 		if (fd == -EACCES || fd == -EPERM)
 			atomic_fetch_add(&e->st.files_unreadable, 1);
@@ -169,6 +171,8 @@ int pass_add_paths(struct pass *p, char *const *paths, size_t n,
 			break;
 		}
 		w.mnt_id = (int)stx.stx_mnt_id;
+		/* add_walked opens files where the walk found them. */
+		w.under_self_binds = true;
 		ret = walk_tree(paths[i], &w, ws, add_walked, p);
 		if (ret < 0)
 			break;

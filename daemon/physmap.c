@@ -127,7 +127,8 @@ static void add_pieces(struct physmap *m, const struct extent *x,
 	}
 }
 
-static int map_other(void *arg, const char *path, uint64_t size)
+static int map_other(void *arg, int dfd, const char *name, const char *path,
+		     uint64_t size)
 {
 	struct physmap *m = arg;
 	struct fiemap_iter *it;
@@ -138,10 +139,11 @@ static int map_other(void *arg, const char *path, uint64_t size)
 
 	if (m->stop && *m->stop)
 		return -EINTR;
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
-				O_NOATIME);
+	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+				       O_CLOEXEC | O_NOATIME);
 	if (fd < 0 && errno == EPERM)
-		fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		fd = openat(dfd, name,
+			    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno != ENOENT)
 			m->st->errors++;

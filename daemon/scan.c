@@ -253,11 +253,14 @@ struct walk_queue {
 	struct pass *direct;	/* no thread: files go straight in */
 };
 
-static int enqueue_file(void *arg, const char *path, uint64_t size)
+static int enqueue_file(void *arg, int dfd, const char *name,
+			const char *path, uint64_t size)
 {
 	struct walk_queue *q = arg;
 	char *dup;
 
+	(void)dfd;
+	(void)name;
 	if (pass_stop)
 		return -EINTR;
 	dup = xstrdup(path);
@@ -323,8 +326,11 @@ static void consume_walk(struct walk_queue *q, struct pass *p)
 	}
 }
 
-static int count_file(void *arg, const char *path, uint64_t size)
+static int count_file(void *arg, int dfd, const char *name,
+		      const char *path, uint64_t size)
 {
+	(void)dfd;
+	(void)name;
 	(void)path;
 	*(uint64_t *)arg += size;
 	return 0;

@@ -12,6 +12,15 @@
 #include "daemon/log.h"
 #include "daemon/util.h"
 #include "daemon/walk.h"
+#include "ioctl-compat/handle.h"
+
+struct walk_ctx {
+	const struct walk_opts *o;
+	struct walk_stats *st;
+	walk_fn fn;
+	void *arg;
+	int root_fd;		/* the root, on the walk's mount */
+};
 
 int walk_excluded(const struct walk_opts *o, const char *path)
 {
@@ -37,10 +46,44 @@ static int mount_id_of(int fd)
 	return (int)stx.stx_mnt_id;
 }
 
-static int walk_dir(int dfd, char *path, size_t plen, size_t pcap,
-		    const struct walk_opts *o, struct walk_stats *st,
-		    walk_fn fn, void *arg)
+/*
+ * @cfd, a directory in @dfd whose entry names inode @d_ino, is on another
+ * mount. If that mount shows the very directory it covers (the same
+ * filesystem, and that inode), returns the directory reopened through its
+ * handle on the walk's mount: the files beneath are the same, and nothing
+ * opened under it then depends on that mount staying or going. Else
+ * returns -1. Closes @cfd either way.
+ */
+static int beneath_self_bind(const struct walk_ctx *c, int dfd, int cfd,
+			     ino_t d_ino)
 {
+	struct file_id_handle h;
+	struct stat parent, sb, nb;
+	int fd = -1;
+
+	if (c->o->under_self_binds && c->root_fd >= 0 &&
+	    fstat(dfd, &parent) == 0 && fstat(cfd, &sb) == 0 &&
+	    sb.st_dev == parent.st_dev && sb.st_ino == d_ino &&
+	    file_handle_get(cfd, "", &h, NULL) == 0) {
+		fd = file_handle_open(c->root_fd, &h,
+				      O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+		if (fd >= 0 &&
+		    (fstat(fd, &nb) < 0 || nb.st_ino != sb.st_ino ||
+		     nb.st_dev != sb.st_dev ||
+		     mount_id_of(fd) != c->o->mnt_id)) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	close(cfd);
+	return fd < 0 ? -1 : fd;
+}
+
+static int walk_dir(const struct walk_ctx *c, int dfd, char *path,
+		    size_t plen, size_t pcap)
+{
+	const struct walk_opts *o = c->o;
+	struct walk_stats *st = c->st;
 	DIR *d = fdopendir(dfd);
 	struct dirent *de;
 	int ret = 0;
@@ -82,7 +125,8 @@ static int walk_dir(int dfd, char *path, size_t plen, size_t pcap,
 				st->small++;
 				goto next;
 			}
-			ret = fn(arg, path, (uint64_t)sb.st_size);
+			ret = c->fn(c->arg, dirfd(d), name, path,
+				    (uint64_t)sb.st_size);
 			if (ret < 0)
 				break;
 		} else if (type == DT_DIR) {
@@ -99,12 +143,14 @@ static int walk_dir(int dfd, char *path, size_t plen, size_t pcap,
 				goto next;
 			}
 			if (mount_id_of(cfd) != o->mnt_id) {
-				st->other_mounts++;
-				close(cfd);
-				goto next;
+				cfd = beneath_self_bind(c, dirfd(d), cfd,
+							de->d_ino);
+				if (cfd < 0) {
+					st->other_mounts++;
+					goto next;
+				}
 			}
-			ret = walk_dir(cfd, path, plen + 1 + nlen, pcap, o, st,
-				       fn, arg);
+			ret = walk_dir(c, cfd, path, plen + 1 + nlen, pcap);
 			if (ret < 0)
 				break;
 		}
@@ -119,6 +165,8 @@ next:
 int walk_tree(const char *root, const struct walk_opts *o,
 	      struct walk_stats *st, walk_fn fn, void *arg)
 {
+	struct walk_ctx c = { .o = o, .st = st, .fn = fn, .arg = arg,
+			      .root_fd = -1 };
 	size_t pcap = 8192;
 	struct stat sb;
 	char *path;
@@ -138,7 +186,7 @@ int walk_tree(const char *root, const struct walk_opts *o,
 			st->small++;
 			return 0;
 		}
-		return fn(arg, root, (uint64_t)sb.st_size);
+		return fn(arg, AT_FDCWD, root, root, (uint64_t)sb.st_size);
 	}
 	if (!S_ISDIR(sb.st_mode)) {
 		close(fd);
@@ -149,7 +197,11 @@ int walk_tree(const char *root, const struct walk_opts *o,
 	/* "/mnt/" would give "/mnt//a": drop trailing slashes. */
 	for (size_t n = strlen(path); n > 1 && path[n - 1] == '/'; n--)
 		path[n - 1] = '\0';
-	ret = walk_dir(fd, path, strlen(path), pcap, o, st, fn, arg);
+	if (o->under_self_binds)
+		c.root_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	ret = walk_dir(&c, fd, path, strlen(path), pcap);
+	if (c.root_fd >= 0)
+		close(c.root_fd);
 	free(path);
 	return ret;
 }

@@ -2,6 +2,7 @@
 #ifndef DEDUPD_WALK_H
 #define DEDUPD_WALK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -10,6 +11,15 @@ struct walk_opts {
 	size_t nexcludes;
 	int mnt_id;		/* stay on this mount */
 	uint64_t min_size;
+	/*
+	 * Walk beneath a directory that a bind mount of itself covers (as
+	 * containers/storage covers its overlay directory while a podman
+	 * command runs): its files are the same ones. The directory is
+	 * reopened by handle on the walk's mount (CAP_DAC_READ_SEARCH;
+	 * without it the mount is skipped like any other). For callers that
+	 * open files through the fd @walk_fn is given, not by path.
+	 */
+	bool under_self_binds;
 };
 
 struct walk_stats {
@@ -21,10 +31,15 @@ struct walk_stats {
 };
 
 /*
- * Called for each regular file of at least min_size bytes. Return 0 to go
- * on, or a negative value to stop the walk with it.
+ * Called for each regular file of at least min_size bytes: @path is its
+ * path from the root given, @name its entry in the directory @dfd, which
+ * the walk has vetted (open the file with openat(@dfd, @name): a path
+ * resolved later may cross a mount made meanwhile). @dfd is AT_FDCWD and
+ * @name the root when the root is the file. Return 0 to go on, or a
+ * negative value to stop the walk with it.
  */
-typedef int (*walk_fn)(void *arg, const char *path, uint64_t size);
+typedef int (*walk_fn)(void *arg, int dfd, const char *name, const char *path,
+		       uint64_t size);
 
 /*
  * Walks @root (a directory or a regular file) depth-first without following

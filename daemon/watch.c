@@ -1034,10 +1034,13 @@ struct walkin_ctx {
 	uint64_t files;
 };
 
-static int walked_file(void *arg, const char *path, uint64_t size)
+static int walked_file(void *arg, int dfd, const char *name, const char *path,
+		       uint64_t size)
 {
 	struct walkin_ctx *c = arg;
 
+	(void)dfd;
+	(void)name;
 	if (pass_stop)
 		return -EINTR;
 	serve_requests_now(c->f);

@@ -89,7 +89,8 @@ int __wrap_walk_tree(const char *root, const struct walk_opts *o,
 	(void)st;
 	walks++;
 	for (int i = 0; i < nfiles; i++) {
-		int ret = fn(arg, files[i].path, 64 * MiB);
+		int ret = fn(arg, AT_FDCWD, files[i].path, files[i].path,
+			     64 * MiB);
 
 		if (ret)
 			return ret;

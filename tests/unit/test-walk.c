@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Unit tests for daemon/walk.c on a real temporary tree; statx is wrapped so
- * that a directory named "othermount" looks like another mount.
+ * that directories named "othermount" and "selfbind" look like other
+ * mounts: "othermount" one of another directory (fstat gives another inode
+ * for it), "selfbind" one of itself, which an fd reopened by handle is not.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,21 +25,61 @@ int __real_statx(int dirfd, const char *path, int flags, unsigned int mask,
 int __wrap_statx(int dirfd, const char *path, int flags, unsigned int mask,
 		 struct statx *stx);
 
+int __real_fstat64(int fd, struct stat *sb);
+int __wrap_fstat64(int fd, struct stat *sb);
+int __real_open_by_handle_at(int mount_fd, struct file_handle *fh, int flags);
+int __wrap_open_by_handle_at(int mount_fd, struct file_handle *fh, int flags);
+
+static int reopened[64];	/* fds opened by handle: on the walk's mount */
+
+static void fd_target(int fd, char *target, size_t len)
+{
+	char link[64];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, target, len - 1);
+	target[n > 0 ? n : 0] = '\0';
+}
+
 int __wrap_statx(int dirfd, const char *path, int flags, unsigned int mask,
 		 struct statx *stx)
 {
-	char link[64], target[4096];
-	ssize_t n;
+	char target[4096];
 
 	memset(stx, 0, sizeof(*stx));
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd);
-	n = readlink(link, target, sizeof(target) - 1);
-	target[n > 0 ? n : 0] = '\0';
-	stx->stx_mnt_id = strstr(target, "othermount") ? 99 : 1;
+	fd_target(dirfd, target, sizeof(target));
+	stx->stx_mnt_id = 1;
+	if (strstr(target, "othermount"))
+		stx->stx_mnt_id = 99;
+	/* (a flag left by a closed fd only makes "selfbind" ours at once) */
+	if (strstr(target, "selfbind") &&
+	    !(dirfd >= 0 && dirfd < 64 && reopened[dirfd]))
+		stx->stx_mnt_id = 99;
 	(void)path;
 	(void)flags;
 	(void)mask;
 	return 0;
+}
+
+int __wrap_fstat64(int fd, struct stat *sb)
+{
+	char target[4096];
+	int ret = __real_fstat64(fd, sb);
+
+	fd_target(fd, target, sizeof(target));
+	if (!ret && strstr(target, "othermount"))
+		sb->st_ino += 1000;	/* a mount of another directory */
+	return ret;
+}
+
+int __wrap_open_by_handle_at(int mount_fd, struct file_handle *fh, int flags)
+{
+	int fd = __real_open_by_handle_at(mount_fd, fh, flags);
+
+	if (fd >= 0 && fd < 64)
+		reopened[fd] = 1;
+	return fd;
 }
 
 static char root[] = "/tmp/dedupd-test-walk-XXXXXX";
@@ -48,20 +90,30 @@ struct seen {
 	int n;
 };
 
-static int collect(void *arg, const char *path, uint64_t size)
+/* Also checks that @name in @dfd is the file @path names. */
+static int collect(void *arg, int dfd, const char *name, const char *path,
+		   uint64_t size)
 {
 	struct seen *s = arg;
+	struct stat a, b;
 
+	assert_int_equal(fstatat(dfd, name, &a, AT_SYMLINK_NOFOLLOW), 0);
+	assert_int_equal(stat(path, &b), 0);
+	assert_true(a.st_ino == b.st_ino && a.st_dev == b.st_dev);
+	assert_int_equal((uint64_t)a.st_size, size);
 	snprintf(s->names[s->n], sizeof(s->names[0]), "%s",
 		 path + strlen(root));
 	s->sizes[s->n++] = size;
 	return 0;
 }
 
-static int stop_at_two(void *arg, const char *path, uint64_t size)
+static int stop_at_two(void *arg, int dfd, const char *name,
+		       const char *path, uint64_t size)
 {
 	int *n = arg;
 
+	(void)dfd;
+	(void)name;
 	(void)path;
 	(void)size;
 	return ++*n == 2 ? -42 : 0;
@@ -102,6 +154,8 @@ static int setup(void **state)
 	mkd("a");
 	mkd("a/b");
 	mkd("othermount");
+	mkd("selfbind");
+	mkd("selfbind/sub");
 	mkd("cache");
 	mkfile("top", 10);
 	mkfile("empty", 0);
@@ -109,6 +163,8 @@ static int setup(void **state)
 	mkfile("a/b/two.log", 20);
 	mkfile("a/b/three", 5);
 	mkfile("othermount/hidden", 50);
+	mkfile("selfbind/s1", 60);
+	mkfile("selfbind/sub/s2", 70);
 	mkfile("cache/c1", 50);
 	snprintf(p, sizeof(p), "%s/a/link", root);
 	if (symlink("/etc/passwd", p))
@@ -149,10 +205,40 @@ static void walks_regular_files_on_one_mount(void **state)
 	assert_true(has(&s, "/a/b/three"));
 	assert_true(has(&s, "/cache/c1"));
 	assert_false(has(&s, "/othermount/hidden"));	/* other mount */
+	assert_false(has(&s, "/selfbind/s1"));		/* not asked to */
 	assert_false(has(&s, "/a/link"));		/* symlink */
 	assert_false(has(&s, "/empty"));		/* empty file */
-	assert_int_equal(st.other_mounts, 1);
+	assert_int_equal(st.other_mounts, 2);
 	assert_int_equal(st.small, 1);
+}
+
+static void under_a_bind_mount_of_itself(void **state)
+{
+	struct walk_opts o = { .mnt_id = 1, .min_size = 1,
+			       .under_self_binds = true };
+	struct walk_stats st = { 0 };
+	struct seen s = { .n = 0 };
+	struct file_handle *fh;
+	int mnt, fd;
+
+	(void)state;
+	/* Reopening by handle needs CAP_DAC_READ_SEARCH. */
+	fh = calloc(1, sizeof(*fh) + MAX_HANDLE_SZ);
+	assert_non_null(fh);
+	fh->handle_bytes = MAX_HANDLE_SZ;
+	assert_int_equal(name_to_handle_at(AT_FDCWD, root, fh, &mnt, 0), 0);
+	fd = __real_open_by_handle_at(AT_FDCWD, fh, O_RDONLY);
+	free(fh);
+	if (fd < 0)
+		skip();
+	close(fd);
+
+	assert_int_equal(walk_tree(root, &o, &st, collect, &s), 0);
+	assert_int_equal(s.n, 7);
+	assert_true(has(&s, "/selfbind/s1"));
+	assert_true(has(&s, "/selfbind/sub/s2"));
+	assert_false(has(&s, "/othermount/hidden"));	/* another dir's */
+	assert_int_equal(st.other_mounts, 1);
 }
 
 static void excludes_and_min_size(void **state)
@@ -205,6 +291,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(walks_regular_files_on_one_mount),
+		cmocka_unit_test(under_a_bind_mount_of_itself),
 		cmocka_unit_test(excludes_and_min_size),
 		cmocka_unit_test(callback_stops_the_walk),
 		cmocka_unit_test(a_file_as_root_and_a_missing_root),
