@@ -1034,20 +1034,44 @@ struct walkin_ctx {
 	uint64_t files;
 };
 
+/*
+ * The file is opened now, in the directory the walk vetted, and checked to
+ * be on the watched mount: opened by path when its batch is hashed, it
+ * could land on a mount made meanwhile (containers/storage bind-mounts its
+ * overlay directory onto itself while a podman command runs), and the
+ * hasher would skip it as another mount's, never to see it again.
+ */
 static int walked_file(void *arg, int dfd, const char *name, const char *path,
 		       uint64_t size)
 {
 	struct walkin_ctx *c = arg;
+	struct statx stx;
+	int fd;
 
-	(void)dfd;
-	(void)name;
 	if (pass_stop)
 		return -EINTR;
 	serve_requests_now(c->f);
 	if (!wanted(c->flt, path))
 		return 0;
+	fd = engine_open_at(dfd, name);
+	if (fd < 0) {
+		atomic_fetch_add(&c->f->e.st.files_seen, 1);
+		if (fd == -EACCES || fd == -EPERM)
+			atomic_fetch_add(&c->f->e.st.files_unreadable, 1);
+		else
+			atomic_fetch_add(&c->f->e.st.files_vanished, 1);
+		return 0;
+	}
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0 ||
+	    (int)stx.stx_mnt_id != c->f->e.mnt_id) {
+		/* A file mounted over this one: not ours to walk. */
+		atomic_fetch_add(&c->f->e.st.files_seen, 1);
+		atomic_fetch_add(&c->f->e.st.files_skipped, 1);
+		close(fd);
+		return 0;
+	}
 	c->files++;
-	pass_add(&c->f->pass, xstrdup(path), -1, size);
+	pass_add(&c->f->pass, xstrdup(path), fd, size);
 	return 0;
 }
 
@@ -1087,8 +1111,11 @@ static void catch_up(struct wfs *f, const struct filter *flt,
 	} else {
 		struct walkin_ctx c = { .f = f, .flt = flt };
 		struct walk_stats ws = { 0 };
+		struct walk_opts w = *wo;
 
-		ret = walk_tree(f->mount, wo, &ws, walked_file, &c);
+		/* Files are opened where the walk finds them. */
+		w.under_self_binds = true;
+		ret = walk_tree(f->mount, &w, &ws, walked_file, &c);
 		files = c.files;
 	}
 	pass_finish(&f->pass);
