@@ -340,14 +340,17 @@ EOF
 # _podman_modes FS: how the store on FS is deduped: "scan" (`dedupd scan`
 # over the graph root after the imports), "daemon" (`dedupd watch` running
 # while the images are imported), or both ($PODMAN_MODES). By default each
-# driver has one of each, on different filesystems.
+# driver has one of each, on different filesystems, and the overlay driver
+# on XFS both: there the daemon's start-up catch-up walks the store while
+# podman bind-mounts its overlay directory onto itself (test 053).
 _podman_modes() {
 	if [ -n "${PODMAN_MODES:-}" ]; then
 		echo "$PODMAN_MODES"
 		return
 	fi
 	case $PM_DRIVER:$1 in
-	vfs:btrfs | overlay:xfs) echo scan ;;
+	overlay:xfs) echo scan daemon ;;
+	vfs:btrfs) echo scan ;;
 	*) echo daemon ;;
 	esac
 }
