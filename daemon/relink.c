@@ -567,15 +567,17 @@ static void fill_holders(struct relinker *r)
 /*
  * A snapshot shares its tree's leaves with the subvolume it was taken of
  * until one of them changes: deduping into it copies every leaf it touches,
- * in each snapshot. Measured over a 336 MiB tree of small files, that cost
- * about 2.7 KiB of metadata per reference moved in another subvolume (100
- * read-only snapshots: 488,000 references, 1.3 GB of metadata for 206 MB
- * of data). So the referrers in other subvolumes follow only when the data
- * the range frees outweighs that estimate for each of them; else they are
- * left where they are, counted as pinned, and the pass uses no more space
- * than it frees (with many snapshots of small files, it frees nothing).
+ * in each snapshot. Measured over a Debian root tree in a subvolume
+ * (contrib/bench/snapshots.sh), that cost about 2.5 KiB of used space
+ * (metadata is kept twice) per reference moved in another subvolume: 3
+ * read-only snapshots, 15,719 references, 37.8 MB of metadata for 201 MB
+ * of data; 100 snapshots, 488,000 references, 1.25 GB for 180 MB. So the
+ * referrers in other subvolumes follow only when the data the range frees
+ * outweighs that estimate for each of them; else they are left where they
+ * are, counted as pinned, and the pass uses no more space than it frees
+ * (with many snapshots of small files, it frees nothing).
  */
-#define RELINK_META_COST 4096
+#define RELINK_META_COST 2560
 
 static bool worth_metadata(struct relinker *r)
 {

@@ -173,14 +173,14 @@ teardown_fs
 
 # --- small files in many snapshots: moving them costs more than it frees ---
 # Deduping into a snapshot copies the tree leaves it touches, in each
-# snapshot: for an 8 KiB file held by 3 read-only snapshots that is more
+# snapshot: for a 4 KiB file held by 3 read-only snapshots that is more
 # metadata than data freed, so the snapshots' references stay (pinned)
 # and the pass does not grow the filesystem.
 setup_fs btrfs
 run_check btrfs -q subvolume create "$MNT/home"
 mkdir -p "$MNT/home/s1" "$MNT/home/s2" "$MNT/.snapshots"
 for ((i = 0; i < 40; i++)); do
-	head -c 8192 /dev/urandom >"$MNT/home/s1/f$i"
+	head -c 4096 /dev/urandom >"$MNT/home/s1/f$i"
 	copy_plain "$MNT/home/s1/f$i" "$MNT/home/s2/f$i"
 done
 sync
@@ -193,7 +193,7 @@ scan "$MNT/home"
 check_manifest "$TESTDIR/before"
 u1=$(used_bytes)
 log "small files: used $u0 -> $u1, relinked $(json_get refs_relinked), pinned $(json_get refs_pinned)"
-check_eq "$(json_get refs_relinked)" 0 "refs_relinked of 8 KiB files in 3 snapshots"
-check_ge "$(json_get refs_pinned)" 40 "refs_pinned of 8 KiB files in 3 snapshots"
+check_eq "$(json_get refs_relinked)" 0 "refs_relinked of 4 KiB files in 3 snapshots"
+check_ge "$(json_get refs_pinned)" 40 "refs_pinned of 4 KiB files in 3 snapshots"
 check_le "$u1" "$u0" "used bytes with small files in snapshots"
 teardown_fs
