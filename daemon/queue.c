@@ -13,6 +13,8 @@
 
 struct queue_entry {
 	struct file_id_handle h;	/* the key, zero-padded */
+	struct file_id_handle dir;	/* where last seen; len 0: not known */
+	char *name;
 	UT_hash_handle hh;
 	double first, last;	/* first and last write since queued */
 	double taken;		/* when last taken up, 0: never */
@@ -22,8 +24,9 @@ struct queue_entry {
 	bool in_flight;
 };
 
-void wqueue_note(struct wqueue *q, const struct file_id_handle *h, double now,
-		 uint64_t tag)
+void wqueue_note(struct wqueue *q, const struct file_id_handle *h,
+		 const struct file_id_handle *dir, const char *name,
+		 double now, uint64_t tag)
 {
 	struct file_id_handle key;
 	struct queue_entry *p;
@@ -45,6 +48,19 @@ void wqueue_note(struct wqueue *q, const struct file_id_handle *h, double now,
 		q->nqueued++;
 	}
 	p->last = now;
+	if (dir && name && dir->len <= FILE_HANDLE_MAX) {
+		if (!p->name || strcmp(p->name, name)) {
+			free(p->name);
+			p->name = xstrdup(name);
+		}
+		p->dir = *dir;
+	}
+}
+
+static void entry_free(struct queue_entry *p)
+{
+	free(p->name);
+	free(p);
 }
 
 static double due_time(const struct queue_entry *p,
@@ -60,7 +76,7 @@ static double due_time(const struct queue_entry *p,
 }
 
 size_t wqueue_take(struct wqueue *q, const struct queue_timing *t, double now,
-		   struct file_id_handle *out, size_t max)
+		   struct wqueue_item *out, size_t max)
 {
 	struct queue_entry *p, *tmp;
 	size_t n = 0;
@@ -70,7 +86,7 @@ size_t wqueue_take(struct wqueue *q, const struct queue_timing *t, double now,
 			/* Forgotten once it may be taken again at once. */
 			if (!p->in_flight && now - p->taken >= t->reexamine) {
 				HASH_DEL(q->map, p);
-				free(p);
+				entry_free(p);
 			}
 			continue;
 		}
@@ -80,7 +96,10 @@ size_t wqueue_take(struct wqueue *q, const struct queue_timing *t, double now,
 		p->in_flight = true;
 		p->flight_tag = p->tag;
 		q->nqueued--;
-		out[n++] = p->h;
+		out[n].h = p->h;
+		out[n].dir = p->dir;
+		out[n].name = p->name ? xstrdup(p->name) : NULL;
+		n++;
 	}
 	q->nflight += n;
 	return n;
@@ -145,7 +164,7 @@ void wqueue_fini(struct wqueue *q)
 
 	HASH_ITER(hh, q->map, p, tmp) {
 		HASH_DEL(q->map, p);
-		free(p);
+		entry_free(p);
 	}
 	memset(q, 0, sizeof(*q));
 }

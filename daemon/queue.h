@@ -31,18 +31,31 @@ struct wqueue {
 	size_t nflight;		/* taken, not yet done */
 };
 
-/* Notes a write to the file @h at @now; queues it with @tag if it waits
- * for nothing yet. */
-void wqueue_note(struct wqueue *q, const struct file_id_handle *h, double now,
-		 uint64_t tag);
+/* A file taken up: its handle and where an event last saw it. */
+struct wqueue_item {
+	struct file_id_handle h;
+	struct file_id_handle dir;	/* its directory; len 0: not known */
+	char *name;			/* its name there, or NULL; the
+					 * taker frees it */
+};
 
 /*
- * Takes up to @max settled files: copies their handles to @out and marks
- * them in flight. Forgets files done long enough ago to be taken again at
- * once. Returns how many were taken.
+ * Notes a write to the file @h at @now; queues it with @tag if it waits
+ * for nothing yet. @dir and @name, if not NULL, say where the file is (the
+ * event's directory and name); the last ones given are kept, which costs
+ * the queued file their bytes.
+ */
+void wqueue_note(struct wqueue *q, const struct file_id_handle *h,
+		 const struct file_id_handle *dir, const char *name,
+		 double now, uint64_t tag);
+
+/*
+ * Takes up to @max settled files: copies their handles and locations to
+ * @out and marks them in flight. Forgets files done long enough ago to be
+ * taken again at once. Returns how many were taken.
  */
 size_t wqueue_take(struct wqueue *q, const struct queue_timing *t, double now,
-		   struct file_id_handle *out, size_t max);
+		   struct wqueue_item *out, size_t max);
 
 /*
  * The files of the last wqueue_take are done (at @now), or, if @stopped,

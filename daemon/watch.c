@@ -675,7 +675,9 @@ static void read_events(struct wfs *f)
 			f->events++;
 			f->last_event = now;
 			if (ev.has_handle)
-				wqueue_note(&f->q, &ev.handle, now,
+				wqueue_note(&f->q, &ev.handle,
+					    ev.has_name ? &ev.dir : NULL,
+					    ev.has_name ? ev.name : NULL, now,
 					    f->drained_gen);
 		}
 		pthread_mutex_unlock(&W.lock);
@@ -928,6 +930,44 @@ static char *fd_path(struct wfs *f, int fd)
 	return xstrdup(buf);
 }
 
+/*
+ * The path of @fd, a file opened by handle. One whose dentry the kernel had
+ * dropped since it was written (memory pressure, drop_caches) comes back
+ * disconnected, and its path reads "/": then it is found through where an
+ * event saw it, the directory @dir (opened by handle: the kernel reconnects
+ * directories) and @name, if that name still is this file. Else "/" it
+ * stays, which no --include matches.
+ */
+static char *file_path(struct wfs *f, int fd, const struct file_id_handle *dir,
+		       const char *name)
+{
+	char *path = fd_path(f, fd), *dpath;
+	struct stat a, b;
+	size_t n;
+	int dfd;
+
+	if (strcmp(path, "/") || !dir || !dir->len || !name)
+		return path;
+	dfd = file_handle_open(f->top_fd, dir,
+			       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return path;
+	if (fstat(fd, &a) == 0 &&
+	    fstatat(dfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    a.st_ino == b.st_ino && a.st_dev == b.st_dev) {
+		dpath = fd_path(f, dfd);
+		if (dpath[0] == '/') {
+			n = strlen(dpath);
+			free(path);
+			path = xmalloc(n + strlen(name) + 2);
+			sprintf(path, "%s/%s", n > 1 ? dpath : "", name);
+		}
+		free(dpath);
+	}
+	close(dfd);
+	return path;
+}
+
 struct filter {
 	char **inc, **exc;
 	size_t ninc, nexc;
@@ -946,8 +986,12 @@ static bool wanted(const struct filter *flt, const char *path)
 
 static void serve_requests_now(struct wfs *f);
 
-/* Opens a queued file and adds it to the pass. */
+/*
+ * Opens a queued file and adds it to the pass. @dir and @name, if not NULL,
+ * say where an event saw it.
+ */
 static void take_file(struct wfs *f, const struct file_id_handle *h,
+		      const struct file_id_handle *dir, const char *name,
 		      const struct filter *flt)
 {
 	const int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC;
@@ -971,7 +1015,7 @@ static void take_file(struct wfs *f, const struct file_id_handle *h,
 		close(fd);
 		return;
 	}
-	path = fd_path(f, fd);
+	path = file_path(f, fd, dir, name);
 	if (!wanted(flt, path)) {
 		atomic_fetch_add(&f->e.st.files_skipped, 1);
 		free(path);
@@ -1008,7 +1052,7 @@ static int found_new(void *arg, uint64_t root_id, uint64_t ino)
 	}
 	close(fd);
 	c->files++;
-	take_file(c->f, &h, c->flt);
+	take_file(c->f, &h, NULL, NULL, c->flt);
 	return 0;
 }
 
@@ -1143,7 +1187,7 @@ static void catch_up(struct wfs *f, const struct filter *flt,
 /* Takes up every settled file of @f. Returns how many were taken. */
 static size_t round_of(struct wfs *f, const struct filter *flt, double now)
 {
-	struct file_id_handle *hs;
+	struct wqueue_item *hs;
 	struct queue_timing t;
 	uint64_t before = 0, after = 0;
 	size_t n, i;
@@ -1163,7 +1207,9 @@ static size_t round_of(struct wfs *f, const struct filter *flt, double now)
 	if (measure && fs_used_bytes(f->root_fd, &before) < 0)
 		measure = false;
 	for (i = 0; i < n && !pass_stop; i++)
-		take_file(f, &hs[i], flt);
+		take_file(f, &hs[i].h, &hs[i].dir, hs[i].name, flt);
+	for (i = 0; i < n; i++)
+		free(hs[i].name);
 	pass_finish(&f->pass);
 	if (measure && fs_used_bytes(f->root_fd, &after) == 0) {
 		pthread_mutex_lock(&W.lock);

@@ -140,13 +140,34 @@ static bool read_handle(const uint8_t *rec, size_t len,
 }
 
 /*
+ * Decodes the directory handle and the name after it in the DFID_NAME
+ * record @rec of @len bytes. Returns false if either is not usable.
+ */
+static bool read_dir_name(const uint8_t *rec, size_t len, struct fan_event *ev)
+{
+	const uint8_t *name, *nul;
+	size_t room;
+
+	if (!read_handle(rec, len, &ev->dir))
+		return false;
+	name = rec + FH_DATA_OFF + ev->dir.len;
+	room = len - FH_DATA_OFF - ev->dir.len;
+	nul = memchr(name, '\0', room < sizeof(ev->name) ? room :
+						 sizeof(ev->name));
+	if (!nul || nul == name)
+		return false;
+	memcpy(ev->name, name, (size_t)(nul - name) + 1);
+	return true;
+}
+
+/*
  * Walks the info records in the @len bytes at @info. Returns false if a
  * record's len is shorter than its header or runs past the event: the
  * records after it cannot be found, and what came before is suspect.
  */
 static bool read_info(const uint8_t *info, size_t len, struct fan_event *ev)
 {
-	bool have_fid = false, have_fsid = false;
+	bool have_fid = false, have_fsid = false, have_name = false;
 
 	while (len > 0) {
 		struct fanotify_event_info_header hdr;
@@ -166,11 +187,21 @@ static bool read_info(const uint8_t *info, size_t len, struct fan_event *ev)
 			}
 			ev->has_handle =
 				read_handle(info, hdr.len, &ev->handle);
-		} else if (is_dir_fid(hdr.info_type) && !have_fsid &&
-			   hdr.len >= FID_HANDLE_OFF) {
-			/* Same filesystem: the object's fsid until it comes. */
-			ev->fsid = read_fsid(info);
-			have_fsid = true;
+		} else if (is_dir_fid(hdr.info_type)) {
+			if (!have_fsid && hdr.len >= FID_HANDLE_OFF) {
+				/* Same filesystem: the object's fsid until
+				 * it comes. */
+				ev->fsid = read_fsid(info);
+				have_fsid = true;
+			}
+			/* Where it is now (a rename's NEW, not its OLD). */
+			if (!have_name &&
+			    (hdr.info_type == FAN_EVENT_INFO_TYPE_DFID_NAME ||
+			     hdr.info_type ==
+				     FAN_EVENT_INFO_TYPE_NEW_DFID_NAME)) {
+				have_name = true;
+				ev->has_name = read_dir_name(info, hdr.len, ev);
+			}
 		}
 		info += hdr.len;
 		len -= hdr.len;
@@ -205,9 +236,14 @@ int fan_iter_next(struct fan_iter *it, struct fan_event *ret)
 		       &ev)) {
 		ev.fsid = 0;
 		ev.has_handle = false;
+		ev.has_name = false;
 	}
 	if (!ev.has_handle)
 		memset(&ev.handle, 0, sizeof(ev.handle));
+	if (!ev.has_name) {
+		memset(&ev.dir, 0, sizeof(ev.dir));
+		memset(ev.name, 0, sizeof(ev.name));
+	}
 	/* FD mode: the kernel opened the file for us; nobody else will close it. */
 	if (md.fd >= 0)
 		(void)close(md.fd);

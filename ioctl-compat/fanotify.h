@@ -23,6 +23,9 @@
 #define FAN_WATCH_EVENTS \
 	(FAN_CLOSE_WRITE | FAN_MODIFY | FAN_CREATE | FAN_MOVED_TO)
 
+/* The longest name a DFID_NAME record carries (NAME_MAX). */
+#define FAN_NAME_MAX 255
+
 /* fan_open() flags */
 /* No FAN_UNLIMITED_QUEUE: the kernel's max_queued_events applies. */
 #define FAN_OPEN_BOUNDED_QUEUE 0x1u
@@ -71,6 +74,16 @@ struct fan_event {
 	 * created or moved in, not its directory. Zeroed without has_handle.
 	 */
 	struct file_id_handle handle;
+	/*
+	 * Where the object is: the fid of its directory and its name there,
+	 * from the first DFID_NAME or NEW_DFID_NAME record. false without
+	 * one, or when its handle is not usable (as for has_handle) or its
+	 * name is empty, longer than NAME_MAX or not NUL-terminated within
+	 * the record; dir and name are then zeroed.
+	 */
+	bool has_name;
+	struct file_id_handle dir;
+	char name[FAN_NAME_MAX + 1];
 };
 
 /*
@@ -93,8 +106,9 @@ void fan_iter_init(struct fan_iter *it, const void *buf, size_t len);
  * iterator then stops, returning 0 from then on. *@ret is untouched unless 1
  * is returned.
  *
- * Info records other than FAN_EVENT_INFO_TYPE_FID (DFID_NAME, DFID,
- * OLD/NEW_DFID_NAME, PIDFD, ERROR...) are skipped by their len; a PIDFD
+ * Info records other than FAN_EVENT_INFO_TYPE_FID and the first DFID_NAME
+ * or NEW_DFID_NAME (DFID, OLD_DFID_NAME, PIDFD, ERROR...) are skipped by
+ * their len; a PIDFD
  * record's fd is not closed (fan_open() never asks for one). If the event
  * carries an fd (metadata fd >= 0: a group in FD mode), it is closed. Never
  * reads beyond event_len or the buffer.

@@ -322,6 +322,107 @@ static void create_reports_the_target(void **state)
 	expect_end(&it);
 }
 
+/* Reads the next event, which must have a handle, into *@ev. */
+static void next_event(struct fan_iter *it, struct fan_event *ev)
+{
+	memset(ev, 0xa5, sizeof(*ev));
+	assert_int_equal(fan_iter_next(it, ev), 1);
+	assert_true(ev->has_handle);
+}
+
+static void expect_no_name(const struct fan_event *ev)
+{
+	struct fan_event zero;
+
+	memset(&zero, 0, sizeof(zero));
+	assert_false(ev->has_name);
+	assert_memory_equal(&ev->dir, &zero.dir, sizeof(ev->dir));
+	assert_memory_equal(ev->name, zero.name, sizeof(ev->name));
+}
+
+static void events_say_where_the_file_is(void **state)
+{
+	static struct ebuf e;
+	char longest[FAN_NAME_MAX + 2];
+	struct fan_event ev;
+	struct fan_iter it;
+
+	(void)state;
+	memset(&e, 0, sizeof(e));
+	memset(longest, 'n', sizeof(longest));
+	longest[FAN_NAME_MAX] = '\0';
+	/* 1: a write: its directory and name */
+	add_file_event(&e, FAN_MODIFY, 1, file_h, sizeof(file_h));
+	/* 2: a rename reported with OLD and NEW: where it went */
+	ev_begin(&e, FAN_MOVED_TO, FAN_NOFD, 2);
+	ev_fid(&e, FAN_EVENT_INFO_TYPE_OLD_DFID_NAME, XFS_TYPE, sizeof(file_h),
+	       file_h, "old");
+	ev_fid(&e, FAN_EVENT_INFO_TYPE_NEW_DFID_NAME, XFS_TYPE, sizeof(dir_h),
+	       dir_h, "new");
+	ev_fid(&e, FAN_EVENT_INFO_TYPE_FID, XFS_TYPE, sizeof(file_h), file_h,
+	       NULL);
+	ev_end(&e);
+	/* 3: the longest name */
+	ev_begin(&e, FAN_CLOSE_WRITE, FAN_NOFD, 3);
+	ev_fid(&e, FAN_EVENT_INFO_TYPE_DFID_NAME, XFS_TYPE, sizeof(dir_h),
+	       dir_h, longest);
+	ev_fid(&e, FAN_EVENT_INFO_TYPE_FID, XFS_TYPE, sizeof(file_h), file_h,
+	       NULL);
+	ev_end(&e);
+	/* 4: no name: DFID only */
+	ev_begin(&e, FAN_MODIFY, FAN_NOFD, 4);
+	ev_fid(&e, FAN_EVENT_INFO_TYPE_DFID, XFS_TYPE, sizeof(dir_h), dir_h,
+	       NULL);
+	ev_fid(&e, FAN_EVENT_INFO_TYPE_FID, XFS_TYPE, sizeof(file_h), file_h,
+	       NULL);
+	ev_end(&e);
+	/* 5: an empty name */
+	ev_begin(&e, FAN_MODIFY, FAN_NOFD, 5);
+	ev_fid(&e, FAN_EVENT_INFO_TYPE_DFID_NAME, XFS_TYPE, sizeof(dir_h),
+	       dir_h, "");
+	ev_fid(&e, FAN_EVENT_INFO_TYPE_FID, XFS_TYPE, sizeof(file_h), file_h,
+	       NULL);
+	ev_end(&e);
+	/* 6: a name one byte too long, 7: one with no NUL in its record */
+	longest[FAN_NAME_MAX] = 'n';
+	longest[FAN_NAME_MAX + 1] = '\0';
+	ev_begin(&e, FAN_MODIFY, FAN_NOFD, 6);
+	ev_fid(&e, FAN_EVENT_INFO_TYPE_DFID_NAME, XFS_TYPE, sizeof(dir_h),
+	       dir_h, longest);
+	ev_fid(&e, FAN_EVENT_INFO_TYPE_FID, XFS_TYPE, sizeof(file_h), file_h,
+	       NULL);
+	ev_end(&e);
+	ev_begin(&e, FAN_MODIFY, FAN_NOFD, 7);
+	ev_fid(&e, FAN_EVENT_INFO_TYPE_DFID_NAME, XFS_TYPE, sizeof(dir_h),
+	       dir_h, "abcd");
+	/* the record ends "abcd\0" + 3 bytes of padding: no NUL left */
+	memset(e.b + e.len - 4, 'x', 4);
+	ev_fid(&e, FAN_EVENT_INFO_TYPE_FID, XFS_TYPE, sizeof(file_h), file_h,
+	       NULL);
+	ev_end(&e);
+
+	fan_iter_init(&it, e.b, e.len);
+	next_event(&it, &ev);
+	assert_true(ev.has_name);
+	assert_int_equal(ev.dir.type, XFS_TYPE);
+	assert_int_equal(ev.dir.len, sizeof(dir_h));
+	assert_memory_equal(ev.dir.data, dir_h, sizeof(dir_h));
+	assert_string_equal(ev.name, "f");
+	next_event(&it, &ev);
+	assert_true(ev.has_name);
+	assert_memory_equal(ev.dir.data, dir_h, sizeof(dir_h));
+	assert_string_equal(ev.name, "new");
+	next_event(&it, &ev);
+	assert_true(ev.has_name);
+	assert_int_equal(strlen(ev.name), FAN_NAME_MAX);
+	for (int i = 4; i <= 7; i++) {
+		next_event(&it, &ev);
+		assert_int_equal(ev.pid, i);
+		expect_no_name(&ev);
+	}
+	expect_end(&it);
+}
+
 static void overflow_has_no_handle(void **state)
 {
 	static struct ebuf e;
@@ -861,6 +962,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(modify_reports_the_file, reset),
 		cmocka_unit_test_setup(create_reports_the_target, reset),
+		cmocka_unit_test_setup(events_say_where_the_file_is, reset),
 		cmocka_unit_test_setup(overflow_has_no_handle, reset),
 		cmocka_unit_test_setup(events_back_to_back, reset),
 		cmocka_unit_test_setup(truncated_event, reset),

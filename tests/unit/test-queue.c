@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -26,7 +27,7 @@ static struct file_id_handle H(uint8_t n)
 }
 
 static size_t take(struct wqueue *q, const struct queue_timing *t, double now,
-		   struct file_id_handle *out)
+		   struct wqueue_item *out)
 {
 	return wqueue_take(q, t, now, out, 16);
 }
@@ -34,13 +35,14 @@ static size_t take(struct wqueue *q, const struct queue_timing *t, double now,
 static void writes_coalesce_per_file(void **state)
 {
 	struct wqueue q = { 0 };
-	struct file_id_handle a = H(1), b = H(2), out[16];
+	struct file_id_handle a = H(1), b = H(2);
+	struct wqueue_item out[16];
 
 	(void)state;
-	wqueue_note(&q, &a, 100, 7);
-	wqueue_note(&q, &a, 101, 8);
-	wqueue_note(&q, &b, 102, 8);
-	wqueue_note(&q, &a, 103, 9);
+	wqueue_note(&q, &a, NULL, NULL, 100, 7);
+	wqueue_note(&q, &a, NULL, NULL, 101, 8);
+	wqueue_note(&q, &b, NULL, NULL, 102, 8);
+	wqueue_note(&q, &a, NULL, NULL, 103, 9);
 	assert_int_equal(q.nqueued, 2);
 	/* a's last write at 103: settled at 108; b at 107. */
 	assert_true(wqueue_next_due(&q, &T) == 107);
@@ -66,16 +68,17 @@ static void min_age_and_reexamine(void **state)
 	const struct queue_timing t = { .settle = 1, .min_age = 10,
 					.reexamine = 30 };
 	struct wqueue q = { 0 };
-	struct file_id_handle a = H(1), out[16];
+	struct file_id_handle a = H(1);
+	struct wqueue_item out[16];
 
 	(void)state;
-	wqueue_note(&q, &a, 0, 1);
+	wqueue_note(&q, &a, NULL, NULL, 0, 1);
 	assert_int_equal(take(&q, &t, 5, out), 0);	/* settled, too young */
 	assert_true(wqueue_next_due(&q, &t) == 10);
 	assert_int_equal(take(&q, &t, 10, out), 1);
 	wqueue_done(&q, 10, false);
 	/* Written again at once: not before 30 s after the last take-up. */
-	wqueue_note(&q, &a, 11, 2);
+	wqueue_note(&q, &a, NULL, NULL, 11, 2);
 	assert_int_equal(take(&q, &t, 25, out), 0);
 	assert_true(wqueue_next_due(&q, &t) == 40);
 	assert_int_equal(take(&q, &t, 40, out), 1);
@@ -86,13 +89,14 @@ static void min_age_and_reexamine(void **state)
 static void written_while_in_flight(void **state)
 {
 	struct wqueue q = { 0 };
-	struct file_id_handle a = H(1), out[16];
+	struct file_id_handle a = H(1);
+	struct wqueue_item out[16];
 
 	(void)state;
-	wqueue_note(&q, &a, 0, 5);
+	wqueue_note(&q, &a, NULL, NULL, 0, 5);
 	assert_int_equal(take(&q, &T, 5, out), 1);
 	/* A write while it is hashed: queued again, but not taken twice. */
-	wqueue_note(&q, &a, 6, 9);
+	wqueue_note(&q, &a, NULL, NULL, 6, 9);
 	assert_int_equal(q.nqueued, 1);
 	assert_int_equal(take(&q, &T, 100, out), 0);
 	/* Until done, the older tag bounds the checkpoint. */
@@ -110,11 +114,12 @@ static void written_while_in_flight(void **state)
 static void stopped_round_stays_owed(void **state)
 {
 	struct wqueue q = { 0 };
-	struct file_id_handle a = H(1), b = H(2), out[16];
+	struct file_id_handle a = H(1), b = H(2);
+	struct wqueue_item out[16];
 
 	(void)state;
-	wqueue_note(&q, &a, 0, 3);
-	wqueue_note(&q, &b, 0, 4);
+	wqueue_note(&q, &a, NULL, NULL, 0, 3);
+	wqueue_note(&q, &b, NULL, NULL, 0, 4);
 	assert_int_equal(take(&q, &T, 10, out), 2);
 	wqueue_done(&q, 11, true);
 	assert_int_equal(q.nqueued, 2);
@@ -126,10 +131,11 @@ static void stopped_round_stays_owed(void **state)
 static void forgotten_after_reexamine(void **state)
 {
 	struct wqueue q = { 0 };
-	struct file_id_handle a = H(1), out[16];
+	struct file_id_handle a = H(1);
+	struct wqueue_item out[16];
 
 	(void)state;
-	wqueue_note(&q, &a, 0, 1);
+	wqueue_note(&q, &a, NULL, NULL, 0, 1);
 	assert_int_equal(take(&q, &T, 5, out), 1);
 	wqueue_done(&q, 5, false);
 	assert_non_null(q.map);
@@ -145,12 +151,13 @@ static void forgotten_after_reexamine(void **state)
 static void take_respects_max(void **state)
 {
 	struct wqueue q = { 0 };
-	struct file_id_handle h, out[16];
+	struct file_id_handle h;
+	struct wqueue_item out[16];
 
 	(void)state;
 	for (uint8_t i = 0; i < 40; i++) {
 		h = H(i);
-		wqueue_note(&q, &h, 0, i);
+		wqueue_note(&q, &h, NULL, NULL, 0, i);
 	}
 	assert_int_equal(q.nqueued, 40);
 	assert_int_equal(wqueue_take(&q, &T, 10, out, 16), 16);
@@ -158,11 +165,43 @@ static void take_respects_max(void **state)
 	wqueue_done(&q, 12, false);
 	/* Handles differing only past their length are one file. */
 	h = H(200);
-	wqueue_note(&q, &h, 13, 1);
+	wqueue_note(&q, &h, NULL, NULL, 13, 1);
 	assert_int_equal(q.nqueued, 25);
 	h.data[25] = 0x77;
-	wqueue_note(&q, &h, 14, 1);
+	wqueue_note(&q, &h, NULL, NULL, 14, 1);
 	assert_int_equal(q.nqueued, 25);
+	wqueue_fini(&q);
+}
+
+static void the_last_location_is_taken(void **state)
+{
+	struct wqueue q = { 0 };
+	struct file_id_handle a = H(1), b = H(2), d1 = H(7), d2 = H(8);
+	struct wqueue_item out[16];
+
+	(void)state;
+	wqueue_note(&q, &a, &d1, "first", 0, 1);
+	wqueue_note(&q, &a, NULL, NULL, 1, 1);	/* no name: kept */
+	wqueue_note(&q, &b, NULL, NULL, 1, 1);
+	assert_int_equal(take(&q, &T, 6, out), 2);
+	for (int i = 0; i < 2; i++) {
+		if (!memcmp(&out[i].h, &a, sizeof(a))) {
+			assert_memory_equal(&out[i].dir, &d1, sizeof(d1));
+			assert_string_equal(out[i].name, "first");
+		} else {
+			assert_int_equal(out[i].dir.len, 0);
+			assert_null(out[i].name);
+		}
+		free(out[i].name);
+	}
+	/* Renamed while in flight: the next take-up has the new place. */
+	wqueue_note(&q, &a, &d2, "second", 7, 2);
+	wqueue_done(&q, 7, false);
+	assert_int_equal(take(&q, &T, 40, out), 1);
+	assert_memory_equal(&out[0].dir, &d2, sizeof(d2));
+	assert_string_equal(out[0].name, "second");
+	free(out[0].name);
+	wqueue_done(&q, 40, false);
 	wqueue_fini(&q);
 }
 
@@ -175,6 +214,7 @@ int main(void)
 		cmocka_unit_test(stopped_round_stays_owed),
 		cmocka_unit_test(forgotten_after_reexamine),
 		cmocka_unit_test(take_respects_max),
+		cmocka_unit_test(the_last_location_is_taken),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
