@@ -1036,8 +1036,10 @@ struct findnew_ctx {
 static int found_new(void *arg, uint64_t root_id, uint64_t ino)
 {
 	struct findnew_ctx *c = arg;
-	struct file_id_handle h;
-	int fd;
+	struct file_id_handle h, dir = { 0 };
+	char name[FAN_NAME_MAX + 1], *path;
+	uint64_t dir_ino;
+	int fd, len;
 
 	if (pass_stop)
 		return -EINTR;
@@ -1050,9 +1052,21 @@ static int found_new(void *arg, uint64_t root_id, uint64_t ino)
 		close(fd);
 		return 0;
 	}
+	/*
+	 * Not in the dentry cache (after a reboot, say): its path reads "/".
+	 * Where it is then comes from its inode ref, as from an event.
+	 */
+	path = fd_path(c->f, fd);
+	if (!strcmp(path, "/") &&
+	    btrfs_inode_parent(c->f->top_fd, root_id, ino, &dir_ino, name,
+			       sizeof(name)) == 0) {
+		len = btrfs_handle_make(root_id, dir_ino, dir.data, &dir.type);
+		dir.len = len > 0 ? (uint32_t)len : 0;
+	}
+	free(path);
 	close(fd);
 	c->files++;
-	take_file(c->f, &h, NULL, NULL, c->flt);
+	take_file(c->f, &h, &dir, dir.len ? name : NULL, c->flt);
 	return 0;
 }
 

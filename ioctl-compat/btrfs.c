@@ -300,6 +300,57 @@ int btrfs_inode_new_ranges(int fd, uint64_t root_id, uint64_t ino,
 	return ret;
 }
 
+int btrfs_inode_parent(int fd, uint64_t root_id, uint64_t ino,
+		       uint64_t *ret_dir, char *name, size_t len)
+{
+	const struct btrfs_ioctl_search_key key = {
+		.tree_id = root_id,
+		.min_objectid = ino,
+		.max_objectid = ino,
+		.min_type = BTRFS_INODE_REF_KEY,
+		.max_type = BTRFS_INODE_REF_KEY,
+		.max_offset = UINT64_MAX,
+		.max_transid = UINT64_MAX,
+	};
+	const size_t ref_len = sizeof(struct btrfs_inode_ref);
+	struct btrfs_ioctl_search_header sh;
+	const uint8_t *item;
+	struct tree_search s;
+	uint16_t n;
+	int ret;
+
+	if (!ret_dir || !name || !len || root_id == 0)
+		return -EINVAL;
+	ret = tree_search_init(&s, fd, &key);
+	if (ret < 0)
+		return ret;
+	while ((ret = tree_search_next(&s, &sh, &item)) > 0) {
+		if (sh.type != BTRFS_INODE_REF_KEY || sh.objectid != ino ||
+		    sh.len < ref_len)
+			continue;
+		/* The subvolume's root directory refers to itself as "..". */
+		if (sh.offset == ino)
+			continue;
+		memcpy(&n, item + offsetof(struct btrfs_inode_ref, name_len),
+		       sizeof(n));
+		n = le16toh(n);
+		if (n == 0 || ref_len + n > sh.len)
+			continue;
+		if (n >= len) {
+			ret = -ENAMETOOLONG;
+			break;
+		}
+		memcpy(name, item + ref_len, n);
+		name[n] = '\0';
+		*ret_dir = sh.offset;
+		break;
+	}
+	tree_search_fini(&s);
+	if (ret == 0)
+		return -ENOENT;		/* none in the range */
+	return ret < 0 ? ret : 0;
+}
+
 int btrfs_handle_make(uint64_t root_id, uint64_t ino, void *buf,
 		      int32_t *ret_type)
 {

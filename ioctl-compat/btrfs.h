@@ -116,6 +116,17 @@ int btrfs_handle_make(uint64_t root_id, uint64_t ino, void *buf,
 		      int32_t *ret_type);
 
 /*
+ * Where inode @ino of subvolume @root_id is: the inode of its directory
+ * (*@ret_dir) and its name there, from its first INODE_REF item (a file
+ * with hard links has more; the first will do). @name gets the name and a
+ * NUL (@len bytes at most). Needs CAP_SYS_ADMIN. Returns 0, -ENOENT if
+ * there is none (the inode is gone, or is the subvolume's root),
+ * -ENAMETOOLONG if the name does not fit, -EINVAL, or -errno.
+ */
+int btrfs_inode_parent(int fd, uint64_t root_id, uint64_t ino,
+		       uint64_t *ret_dir, char *name, size_t len);
+
+/*
  * Opens inode @ino of subvolume @root_id read-only, with @flags (no access
  * mode: O_NOATIME, O_NOFOLLOW, ...) added to O_RDONLY | O_CLOEXEC, through
  * @mount_fd (any fd on a mount of the filesystem, whatever subvolume it

@@ -34,7 +34,7 @@ int __wrap_ioctl(int fd, unsigned long request, ...);
 int __wrap_open_by_handle_at(int mount_fd, struct file_handle *fh, int flags);
 int __wrap_fstat64(int fd, struct stat *st);
 
-enum item_kind { RAW, EXTENT, ROOT };
+enum item_kind { RAW, EXTENT, ROOT, REF };
 
 struct fake_item {
 	uint64_t objectid, offset;
@@ -50,6 +50,7 @@ struct fake_item {
 	uint32_t refs; /* ROOT */
 	uint64_t flags; /* ROOT */
 	uint64_t last_snapshot; /* ROOT */
+	const char *name; /* REF */
 };
 
 static struct {
@@ -209,6 +210,13 @@ static void fill_item(const struct fake_item *it, uint8_t *p)
 					    offset),
 			       &le64, sizeof(le64));
 		}
+	} else if (it->kind == REF) {
+		uint16_t le16 = htole16((uint16_t)strlen(it->name));
+
+		memcpy(p + offsetof(struct btrfs_inode_ref, name_len), &le16,
+		       sizeof(le16));
+		memcpy(p + sizeof(struct btrfs_inode_ref), it->name,
+		       strlen(it->name));
 	} else if (it->kind == ROOT) {
 		le64 = htole64(it->gen);
 		memcpy(p + offsetof(struct btrfs_root_item, generation), &le64,
@@ -946,6 +954,54 @@ static void root_last_snapshot(void **state)
 	assert_int_equal(t, 1234);
 }
 
+static void add_ref(uint64_t ino, uint64_t dir, const char *name)
+{
+	struct fake_item *it =
+		add_item(ino, BTRFS_INODE_REF_KEY, dir, 20,
+			 (uint32_t)(sizeof(struct btrfs_inode_ref) +
+				    strlen(name)));
+
+	it->kind = REF;
+	it->name = name;
+}
+
+static void inode_parent_from_inode_ref(void **state)
+{
+	char name[16];
+	uint64_t dir = 0;
+
+	(void)state;
+	k.tree_id = 5;
+	add_ref(256, 256, "..");	/* the subvolume's root */
+	add_item(300, BTRFS_INODE_ITEM_KEY, 0, 20,
+		 sizeof(struct btrfs_inode_item));
+	add_ref(300, 257, "file.dat");
+	add_ref(300, 260, "second-link");
+	add_ref(301, 257, "name-of-16-bytes");
+	add_ref(301, 258, "never-looked-at");
+	assert_int_equal(btrfs_inode_parent(3, 5, 300, &dir, name,
+					    sizeof(name)), 0);
+	assert_int_equal(dir, 257);
+	assert_string_equal(name, "file.dat");
+	/* only INODE_REF items of that inode were asked for */
+	assert_int_equal(k.call[0].key.min_objectid, 300);
+	assert_int_equal(k.call[0].key.max_objectid, 300);
+	assert_int_equal(k.call[0].key.min_type, BTRFS_INODE_REF_KEY);
+	assert_int_equal(k.call[0].key.max_type, BTRFS_INODE_REF_KEY);
+	assert_int_equal(btrfs_inode_parent(3, 5, 256, &dir, name,
+					    sizeof(name)), -ENOENT);
+	assert_int_equal(btrfs_inode_parent(3, 5, 302, &dir, name,
+					    sizeof(name)), -ENOENT);
+	assert_int_equal(btrfs_inode_parent(3, 5, 301, &dir, name,
+					    sizeof(name)), -ENAMETOOLONG);
+	assert_int_equal(btrfs_inode_parent(3, 6, 300, &dir, name,
+					    sizeof(name)), -ENOENT);
+	assert_int_equal(btrfs_inode_parent(3, 0, 300, &dir, name,
+					    sizeof(name)), -EINVAL);
+	assert_int_equal(btrfs_inode_parent(3, 5, 300, NULL, name,
+					    sizeof(name)), -EINVAL);
+}
+
 static void handle_layout(void **state)
 {
 	static const uint8_t want[BTRFS_FID_LEN] = {
@@ -1601,6 +1657,7 @@ int main(void)
 		cmocka_unit_test_setup(find_new_stop_value_returned, reset),
 		cmocka_unit_test_setup(find_new_errors_propagate, reset),
 		cmocka_unit_test_setup(find_new_bad_arguments, reset),
+		cmocka_unit_test_setup(inode_parent_from_inode_ref, reset),
 		cmocka_unit_test_setup(subvols_changed_lists_subvolumes, reset),
 		cmocka_unit_test_setup(subvols_changed_across_calls, reset),
 		cmocka_unit_test_setup(subvols_changed_stop_and_errors, reset),
