@@ -226,16 +226,12 @@ struct relinker {
 	bool dry;		/* only count who could not follow */
 };
 
-static int collect_ref(void *arg, uint64_t root, uint64_t ino, uint64_t off)
+static struct holder *holder_get(struct relinker *r, uint64_t root,
+				  uint64_t ino)
 {
-	struct relinker *r = arg;
-	const struct relink_item *it = &r->c->v[r->item];
-	uint64_t key[2] = { root, ino }, delta = off - r->at;
+	uint64_t key[2] = { root, ino };
 	struct holder *h;
-	size_t j;
 
-	if (root == r->self_root && ino == r->self_ino)
-		return 0;	/* this file: moves with its own chunks */
 	HASH_FIND(hh, r->holders, key, sizeof(key), h);
 	if (!h) {
 		h = xcalloc(1, sizeof(*h));
@@ -243,6 +239,20 @@ static int collect_ref(void *arg, uint64_t root, uint64_t ino, uint64_t off)
 		h->key[1] = ino;
 		HASH_ADD(hh, r->holders, key, sizeof(h->key), h);
 	}
+	return h;
+}
+
+static int collect_ref(void *arg, uint64_t root, uint64_t ino, uint64_t off)
+{
+	struct relinker *r = arg;
+	const struct relink_item *it = &r->c->v[r->item];
+	uint64_t delta = off - r->at;
+	struct holder *h;
+	size_t j;
+
+	if (root == r->self_root && ino == r->self_ino)
+		return 0;	/* this file: moves with its own chunks */
+	h = holder_get(r, root, ino);
 	for (j = 0; j < h->n && h->w[j].delta != delta; j++)
 		;
 	if (j == h->n) {
@@ -659,21 +669,6 @@ static void relink_flush(struct relinker *r)
 	}
 }
 
-static struct holder *holder_get(struct relinker *r, uint64_t root,
-				  uint64_t ino)
-{
-	uint64_t key[2] = { root, ino };
-	struct holder *h;
-
-	HASH_FIND(hh, r->holders, key, sizeof(key), h);
-	if (!h) {
-		h = xcalloc(1, sizeof(*h));
-		h->key[0] = root;
-		h->key[1] = ino;
-		HASH_ADD(hh, r->holders, key, sizeof(h->key), h);
-	}
-	return h;
-}
 
 /*
  * XFS: a piece of another file on the old blocks of the original's item:
