@@ -103,7 +103,6 @@ print(eq)
 PY
 }
 
-json_get() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$WORK/report.json" "$1"; }
 
 rows=() raw=()
 for FS in $FSTYPES; do
