@@ -364,6 +364,30 @@ static void follow_referrers(struct engine *e, struct file_job *job,
 	atomic_fetch_add(&e->st.errors, rs.errors);
 }
 
+/*
+ * Deduping a range that other files refer to frees its old extent only if
+ * they all follow. If some cannot (a read-only snapshot with
+ * --snapshots=skip, a holder that maps the extent otherwise, one whose
+ * metadata would cost more than the data freed), the dedupe would free
+ * nothing and still rewrite the file's metadata, in every snapshot that
+ * shares its leaves: leave the range alone, counted as pinned (a dry run of
+ * the relinker, relink_would_follow).
+ */
+static bool worth_deduping(struct engine *e, const struct op *o,
+			   uint64_t len, const struct relink_items *items)
+{
+	struct relink_stats rs = { 0 };
+
+	if (!may_have_referrers(e, o->dst, o->dst_off, len) ||
+	    relink_would_follow(e->relink, items, o->dst->root, o->dst->ino,
+				&rs))
+		return true;
+	atomic_fetch_add(&e->st.refs_pinned, rs.refs_pinned);
+	atomic_fetch_add(&e->st.bytes_pinned, rs.bytes_pinned);
+	atomic_fetch_add(&e->st.errors, rs.errors);
+	return false;
+}
+
 static void run_group(struct engine *e, struct src_file **cache,
 		      struct moved_list *moved, struct op *ops, size_t n)
 {
@@ -393,10 +417,22 @@ static void run_group(struct engine *e, struct src_file **cache,
 	if (!nd)
 		return;
 	memset(items, 0, sizeof(items[0]) * nd);
-	for (i = 0; i < nd; i++)
+	for (i = 0; i < nd;) {
 		follow[i] = !live[i]->alias &&
 			    old_items(e, live[i]->dst, live[i]->dst_off,
 				      o->len, &items[i]);
+		if (follow[i] && !worth_deduping(e, live[i], o->len,
+						 &items[i])) {
+			relink_items_release(&items[i]);
+			nd--;
+			live[i] = live[nd];
+			dests[i] = dests[nd];
+			continue;
+		}
+		i++;
+	}
+	if (!nd)
+		return;
 	ret = dedupe_submit(src, o->src_off, o->len, dests, nd, e->blksz);
 	atomic_fetch_add(&e->st.dedupe_calls, 1);
 	if (ret <= 0) {
