@@ -9,9 +9,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -295,6 +297,24 @@ static int map_file(struct hashdb *db)
 	return 0;
 }
 
+/*
+ * An index is rewritten in place at every checkpoint: on a copy-on-write
+ * filesystem (btrfs) each rewrite of a cell would move its block, leaving
+ * the file in thousands of extents and needing free space for a page fault
+ * to succeed. FS_NOCOW_FL, set while the file is empty (btrfs ignores it
+ * afterwards), keeps the blocks fallocate() gave in place, as journald does
+ * for its files. Elsewhere the flag is unknown: nothing to do.
+ */
+static void set_nocow(int fd)
+{
+	int flags = 0;
+
+	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0 || (flags & FS_NOCOW_FL))
+		return;
+	flags |= FS_NOCOW_FL;
+	(void)ioctl(fd, FS_IOC_SETFLAGS, &flags);
+}
+
 /* Replaces whatever the file holds by an empty index of @budget bytes. */
 static int create_index(struct hashdb *db, uint64_t budget)
 {
@@ -308,6 +328,9 @@ static int create_index(struct hashdb *db, uint64_t budget)
 	 * header until the new one is complete: a crash in between leaves
 	 * an index that the next open rebuilds.
 	 */
+	if (ftruncate(db->fd, 0) < 0)
+		return -errno;
+	set_nocow(db->fd);
 	ret = hashdb_file_extend(db->fd, 0, db->geo.file_bytes);
 	if (ret < 0)
 		return ret;
