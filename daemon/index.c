@@ -4,8 +4,12 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -52,6 +56,145 @@ int mkdir_p(const char *dir, mode_t mode)
 	return 0;
 }
 
+
+/*
+ * A write to the index's mapping that the filesystem cannot back raises
+ * SIGBUS: btrfs answers ENOSPC at the page fault when it is full, and a
+ * snapshot of the index's subvolume makes even a NOCOW file copy its blocks
+ * on write. Rather than die, the handler swaps the whole mapping for
+ * anonymous memory (the write then lands there, and so do all later ones)
+ * and marks the index lost; the thread that checkpoints it finds out
+ * (index_lost), drops it and opens it afresh. A SIGBUS anywhere else gets
+ * the default action.
+ */
+#define GUARD_SLOTS 64
+
+static struct {
+	struct hashdb *_Atomic db;
+	volatile sig_atomic_t lost;
+	bool said;
+} guard[GUARD_SLOTS];
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	for (size_t i = 0; i < GUARD_SLOTS; i++) {
+		struct hashdb *db = atomic_load(&guard[i].db);
+		char *at = si->si_addr, *a;
+		void *addr;
+		size_t len;
+
+		if (!db)
+			continue;
+		hashdb_mapping(db, &addr, &len);
+		a = addr;
+		if (at < a || at >= a + len)
+			continue;
+		if (mmap(addr, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
+			 0) == MAP_FAILED)
+			break;
+		guard[i].lost = 1;
+		return;
+	}
+	signal(sig, SIG_DFL);	/* the fault repeats, and kills */
+}
+
+static void guard_install(void)
+{
+	struct sigaction sa = { .sa_sigaction = on_sigbus,
+				.sa_flags = SA_SIGINFO | SA_NODEFER };
+
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGBUS, &sa, NULL);
+}
+
+static atomic_bool guard_enabled;
+
+void index_guard_sigbus(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	(void)pthread_once(&once, guard_install);
+	atomic_store(&guard_enabled, true);
+}
+
+static void guard_add(struct hashdb *db)
+{
+	if (!atomic_load(&guard_enabled))
+		return;
+	for (size_t i = 0; i < GUARD_SLOTS; i++) {
+		struct hashdb *none = NULL;
+
+		if (atomic_compare_exchange_strong(&guard[i].db, &none, db)) {
+			guard[i].lost = 0;
+			guard[i].said = false;
+			return;
+		}
+	}
+	/* More indexes open than slots: this one is not guarded. */
+}
+
+static size_t guard_slot(const struct hashdb *db)
+{
+	for (size_t i = 0; i < GUARD_SLOTS; i++)
+		if (atomic_load(&guard[i].db) == db)
+			return i;
+	return GUARD_SLOTS;
+}
+
+bool index_lost(struct engine *e, const char *path)
+{
+	size_t i = e->db ? guard_slot(e->db) : GUARD_SLOTS;
+
+	if (i == GUARD_SLOTS || !guard[i].lost)
+		return false;
+	if (!guard[i].said) {
+		guard[i].said = true;
+		log_error("index '%s' lost: its filesystem had no room for a write to it (SIGBUS), dropping it; it is rebuilt when it can be",
+			  path);
+	}
+	return true;
+}
+
+int index_reopen(struct engine *e, int fd, const char *path,
+		 uint64_t db_size)
+{
+	struct hashdb *old = e->db;
+	size_t i = old ? guard_slot(old) : GUARD_SLOTS;
+	int res;
+
+	/* A new file: the old one keeps its lock until it is closed. */
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -errno;
+	e->db = NULL;
+	res = index_open_at(e, fd, path, db_size);
+	if (res < 0) {
+		e->db = old;
+		return res;
+	}
+	if (i < GUARD_SLOTS)
+		atomic_store(&guard[i].db, NULL);
+	(void)hashdb_close(old);
+	return res;
+}
+
+void index_close(struct engine *e, const char *path)
+{
+	size_t i;
+	bool lost;
+
+	if (!e->db)
+		return;
+	i = guard_slot(e->db);
+	lost = i < GUARD_SLOTS && guard[i].lost;
+	if (i < GUARD_SLOTS)
+		atomic_store(&guard[i].db, NULL);
+	e->db = hashdb_close(e->db);	/* a lost one saves into nothing */
+	if (lost && path)
+		(void)truncate(path, 0);	/* rebuilt at the next open */
+}
+
 static uint64_t default_db_size(int fd, uint32_t blksz)
 {
 	uint64_t used = 0, size = 16ULL << 20;
@@ -95,6 +238,8 @@ int index_open_at(struct engine *e, int fd, const char *path,
 		if (ret < 0)
 			res = ret;
 	}
+	if (res >= 0)
+		guard_add(e->db);
 	return res;
 }
 

@@ -455,6 +455,7 @@ int cmd_scan(int argc, char **argv)
 	uint64_t used_before = 0, used_after = 0, total = 0;
 	double t0 = now_sec();
 	int root_fd = -1, ret, rc = EXIT_RUNTIME, open_result;
+	bool index_lost_now = false;
 	struct stat sb;
 	int i;
 
@@ -532,6 +533,7 @@ int cmd_scan(int argc, char **argv)
 
 	if (!o.db_path && !o.no_daemon && hand_over(&o, argc, argv, &rc))
 		goto out;
+	index_guard_sigbus();
 	open_result = index_open(&e, root_fd, STATE_DIR, o.db_path, o.db_size,
 				 db_buf, sizeof(db_buf));
 	if (open_result == -EWOULDBLOCK) {
@@ -587,7 +589,8 @@ int cmd_scan(int argc, char **argv)
 		atomic_fetch_add(&e.st.files_unreadable, ws.errors);
 
 	log_debug("walk, hashing and dedupes done at %.3f s", now_sec() - t0);
-	ret = hashdb_sync(e.db);
+	index_lost_now = index_lost(&e, db_path);
+	ret = index_lost_now ? 0 : hashdb_sync(e.db);
 	if (ret < 0)
 		log_warn("cannot save index '%s': %s", db_path, strerror(-ret));
 	log_debug("index saved at %.3f s", now_sec() - t0);
@@ -606,14 +609,14 @@ int cmd_scan(int argc, char **argv)
 				.freed = (int64_t)(used_before - used_after),
 				.secs = now_sec() - t0 });
 	}
-	rc = EXIT_OK;
+	rc = index_lost_now ? EXIT_RUNTIME : EXIT_OK;
 	if (pass_stop) {
 		log_error("interrupted: stopped after the files in flight, index saved");
 		rc = EXIT_INTERRUPTED;
 	}
 out_db:
 	pass_wait(&pipe);	/* the executor uses the index */
-	e.db = hashdb_close(e.db);
+	index_close(&e, db_path);
 out:
 	pass_fini(&pipe);
 	if (root_fd >= 0) {

@@ -125,6 +125,7 @@ struct wfs {
 	int64_t bytes_freed;
 	double last_checkpoint;	/* 0: none yet */
 	bool dirty;		/* work done since the last checkpoint */
+	bool index_retry_said;	/* a lost index could not be made afresh */
 	/* files to defragment, in order; under W.lock */
 	struct file_id_handle *dq;
 	size_t dq_n, dq_cap;
@@ -854,12 +855,52 @@ static int save_state(struct wfs *f, uint64_t gen)
 	return ret;
 }
 
+/*
+ * The index was lost (SIGBUS on its mapping: no room on its filesystem).
+ * It goes on in memory; a new one is made on disk as soon as there is
+ * room, and a catch-up from the start fills it. Until then nothing is
+ * saved: a restart catches up on everything.
+ */
+static bool replace_lost_index(struct wfs *f)
+{
+	int ret;
+
+	if (!index_lost(&f->e, f->db_path))
+		return false;
+	pthread_mutex_lock(&f->e.db_lock);
+	ret = index_reopen(&f->e, f->root_fd, f->db_path, W.o.db_size);
+	pthread_mutex_unlock(&f->e.db_lock);
+	if (ret < 0) {
+		if (!f->index_retry_said)
+			log_warn("cannot make index '%s' afresh: %s, keeping it in memory and trying again at each checkpoint",
+				 f->db_path, strerror(-ret));
+		f->index_retry_said = true;
+		return true;
+	}
+	log_warn("index '%s' made afresh, catching up on '%s' from the start",
+		 f->db_path, f->mount);
+	f->index_retry_said = false;
+	pthread_mutex_lock(&W.lock);
+	f->need_catchup = true;
+	f->catchup_from = 0;
+	f->saved_gen = 0;
+	pthread_mutex_unlock(&W.lock);
+	return false;
+}
+
 /* Saves the index, and on btrfs the transaction id all is done up to. */
 static void checkpoint(struct wfs *f)
 {
 	uint64_t k;
 	int ret;
 
+	if (replace_lost_index(f)) {
+		pthread_mutex_lock(&W.lock);
+		f->last_checkpoint = now_wall();
+		f->checkpoint_now = false;
+		pthread_mutex_unlock(&W.lock);
+		return;
+	}
 	ret = hashdb_sync(f->e.db);
 	if (ret < 0)
 		log_warn("cannot save index '%s': %s", f->db_path,
@@ -2086,6 +2127,7 @@ static int setup_fs(struct wfs *f, const struct watch_opts *o,
 	}
 	pass_init(&f->pass, &f->e);
 
+	index_guard_sigbus();
 	f->open_result = index_open(&f->e, f->root_fd, o->state_dir,
 				    o->db_path, o->db_size, f->db_path,
 				    sizeof(f->db_path));
@@ -2157,7 +2199,7 @@ static void teardown_fs(struct wfs *f)
 	free(f->dq);
 	if (f->engine_ready) {
 		pass_fini(&f->pass);
-		f->e.db = hashdb_close(f->e.db);
+		index_close(&f->e, f->db_path);
 		engine_fini(&f->e);
 	}
 	wqueue_fini(&f->q);

@@ -498,6 +498,13 @@ int hashdb_sync(struct hashdb *db)
 	return 0;
 }
 
+void hashdb_mapping(const struct hashdb *db, void **ret_addr,
+		    size_t *ret_len)
+{
+	*ret_addr = db->map;
+	*ret_len = db->map_len;
+}
+
 struct hashdb *hashdb_close(struct hashdb *db)
 {
 	if (!db)

@@ -92,6 +92,15 @@ int hashdb_sync(struct hashdb *db);
 /* Syncs, unmaps, unlocks and frees; NULL-safe. Returns NULL. */
 struct hashdb *hashdb_close(struct hashdb *db);
 
+/*
+ * Where @db is mapped, for a SIGBUS handler to tell a fault on the index
+ * (a write fault the filesystem could not back: full, or the file's blocks
+ * shared by a snapshot) from any other. Reads two fields and takes no lock:
+ * async-signal-safe. Growing the file table moves the mapping.
+ */
+void hashdb_mapping(const struct hashdb *db, void **ret_addr,
+		    size_t *ret_len);
+
 /* ---- block table ---- */
 
 /*
