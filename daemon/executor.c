@@ -436,10 +436,20 @@ static void run_group(struct engine *e, struct src_file **cache,
 	ret = dedupe_submit(src, o->src_off, o->len, dests, nd, e->blksz);
 	atomic_fetch_add(&e->st.dedupe_calls, 1);
 	if (ret <= 0) {
-		if (ret < 0)
+		if (ret == -EIO) {
+			/* A bad block in the source: the kernel's compare
+			 * could not read it. Nothing changed; drop it. */
+			log_warn("cannot compare '%s' at %llu (%llu bytes) with its copy: %s, skipping",
+				 live[0]->dst->path,
+				 (unsigned long long)live[0]->dst_off,
+				 (unsigned long long)o->len,
+				 strerror((int)-ret));
+			atomic_fetch_add(&e->st.errors, 1);
+		} else if (ret < 0) {
 			log_debug("dedupe from file %u at %llu, %llu bytes: %s",
 				  o->src_id, (unsigned long long)o->src_off,
 				  (unsigned long long)o->len, strerror((int)-ret));
+		}
 		goto out;
 	}
 	for (i = 0; i < nd; i++) {
@@ -467,6 +477,13 @@ static void run_group(struct engine *e, struct src_file **cache,
 						 o->src_off);
 		} else if (dests[i].status == -EBADE) {
 			atomic_fetch_add(&e->st.differs, 1);
+		} else if (dests[i].status == -EIO) {
+			log_warn("cannot compare '%s' at %llu (%llu bytes) with its copy: %s, skipping",
+				 live[i]->dst->path,
+				 (unsigned long long)live[i]->dst_off,
+				 (unsigned long long)o->len,
+				 strerror(-dests[i].status));
+			atomic_fetch_add(&e->st.errors, 1);
 		} else if (dests[i].status < 0) {
 			log_debug("dedupe onto '%s' at %llu, %llu bytes: %s",
 				  live[i]->dst->path,

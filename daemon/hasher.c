@@ -44,6 +44,7 @@ struct hash_state {
 	uint32_t src_id;	/* source open for extension, or 0 */
 	int src_fd;
 	uint8_t *xbuf;		/* EXTEND_BLOCKS blocks */
+	uint64_t bad_off;	/* where a read failed */
 };
 
 static bool block_is_zero(const uint8_t *p, size_t len)
@@ -317,14 +318,27 @@ static int hash_range(struct hash_state *hs, uint64_t off, uint64_t len,
 
 	while (off < end) {
 		size_t want = end - off < buflen ? end - off : buflen;
-		ssize_t got = pread(job->fd, buf, want, (off_t)off);
-		size_t i;
+		size_t got = 0, i;
 
-		if (got < 0)
-			return -errno;
-		if ((size_t)got < want) {
-			/* The file shrank under us: it changed. */
-			return -ESTALE;
+		/*
+		 * A short read is the end of the file (it shrank under us: it
+		 * changed) or a read error at the next byte (btrfs returns
+		 * what it could read before a block whose checksum fails),
+		 * which the next read reports.
+		 */
+		while (got < want) {
+			ssize_t n = pread(job->fd, buf + got, want - got,
+					  (off_t)(off + got));
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				hs->bad_off = off + got;
+				return -errno;
+			}
+			if (n == 0)
+				return -ESTALE;
+			got += (size_t)n;
 		}
 		for (i = 0; i < want; i += e->blksz) {
 			size_t n = want - i < e->blksz ? want - i : e->blksz;
@@ -735,6 +749,13 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 	if (ret < 0) {
 		if (ret == -ESTALE) {
 			atomic_fetch_add(&e->st.files_changed, 1);
+		} else if (ret == -EIO) {
+			/* A bad block (btrfs: its checksum fails): the disk's
+			 * problem, not ours; the rest of the pass goes on. */
+			log_warn("cannot read '%s' at offset %llu: %s, skipping",
+				 job->path, (unsigned long long)hs.bad_off,
+				 strerror(-ret));
+			atomic_fetch_add(&e->st.files_unreadable, 1);
 		} else {
 			log_info("cannot read '%s': %s, skipping", job->path,
 				 strerror(-ret));
