@@ -56,7 +56,7 @@ endif
 
 # Recursive (=) so that pkg-config runs only when a rule needs it: `make check`
 # installs the packages before anything is compiled.
-PKGS := libxxhash libbtrfsutil
+PKGS := libxxhash libbtrfsutil jansson
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 CMOCKA_CFLAGS = $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
@@ -104,7 +104,7 @@ DEDUPD_VERSION := $(shell sed -n 's/^\#define DEDUPD_VERSION_STRING "\(.*\)"/\1/
 LIB_SRCS := daemon/lib.c daemon/client.c daemon/config.c daemon/engine.c \
 	daemon/hasher.c daemon/executor.c daemon/plan.c daemon/pass.c \
 	daemon/index.c daemon/walk.c daemon/util.c daemon/log.c daemon/relink.c \
-	daemon/physmap.c \
+	daemon/physmap.c daemon/djson.c \
 	$(HASHDB_SRCS) ioctl-compat/btrfs.c ioctl-compat/btrfs-search.c \
 	ioctl-compat/dedupe.c \
 	ioctl-compat/fiemap.c ioctl-compat/fsprobe.c ioctl-compat/handle.c
@@ -113,7 +113,7 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(B)/lib/%.o)
 # xmalloc's is.
 LIB_CFLAGS := -fPIC -fvisibility=hidden -DDEDUPD_LIBRARY \
 	'-Duthash_fatal(msg)=abort()'
-LIB_PKGS := libxxhash
+LIB_PKGS := libxxhash jansson
 LIB_LIBS = $(shell $(PKG_CONFIG) --libs $(LIB_PKGS) 2>/dev/null) -pthread -lm
 LIBA := $(B)/libdedupd.a
 LIBSO := $(B)/libdedupd.so.0
@@ -197,6 +197,8 @@ test-config_OBJS := $(B)/daemon/config.o $(B)/daemon/util.o
 test-config_WRAPS :=
 test-client_OBJS := $(B)/daemon/client.o $(B)/daemon/util.o
 test-client_WRAPS :=
+test-djson_OBJS := $(B)/daemon/djson.o
+test-djson_WRAPS :=
 test-sdnotify_OBJS := $(B)/daemon/sdnotify.o
 test-sdnotify_WRAPS :=
 test-subvols_OBJS := $(B)/daemon/subvols.o $(B)/ioctl-compat/btrfs-subvol.o \
@@ -227,8 +229,8 @@ check-integration: $(PROG) lib
 
 # Everything a fresh Debian machine needs, installed only if missing.
 DEB_PKGS := build-essential pkg-config libxxhash-dev uthash-dev \
-	libbtrfsutil-dev libcmocka-dev btrfs-progs xfsprogs e2fsprogs \
-	util-linux time podman runc
+	libbtrfsutil-dev libjansson-dev libcmocka-dev btrfs-progs xfsprogs \
+	e2fsprogs util-linux time podman runc
 deps:
 	$(Q)missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
