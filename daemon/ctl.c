@@ -15,6 +15,7 @@
 
 #include "daemon/commands.h"
 #include "daemon/dedupd.h"
+#include "daemon/djson.h"
 #include "daemon/index.h"
 #include "daemon/log.h"
 #include "daemon/pass.h"
@@ -113,36 +114,35 @@ static void print_report(FILE *out, const struct dedupd_stats *st,
 	int64_t fr = st->bytes_freed;
 
 	if (json) {
-		fprintf(out, "{\"served_by\":\"%s\",\"dry_run\":%s,"
-			"\"queued\":false,"
-			"\"files_seen\":%llu,\"files_scanned\":%llu,"
-			"\"files_unchanged\":%llu,\"files_skipped\":%llu,"
-			"\"files_changed\":%llu,\"files_vanished\":%llu,"
-			"\"files_unreadable\":%llu,\"files_hardlinks\":%llu,"
-			"\"errors\":%llu,\"bytes_hashed\":%llu,"
-			"\"bytes_duplicate\":%llu,\"bytes_deduped\":%llu,"
-			"\"bytes_already_shared\":%llu,"
-			"\"bytes_relocated\":%llu,\"bytes_relinked\":%llu,"
-			"\"bytes_freed\":%lld,\"dedupe_calls\":%llu,"
-			"\"differs\":%llu,\"seconds\":%.3f}\n",
-			served_by, dry_run ? "true" : "false",
-			(unsigned long long)st->files_seen,
-			(unsigned long long)st->files_scanned,
-			(unsigned long long)st->files_unchanged,
-			(unsigned long long)st->files_skipped,
-			(unsigned long long)st->files_changed,
-			(unsigned long long)st->files_vanished,
-			(unsigned long long)st->files_unreadable,
-			(unsigned long long)st->files_hardlinks,
-			(unsigned long long)st->errors,
-			(unsigned long long)st->bytes_hashed,
-			(unsigned long long)st->bytes_duplicate,
-			(unsigned long long)st->bytes_deduped,
-			(unsigned long long)st->bytes_already_shared,
-			(unsigned long long)st->bytes_relocated,
-			(unsigned long long)st->bytes_relinked,
-			(long long)fr, (unsigned long long)st->dedupe_calls,
-			(unsigned long long)st->differs, st->seconds);
+		struct djson_field f[] = {
+			DJSON_STR("served_by", served_by),
+			DJSON_BOOL("dry_run", dry_run),
+			DJSON_BOOL("queued", false),
+			DJSON_U64("files_seen", st->files_seen),
+			DJSON_U64("files_scanned", st->files_scanned),
+			DJSON_U64("files_unchanged", st->files_unchanged),
+			DJSON_U64("files_skipped", st->files_skipped),
+			DJSON_U64("files_changed", st->files_changed),
+			DJSON_U64("files_vanished", st->files_vanished),
+			DJSON_U64("files_unreadable", st->files_unreadable),
+			DJSON_U64("files_hardlinks", st->files_hardlinks),
+			DJSON_U64("errors", st->errors),
+			DJSON_U64("bytes_hashed", st->bytes_hashed),
+			DJSON_U64("bytes_duplicate", st->bytes_duplicate),
+			DJSON_U64("bytes_deduped", st->bytes_deduped),
+			DJSON_U64("bytes_already_shared",
+				  st->bytes_already_shared),
+			DJSON_U64("bytes_relocated", st->bytes_relocated),
+			DJSON_U64("bytes_relinked", st->bytes_relinked),
+			DJSON_I64("bytes_freed", fr),
+			DJSON_U64("dedupe_calls", st->dedupe_calls),
+			DJSON_U64("differs", st->differs),
+			DJSON_REAL("seconds", st->seconds, 3),
+		};
+		int ret = djson_print_fields(out, f, DJSON_NFIELDS(f));
+
+		if (ret < 0)
+			log_error("cannot write the report: %s", strerror(-ret));
 		return;
 	}
 	fprintf(out, "%s %s, freed %s%s, in %.1f s (%s)\n",
@@ -369,8 +369,18 @@ static int cmd_ctl_dedupe(int argc, char **argv)
 						   dedupd_strerror(ret));
 	if (st.calls_queued) {
 		log_info("handed to the running dedupd watch, which does it after returning");
-		if (json)
-			printf("{\"served_by\":\"daemon\",\"queued\":true}\n");
+		if (json) {
+			struct djson_field f[] = {
+				DJSON_STR("served_by", "daemon"),
+				DJSON_BOOL("queued", true),
+			};
+			int err = djson_print_fields(stdout, f,
+						     DJSON_NFIELDS(f));
+
+			if (err < 0)
+				log_error("cannot write the report: %s",
+					  strerror(-err));
+		}
 	} else if (by && (!ret || (ret == -EINTR && !strcmp(by, "local"))) &&
 		   (json || log_level >= LOG_LVL_WARN)) {
 		print_report(stdout, &st, by, o.flags & DEDUPD_DRY_RUN, json);

@@ -43,6 +43,7 @@
 
 #include "daemon/commands.h"
 #include "daemon/defrag.h"
+#include "daemon/djson.h"
 #include "daemon/engine.h"
 #include "daemon/log.h"
 #include "daemon/pass.h"
@@ -807,38 +808,35 @@ static void report(const struct defrag *d, double secs)
 	char b1[32], b2[32], b3[32];
 
 	if (d->o->json) {
-		printf("{\"filesystem\":\"%s\",\"dry_run\":%s,\"files\":%llu,"
-		       "\"files_fragmented\":%llu,\"files_defragged\":%llu,"
-		       "\"files_skipped\":%llu,\"files_vanished\":%llu,"
-		       "\"extents_before\":%llu,\"extents_after\":%llu,"
-		       "\"bytes\":%llu,\"bytes_moved\":%llu,"
-		       "\"bytes_relinked\":%llu,\"refs_relinked\":%llu,"
-		       "\"refs_busy\":%llu,\"refs_pinned\":%llu,"
-		       "\"bytes_pinned\":%llu,\"bytes_filled\":%llu,"
-		       "\"files_mapped\":%llu,\"chunks\":%llu,"
-		       "\"chunks_retried\":%llu,\"chunks_skipped\":%llu,"
-		       "\"errors\":%llu,\"seconds\":%.3f}\n",
-		       d->fs.name, d->o->dry_run ? "true" : "false",
-		       (unsigned long long)s->files,
-		       (unsigned long long)s->files_fragmented,
-		       (unsigned long long)s->files_defragged,
-		       (unsigned long long)s->files_skipped,
-		       (unsigned long long)s->files_vanished,
-		       (unsigned long long)s->extents_before,
-		       (unsigned long long)s->extents_after,
-		       (unsigned long long)s->bytes,
-		       (unsigned long long)s->bytes_moved,
-		       (unsigned long long)s->bytes_relinked,
-		       (unsigned long long)s->refs_relinked,
-		       (unsigned long long)s->refs_busy,
-		       (unsigned long long)s->refs_pinned,
-		       (unsigned long long)s->bytes_pinned,
-		       (unsigned long long)s->bytes_filled,
-		       (unsigned long long)d->pm.files,
-		       (unsigned long long)s->chunks,
-		       (unsigned long long)s->chunks_retried,
-		       (unsigned long long)s->chunks_skipped,
-		       (unsigned long long)s->errors, secs);
+		struct djson_field f[] = {
+			DJSON_STR("filesystem", d->fs.name),
+			DJSON_BOOL("dry_run", d->o->dry_run),
+			DJSON_U64("files", s->files),
+			DJSON_U64("files_fragmented", s->files_fragmented),
+			DJSON_U64("files_defragged", s->files_defragged),
+			DJSON_U64("files_skipped", s->files_skipped),
+			DJSON_U64("files_vanished", s->files_vanished),
+			DJSON_U64("extents_before", s->extents_before),
+			DJSON_U64("extents_after", s->extents_after),
+			DJSON_U64("bytes", s->bytes),
+			DJSON_U64("bytes_moved", s->bytes_moved),
+			DJSON_U64("bytes_relinked", s->bytes_relinked),
+			DJSON_U64("refs_relinked", s->refs_relinked),
+			DJSON_U64("refs_busy", s->refs_busy),
+			DJSON_U64("refs_pinned", s->refs_pinned),
+			DJSON_U64("bytes_pinned", s->bytes_pinned),
+			DJSON_U64("bytes_filled", s->bytes_filled),
+			DJSON_U64("files_mapped", d->pm.files),
+			DJSON_U64("chunks", s->chunks),
+			DJSON_U64("chunks_retried", s->chunks_retried),
+			DJSON_U64("chunks_skipped", s->chunks_skipped),
+			DJSON_U64("errors", s->errors),
+			DJSON_REAL("seconds", secs, 3),
+		};
+		int ret = djson_print_fields(stdout, f, DJSON_NFIELDS(f));
+
+		if (ret < 0)
+			log_error("cannot write the report: %s", strerror(-ret));
 		return;
 	}
 	if (log_level < LOG_LVL_WARN)

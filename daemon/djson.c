@@ -196,6 +196,19 @@ int djson_print(FILE *out, const json_t *v)
 	return ret;
 }
 
+int djson_print_fields(FILE *out, const struct djson_field *fields,
+		       size_t n)
+{
+	json_t *obj = djson_object(fields, n);
+	int ret;
+
+	if (!obj)
+		return -ENOMEM;
+	ret = djson_print(out, obj);
+	json_decref(obj);
+	return ret;
+}
+
 json_t *djson_parse_object(const char *text)
 {
 	json_error_t err;

@@ -101,6 +101,13 @@ char *djson_dump_line(const json_t *v);
 int djson_print(FILE *out, const json_t *v);
 
 /*
+ * djson_print() of djson_object() of the @n @fields. Returns 0 or -errno
+ * as those do (-ENOMEM when the object cannot be made).
+ */
+int djson_print_fields(FILE *out, const struct djson_field *fields,
+		       size_t n);
+
+/*
  * Parses @text, which must hold one JSON object and nothing after it but
  * white space. Returns the object (a new reference), or NULL.
  */

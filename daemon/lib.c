@@ -21,6 +21,7 @@
 
 #include "daemon/config.h"
 #include "daemon/dedupd.h"
+#include "daemon/djson.h"
 #include "daemon/engine.h"
 #include "daemon/index.h"
 #include "daemon/log.h"
@@ -295,20 +296,18 @@ struct dedupd *dedupd_close(struct dedupd *d)
 	return NULL;
 }
 
-/* The integer after "@key": in the daemon's flat JSON report. */
-static int64_t json_int(const char *js, const char *key)
+/*
+ * Adds the daemon's report @js (one JSON object) to @st. Returns 0, or
+ * -EBADMSG when it is not one.
+ */
+static int add_report(struct dedupd_stats *st, const char *js)
 {
-	char pat[64];
-	const char *p;
+	json_t *report = djson_parse_object(js);
 
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	p = strstr(js, pat);
-	return p ? strtoll(p + strlen(pat), NULL, 10) : 0;
-}
-
-static void add_report(struct dedupd_stats *st, const char *js)
-{
-#define ADD(k) (st->k += (uint64_t)json_int(js, #k))
+	if (!report)
+		return -EBADMSG;
+#define GET(k) json_integer_value(json_object_get(report, k))
+#define ADD(k) (st->k += (uint64_t)GET(#k))
 	ADD(files_seen);
 	ADD(files_scanned);
 	ADD(files_unchanged);
@@ -327,13 +326,11 @@ static void add_report(struct dedupd_stats *st, const char *js)
 	ADD(dedupe_calls);
 	ADD(differs);
 #undef ADD
-	st->bytes_freed += json_int(js, "bytes_freed");
-	{
-		const char *p = strstr(js, "\"seconds\":");
-
-		if (p)
-			st->seconds += strtod(p + 10, NULL);
-	}
+	st->bytes_freed += GET("bytes_freed");
+#undef GET
+	st->seconds += json_number_value(json_object_get(report, "seconds"));
+	json_decref(report);
+	return 0;
 }
 
 /*
@@ -363,15 +360,16 @@ static int try_daemon(struct dedupd *d, const char *const *paths, size_t n)
 	case EXIT_OK:
 		d->st.calls++;
 		d->st.calls_daemon++;
+		ret = 1;
 		if (r.no_wait)
 			d->st.calls_queued++;
-		else
-			add_report(&d->st, body);
-		ret = 1;
+		else if (add_report(&d->st, body) < 0)
+			ret = fail(d, -EBADMSG, "the running dedupd watch answered with no report: %s",
+				   body);
 		break;
 	case EXIT_INTERRUPTED:
-		if (body[0] == '{')	/* it stopped while doing it */
-			add_report(&d->st, body);
+		/* a report if it stopped while doing it, else a line */
+		(void)add_report(&d->st, body);
 		ret = fail(d, -ECANCELED, "the running dedupd watch stopped before the work was done");
 		break;
 	case EXIT_USAGE:

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "daemon/commands.h"
+#include "daemon/djson.h"
 #include "daemon/engine.h"
 #include "daemon/index.h"
 #include "daemon/log.h"
@@ -347,40 +348,45 @@ void scan_report(FILE *out, const struct scan_report_args *r)
 	char b1[32], b2[32], b3[32], b4[32], b5[32];
 
 	if (r->json) {
-		fprintf(out, "{\"filesystem\":\"%s\",\"dry_run\":%s,"
-		       "\"index_result\":\"%s\","
-		       "\"files_seen\":%llu,\"files_scanned\":%llu,"
-		       "\"files_unchanged\":%llu,\"files_skipped\":%llu,"
-		       "\"files_changed\":%llu,\"files_vanished\":%llu,"
-		       "\"files_unreadable\":%llu,\"files_hardlinks\":%llu,"
-		       "\"errors\":%llu,"
-		       "\"bytes_hashed\":%llu,\"bytes_shared_skipped\":%llu,"
-		       "\"bytes_duplicate\":%llu,\"bytes_deduped\":%llu,"
-		       "\"bytes_already_shared\":%llu,"
-		       "\"bytes_relocated\":%llu,\"bytes_relinked\":%llu,"
-		       "\"refs_relinked\":%llu,\"refs_pinned\":%llu,"
-		       "\"bytes_pinned\":%llu,"
-		       "\"bytes_freed\":%lld,"
-		       "\"dedupe_calls\":%llu,\"differs\":%llu,"
-		       "\"index_bytes\":%llu,\"index_cells\":%llu,"
-		       "\"index_cells_used\":%llu,\"index_sample_bits\":%u,"
-		       "\"index_files\":%u,\"seconds\":%.3f}\n",
-		       r->fs_name, r->dry_run ? "true" : "false",
-		       r->index_result, ST(files_seen),
-		       ST(files_scanned), ST(files_unchanged),
-		       ST(files_skipped), ST(files_changed),
-		       ST(files_vanished), ST(files_unreadable),
-		       ST(files_hardlinks), ST(errors),
-		       ST(bytes_hashed), ST(bytes_shared_skipped),
-		       ST(bytes_duplicate), ST(bytes_deduped),
-		       ST(bytes_already_shared), ST(bytes_relocated),
-		       ST(bytes_relinked), ST(refs_relinked),
-		       ST(refs_pinned), ST(bytes_pinned),
-		       (long long)freed, ST(dedupe_calls), ST(differs),
-		       (unsigned long long)ix->file_bytes,
-		       (unsigned long long)ix->cells,
-		       (unsigned long long)ix->cells_used, ix->sample_bits,
-		       ix->files, secs);
+		struct djson_field f[] = {
+			DJSON_STR("filesystem", r->fs_name),
+			DJSON_BOOL("dry_run", r->dry_run),
+			DJSON_STR("index_result", r->index_result),
+			DJSON_U64("files_seen", ST(files_seen)),
+			DJSON_U64("files_scanned", ST(files_scanned)),
+			DJSON_U64("files_unchanged", ST(files_unchanged)),
+			DJSON_U64("files_skipped", ST(files_skipped)),
+			DJSON_U64("files_changed", ST(files_changed)),
+			DJSON_U64("files_vanished", ST(files_vanished)),
+			DJSON_U64("files_unreadable", ST(files_unreadable)),
+			DJSON_U64("files_hardlinks", ST(files_hardlinks)),
+			DJSON_U64("errors", ST(errors)),
+			DJSON_U64("bytes_hashed", ST(bytes_hashed)),
+			DJSON_U64("bytes_shared_skipped",
+				  ST(bytes_shared_skipped)),
+			DJSON_U64("bytes_duplicate", ST(bytes_duplicate)),
+			DJSON_U64("bytes_deduped", ST(bytes_deduped)),
+			DJSON_U64("bytes_already_shared",
+				  ST(bytes_already_shared)),
+			DJSON_U64("bytes_relocated", ST(bytes_relocated)),
+			DJSON_U64("bytes_relinked", ST(bytes_relinked)),
+			DJSON_U64("refs_relinked", ST(refs_relinked)),
+			DJSON_U64("refs_pinned", ST(refs_pinned)),
+			DJSON_U64("bytes_pinned", ST(bytes_pinned)),
+			DJSON_I64("bytes_freed", freed),
+			DJSON_U64("dedupe_calls", ST(dedupe_calls)),
+			DJSON_U64("differs", ST(differs)),
+			DJSON_U64("index_bytes", ix->file_bytes),
+			DJSON_U64("index_cells", ix->cells),
+			DJSON_U64("index_cells_used", ix->cells_used),
+			DJSON_U64("index_sample_bits", ix->sample_bits),
+			DJSON_U64("index_files", ix->files),
+			DJSON_REAL("seconds", secs, 3),
+		};
+		int ret = djson_print_fields(out, f, DJSON_NFIELDS(f));
+
+		if (ret < 0)
+			log_error("cannot write the report: %s", strerror(-ret));
 		return;
 	}
 	fprintf(out, "%s %llu files in %.1f s (%llu unchanged, %llu skipped, "

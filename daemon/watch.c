@@ -50,6 +50,7 @@
 #include "daemon/commands.h"
 #include "daemon/config.h"
 #include "daemon/defrag.h"
+#include "daemon/djson.h"
 #include "daemon/engine.h"
 #include "daemon/index.h"
 #include "daemon/log.h"
@@ -1675,22 +1676,63 @@ static void *defragger(void *arg)
 
 #define FST(f, x) ((unsigned long long)atomic_load(&(f)->e.st.x))
 
-/* The status as JSON, into a malloc'd string. */
+/* One filesystem's part of the status. W.lock held. */
+static json_t *status_fs_json(struct wfs *f)
+{
+	struct hashdb_stats ix;
+	char uuid[40];
+
+	fs_uuid_format(f->e.fs.uuid, uuid);
+	hashdb_get_stats(f->e.db, &ix);
+	{
+		struct djson_field fields[] = {
+			DJSON_STR("mount", f->mount),
+			DJSON_STR("fs", f->e.fs.name),
+			DJSON_STR("uuid", uuid),
+			DJSON_STR("index", f->db_path),
+			DJSON_U64("queue", f->q.nqueued),
+			DJSON_U64("events", f->events),
+			DJSON_U64("overflows", f->overflows),
+			DJSON_U64("checkpoint_gen", f->saved_gen),
+			DJSON_U64("files_taken", FST(f, files_seen)),
+			DJSON_U64("files_scanned", FST(f, files_scanned)),
+			DJSON_U64("files_unchanged", FST(f, files_unchanged)),
+			DJSON_U64("files_vanished", FST(f, files_vanished)),
+			DJSON_U64("bytes_hashed", FST(f, bytes_hashed)),
+			DJSON_U64("bytes_deduped", FST(f, bytes_deduped)),
+			DJSON_I64("bytes_freed", f->bytes_freed),
+			DJSON_U64("rounds", f->rounds),
+			DJSON_U64("index_cells_used", ix.cells_used),
+			DJSON_U64("index_files", ix.files),
+			DJSON_U64("subvolumes", f->nsubvols),
+			DJSON_U64("defrag_queue", f->dq_n),
+			DJSON_U64("files_defragged", f->dstats.files_defragged),
+			DJSON_U64("defrag_extents_before",
+				  f->dstats.extents_before),
+			DJSON_U64("defrag_extents_after",
+				  f->dstats.extents_after),
+			DJSON_U64("defrag_bytes_moved", f->dstats.bytes_moved),
+			DJSON_U64("defrag_bytes_relinked",
+				  f->dstats.bytes_relinked),
+		};
+
+		return djson_object(fields, DJSON_NFIELDS(fields));
+	}
+}
+
+/* The status as one line of JSON, malloc'd; NULL when out of memory. */
 static char *status_json(void)
 {
-	char *buf = NULL, uuid[40];
-	size_t len = 0;
-	FILE *m = open_memstream(&buf, &len);
 	unsigned long long q = 0, fl = 0, ev = 0, own = 0, ov = 0, cu = 0,
 			   taken = 0, hashed = 0, dup = 0, ded = 0, reloc = 0,
 			   rel = 0;
 	long long freed = 0;
 	double last_cp = -1, now = now_wall();
 	bool catching = false;
+	json_t *fss = json_array(), *status;
+	char *line;
 	int i;
 
-	if (!m)
-		return NULL;
 	pthread_mutex_lock(&W.lock);
 	for (i = 0; i < W.nfs; i++) {
 		struct wfs *f = &W.fs[i];
@@ -1712,61 +1754,42 @@ static char *status_json(void)
 		if (f->last_checkpoint &&
 		    (last_cp < 0 || now - f->last_checkpoint < last_cp))
 			last_cp = now - f->last_checkpoint;
+		/* out of memory: no array, so no status either */
+		if (json_array_append_new(fss, status_fs_json(f)) < 0) {
+			json_decref(fss);
+			fss = NULL;
+		}
 	}
-	fprintf(m,
-		"{\"pid\":%d,\"uptime\":%.1f,\"state\":\"%s\","
-		"\"idle\":%s,\"queue\":%llu,\"in_flight\":%llu,"
-		"\"events\":%llu,\"events_own\":%llu,\"overflows\":%llu,"
-		"\"catchups\":%llu,\"catching_up\":%s,\"files_taken\":%llu,"
-		"\"bytes_hashed\":%llu,\"bytes_duplicate\":%llu,"
-		"\"bytes_deduped\":%llu,\"bytes_relocated\":%llu,"
-		"\"bytes_relinked\":%llu,\"bytes_freed\":%lld,"
-		"\"last_checkpoint\":%.1f,\"filesystems\":[",
-		(int)getpid(), now - W.start, W.state,
-		!q && !fl && !catching ? "true" : "false", q, fl, ev, own, ov,
-		cu, catching ? "true" : "false", taken, hashed, dup, ded,
-		reloc, rel, freed, last_cp);
-	for (i = 0; i < W.nfs; i++) {
-		struct wfs *f = &W.fs[i];
-		struct hashdb_stats ix;
+	{
+		struct djson_field fields[] = {
+			DJSON_I64("pid", getpid()),
+			DJSON_REAL("uptime", now - W.start, 1),
+			DJSON_STR("state", W.state),
+			DJSON_BOOL("idle", !q && !fl && !catching),
+			DJSON_U64("queue", q),
+			DJSON_U64("in_flight", fl),
+			DJSON_U64("events", ev),
+			DJSON_U64("events_own", own),
+			DJSON_U64("overflows", ov),
+			DJSON_U64("catchups", cu),
+			DJSON_BOOL("catching_up", catching),
+			DJSON_U64("files_taken", taken),
+			DJSON_U64("bytes_hashed", hashed),
+			DJSON_U64("bytes_duplicate", dup),
+			DJSON_U64("bytes_deduped", ded),
+			DJSON_U64("bytes_relocated", reloc),
+			DJSON_U64("bytes_relinked", rel),
+			DJSON_I64("bytes_freed", freed),
+			DJSON_REAL("last_checkpoint", last_cp, 1),
+			DJSON_VALUE("filesystems", fss),
+		};
 
-		fs_uuid_format(f->e.fs.uuid, uuid);
-		hashdb_get_stats(f->e.db, &ix);
-		fprintf(m,
-			"%s{\"mount\":\"%s\",\"fs\":\"%s\",\"uuid\":\"%s\","
-			"\"index\":\"%s\",\"queue\":%zu,\"events\":%llu,"
-			"\"overflows\":%llu,\"checkpoint_gen\":%llu,"
-			"\"files_taken\":%llu,\"files_scanned\":%llu,"
-			"\"files_unchanged\":%llu,\"files_vanished\":%llu,"
-			"\"bytes_hashed\":%llu,\"bytes_deduped\":%llu,"
-			"\"bytes_freed\":%lld,\"rounds\":%llu,"
-			"\"index_cells_used\":%llu,\"index_files\":%u,"
-			"\"subvolumes\":%zu,\"defrag_queue\":%zu,"
-			"\"files_defragged\":%llu,\"defrag_extents_before\":%llu,"
-			"\"defrag_extents_after\":%llu,"
-			"\"defrag_bytes_moved\":%llu,"
-			"\"defrag_bytes_relinked\":%llu}",
-			i ? "," : "", f->mount, f->e.fs.name, uuid,
-			f->db_path, f->q.nqueued,
-			(unsigned long long)f->events,
-			(unsigned long long)f->overflows,
-			(unsigned long long)f->saved_gen, FST(f, files_seen),
-			FST(f, files_scanned), FST(f, files_unchanged),
-			FST(f, files_vanished), FST(f, bytes_hashed),
-			FST(f, bytes_deduped), (long long)f->bytes_freed,
-			(unsigned long long)f->rounds,
-			(unsigned long long)ix.cells_used, ix.files,
-			f->nsubvols, f->dq_n,
-			(unsigned long long)f->dstats.files_defragged,
-			(unsigned long long)f->dstats.extents_before,
-			(unsigned long long)f->dstats.extents_after,
-			(unsigned long long)f->dstats.bytes_moved,
-			(unsigned long long)f->dstats.bytes_relinked);
+		status = djson_object(fields, DJSON_NFIELDS(fields));
 	}
 	pthread_mutex_unlock(&W.lock);
-	fputs("]}\n", m);
-	fclose(m);
-	return buf;
+	line = djson_dump_line(status);
+	json_decref(status);
+	return line;
 }
 
 static void status_line(void)
@@ -2466,15 +2489,10 @@ static void status_usage(FILE *f)
 "Exit status: 0 done; 1 no daemon answers; 2 usage error.\n");
 }
 
-/* The number after "key": in a flat part of our own JSON. */
-static double json_num(const char *js, const char *key)
+/* A number of the daemon's status; 0 if it has none. */
+static double status_num(const json_t *status, const char *key)
 {
-	char pat[64];
-	const char *p;
-
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	p = strstr(js, pat);
-	return p ? strtod(p + strlen(pat), NULL) : 0;
+	return json_number_value(json_object_get(status, key));
 }
 
 int cmd_status(int argc, char **argv)
@@ -2486,9 +2504,10 @@ int cmd_status(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock = NULL;
-	char *answer = NULL, b1[32], b2[32], b3[32], state[64] = "";
+	char *answer = NULL, b1[32], b2[32], b3[32];
+	const char *state;
 	bool json = false;
-	const char *p;
+	json_t *status;
 	int c, ret;
 
 	optind = 1;
@@ -2521,39 +2540,40 @@ int cmd_status(int argc, char **argv)
 			  strerror(-ret));
 		return EXIT_RUNTIME;
 	}
-	if (json || strncmp(answer, "{", 1)) {
+	status = json ? NULL : djson_parse_object(answer);
+	if (!status) {	/* asked for JSON, or an answer that is not */
 		fputs(answer, stdout);
 		free(answer);
 		return EXIT_OK;
 	}
-	p = strstr(answer, "\"state\":\"");
-	if (p)
-		sscanf(p + 9, "%63[^\"]", state);
+	state = json_string_value(json_object_get(status, "state"));
 	printf("dedupd watch, pid %.0f, up %.0f s: %s\n",
-	       json_num(answer, "pid"), json_num(answer, "uptime"), state);
+	       status_num(status, "pid"), status_num(status, "uptime"),
+	       state ? state : "");
 	printf("  queue      %.0f files waiting, %.0f in flight\n",
-	       json_num(answer, "queue"), json_num(answer, "in_flight"));
+	       status_num(status, "queue"), status_num(status, "in_flight"));
 	printf("  events     %.0f (%.0f overflows, %.0f catch-ups)\n",
-	       json_num(answer, "events"), json_num(answer, "overflows"),
-	       json_num(answer, "catchups"));
+	       status_num(status, "events"), status_num(status, "overflows"),
+	       status_num(status, "catchups"));
 	printf("  hashed     %s\n",
-	       fmt_bytes((uint64_t)json_num(answer, "bytes_hashed"), b1,
+	       fmt_bytes((uint64_t)status_num(status, "bytes_hashed"), b1,
 			 sizeof(b1)));
 	printf("  deduped    %s\n",
-	       fmt_bytes((uint64_t)json_num(answer, "bytes_deduped"), b2,
+	       fmt_bytes((uint64_t)status_num(status, "bytes_deduped"), b2,
 			 sizeof(b2)));
 	{
-		double fr = json_num(answer, "bytes_freed");
+		double fr = status_num(status, "bytes_freed");
 
 		printf("  freed      %s%s\n", fr < 0 ? "-" : "",
 		       fmt_bytes((uint64_t)(fr < 0 ? -fr : fr), b3,
 				 sizeof(b3)));
 	}
-	if (json_num(answer, "last_checkpoint") >= 0)
+	if (status_num(status, "last_checkpoint") >= 0)
 		printf("  checkpoint %.0f s ago\n",
-		       json_num(answer, "last_checkpoint"));
+		       status_num(status, "last_checkpoint"));
 	else
 		printf("  checkpoint none yet\n");
+	json_decref(status);
 	free(answer);
 	return EXIT_OK;
 }
