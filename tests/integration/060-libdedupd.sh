@@ -42,7 +42,7 @@ done
 # library (DEDUPD_LIBDIR=.../build-asan).
 CFLAGS_T="-std=gnu11 -Wall -Wextra -Werror -I$TOP/daemon ${LIB_TEST_CFLAGS:-}"
 run_check cc $CFLAGS_T -o "$TESTDIR/prog-static" "$IT_DIR/lib-dedupe.c" \
-	"$LIBS_DIR/libdedupd.a" $(pkg-config --libs libxxhash) -pthread -lm
+	"$LIBS_DIR/libdedupd.a" $(pkg-config --libs libxxhash jansson) -pthread -lm
 run_check cc $CFLAGS_T -o "$TESTDIR/prog-shared" "$IT_DIR/lib-dedupe.c" \
 	-L"$LIBS_DIR" -ldedupd
 # (not `ldd | grep -q`: grep leaving early kills ldd, and pipefail fails)

@@ -64,6 +64,7 @@ run_check cc -std=gnu11 -Wall -Werror -o "$TESTDIR/prog" \
 static=$(pkg-config --static --libs dedupd)
 log "pkg-config --static --libs dedupd: $static"
 [[ $static == *-lxxhash* ]] || _fail "--static libs lack xxhash: $static"
+[[ $static == *-ljansson* ]] || _fail "--static libs lack jansson: $static"
 run_check cc -std=gnu11 -Wall -Werror -o "$TESTDIR/prog-static" \
 	"$IT_DIR/lib-dedupe.c" $(pkg-config --cflags dedupd) \
 	${static/-ldedupd/$D/usr/lib/libdedupd.a}
