@@ -158,15 +158,16 @@ setup() {
 
 # ---- filesystems ---------------------------------------------------------
 
-# setup_fs btrfs|xfs|xfs-noreflink|ext4|tmpfs [SIZE]: make a fresh filesystem
-# on a sparse image and mount it (with $MOUNT_OPTS too); sets MNT, FSTYPE and
-# DB (a fresh index path). May be called several times in one test: every
-# mount is undone at exit.
+# setup_fs btrfs|xfs|xfs-noreflink|ext4|tmpfs [SIZE [MOUNTPOINT]]: make a
+# fresh filesystem on a sparse image and mount it (with $MOUNT_OPTS too) on
+# MOUNTPOINT (default $TESTDIR/mntN); sets MNT, FSTYPE and DB (a fresh index
+# path). May be called several times in one test: every mount is undone at
+# exit.
 setup_fs() {
 	local fs=$1 size=${2:-1G} n=${#_mounts[@]} img
 	[ -n "$TESTDIR" ] || _fail "setup_fs before setup"
 	img=$TESTDIR/fs$n.img
-	MNT=$TESTDIR/mnt$n
+	MNT=${3:-$TESTDIR/mnt$n}
 	FSTYPE=$fs
 	DB=$TESTDIR/index$n	# a fresh index for every filesystem
 	rm -f "$DB"
