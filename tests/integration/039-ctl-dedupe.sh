@@ -162,12 +162,7 @@ for fs in $DEDUPE_FS; do
 	watch_start --settle 3600 "$MNT"
 	grep -q "index '$idx' opened" "$WATCH_LOG" ||
 		_watch_fail "$fs: the daemon did not open the index ctl made ($idx)"
-	end=$((SECONDS + 30))
-	until [ "$(watch_status_get catchups)" -ge 1 ] &&
-		[ "$(watch_status_get catching_up)" = false ]; do
-		[ "$SECONDS" -lt "$end" ] || _watch_fail "$fs: no catch-up in 30 s"
-		sleep 0.2
-	done
+	watch_wait_caught_up
 	d0=$(watch_status_get bytes_deduped)
 
 	mkdir "$MNT/new"

@@ -118,12 +118,7 @@ mkdir "$PLAIN"
 mount --bind "$MNT" "$PLAIN" || _fail "mount --bind failed"
 _mounts+=("$PLAIN")
 watch_start --settle 3600 "$MNT"
-end=$((SECONDS + 30))
-until [ "$(watch_status_get catchups)" -ge 1 ] &&
-	[ "$(watch_status_get catching_up)" = false ]; do
-	[ "$SECONDS" -lt "$end" ] || _watch_fail "no catch-up in 30 s"
-	sleep 0.2
-done
+watch_wait_caught_up
 watch_status_json >"$TESTDIR/status.json" || _watch_fail "dedupd status --json failed"
 check_json "$TESTDIR/status.json" "status --json"
 check_status_paths "$TESTDIR/status.json" "$MNT" "$WATCH_STATE"

@@ -721,6 +721,17 @@ print(json.dumps(d["idle"]), d["events"])' <<<"$js") ||
 	done
 }
 
+# watch_wait_caught_up [TIMEOUT]: wait (default 30 s) until the daemon has
+# finished a catch-up (with a long --settle it never says idle).
+watch_wait_caught_up() {
+	local end=$((SECONDS + ${1:-30}))
+	until [ "$(watch_status_get catchups)" -ge 1 ] &&
+		[ "$(watch_status_get catching_up)" = false ]; do
+		[ "$SECONDS" -lt "$end" ] || _watch_fail "no catch-up in ${1:-30} s"
+		sleep 0.2
+	done
+}
+
 # watch_stop: SIGTERM, wait (30 s at most) for the daemon, which must exit 0.
 watch_stop() {
 	local rc=0 i
