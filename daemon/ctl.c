@@ -142,7 +142,8 @@ static void print_report(FILE *out, const struct dedupd_stats *st,
 		int ret = djson_print_fields(out, f, DJSON_NFIELDS(f));
 
 		if (ret < 0)
-			log_error("cannot write the report: %s", strerror(-ret));
+			log_error("cannot write the report: %s",
+				  strerror(-ret));
 		return;
 	}
 	fprintf(out, "%s %s, freed %s%s, in %.1f s (%s)\n",

@@ -836,7 +836,8 @@ static void report(const struct defrag *d, double secs)
 		int ret = djson_print_fields(stdout, f, DJSON_NFIELDS(f));
 
 		if (ret < 0)
-			log_error("cannot write the report: %s", strerror(-ret));
+			log_error("cannot write the report: %s",
+				  strerror(-ret));
 		return;
 	}
 	if (log_level < LOG_LVL_WARN)

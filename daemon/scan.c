@@ -386,7 +386,8 @@ void scan_report(FILE *out, const struct scan_report_args *r)
 		int ret = djson_print_fields(out, f, DJSON_NFIELDS(f));
 
 		if (ret < 0)
-			log_error("cannot write the report: %s", strerror(-ret));
+			log_error("cannot write the report: %s",
+				  strerror(-ret));
 		return;
 	}
 	fprintf(out, "%s %llu files in %.1f s (%llu unchanged, %llu skipped, "

@@ -155,7 +155,7 @@ static void scan_report_and_errors(void **state)
 	assert_int_equal(watch_scan_request(sock, &r, NULL, &rc, &body), 1);
 	fake_stop(&fd);
 	assert_non_null(strstr(fd.request, "min-size 1\n"));
-	assert_null(strstr(fd.request, "\njson\n"));	/* a line of its own */
+	assert_null(strstr(fd.request, "\njson\n"));	/* the line */
 	assert_int_equal(rc, 130);
 	assert_string_equal(body, "{\"files_seen\":3}\n");
 	free(body);

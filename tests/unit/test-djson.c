@@ -149,8 +149,8 @@ static void random_bytes_round_trip(void **state)
 		assert_non_null(line);
 		back = djson_parse_object(line);
 		assert_non_null(back);
-		assert_string_equal(json_string_value(json_object_get(back, "p")),
-				    want);
+		assert_string_equal(
+			json_string_value(json_object_get(back, "p")), want);
 		json_decref(back);
 		free(line);
 		json_decref(obj);
@@ -228,7 +228,8 @@ static void print_writes_one_line(void **state)
 	assert_int_equal(djson_print(m, obj), 0);
 	assert_int_equal(djson_print(m, NULL), -EINVAL);
 	assert_int_equal(fclose(m), 0);
-	assert_string_equal(text, "{\"served_by\":\"daemon\",\"queued\":true}\n");
+	assert_string_equal(text,
+			    "{\"served_by\":\"daemon\",\"queued\":true}\n");
 	free(text);
 	json_decref(obj);
 }
@@ -259,7 +260,8 @@ static void parse_takes_objects_only(void **state)
 	assert_null(djson_parse_object("error: unknown request\n"));
 	assert_null(djson_parse_object("{\"a\":1} trailing"));
 	assert_null(djson_parse_object("{\"a\":1"));
-	assert_null(djson_parse_object("{\"a\":\"\xff\"}"));	/* not UTF-8 */
+	/* jansson reads strict UTF-8 only */
+	assert_null(djson_parse_object("{\"a\":\"\xff\"}"));
 }
 
 int main(void)
