@@ -581,7 +581,7 @@ struct defrag *defrag_new(const struct defrag_opts *o, int mount_fd,
 	d->tmp_dir = tmp_dir;
 	d->fill_fd = -1;
 	d->relink = relink_new(mount_fd, fs->block_size, o->skip_snapshots,
-			       &pass_stop);
+			       DOMAIN_NONE, &pass_stop);
 	if (!d->relink || posix_memalign((void **)&d->buf, 4096, COPY_BUF)) {
 		relink_free(d->relink);
 		free(d);
@@ -916,7 +916,7 @@ int cmd_defrag(int argc, char **argv)
 	}
 	d.fill_fd = -1;
 	d.relink = relink_new(d.mount_fd, d.fs.block_size, o.skip_snapshots,
-			      &pass_stop);
+			      DOMAIN_NONE, &pass_stop);
 	if (!d.relink || posix_memalign((void **)&d.buf, 4096, COPY_BUF))
 		goto out;
 	if (o.progress && !o.json && log_level >= LOG_LVL_WARN &&

@@ -71,7 +71,7 @@ int engine_init(struct engine *e, int root_fd)
 	e->relink = NULL;
 	if (e->fs.kind == FS_BTRFS && root_fd >= 0)
 		e->relink = relink_new(root_fd, e->blksz, e->skip_snapshots,
-				       NULL);
+				       e->domain, NULL);
 	/* open_by_handle_at needs CAP_DAC_READ_SEARCH: probe it once. */
 	e->by_path = false;
 	if (root_fd >= 0 && file_handle_get(root_fd, "", &h, NULL) == 0) {

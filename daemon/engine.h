@@ -20,6 +20,7 @@
 #include "hashdb/hashdb.h"
 #include "ioctl-compat/fiemap.h"
 #include "ioctl-compat/fsprobe.h"
+#include "daemon/util.h"
 
 struct engine_stats {
 	atomic_uint_fast64_t files_seen;
@@ -104,6 +105,7 @@ struct engine {
 	 */
 	struct relink_ctx *relink;
 	bool skip_snapshots;	/* --snapshots=skip: read-only ones stay */
+	enum dedupe_domain domain;	/* --domain: who may share blocks */
 	struct engine_stats st;
 	/* Called from the hashing threads for each file hashed, or NULL. */
 	void (*hashed_cb)(void *arg, const struct file_job *job);

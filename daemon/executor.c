@@ -156,6 +156,37 @@ static bool extent_of(int fd, uint64_t off, uint64_t len, struct extent *x)
 }
 
 /*
+ * --domain: a source whose extents other files share may be shared with
+ * another domain's file (a reflink made by another user, a snapshot in
+ * another subvolume): deduping onto it would share the data with that
+ * file. Only sources whose every referrer is in their domain serve; on
+ * XFS, which cannot name them, a shared source does not.
+ */
+static bool source_in_domain(struct engine *e, int src, uint64_t off,
+			     uint64_t len)
+{
+	struct fiemap_iter *it;
+	struct extent x;
+	bool ok = true;
+	int r;
+
+	if (e->domain == DOMAIN_NONE)
+		return true;
+	if (fiemap_iter_open(src, off, off + len, 0, &it) < 0)
+		return false;
+	while (ok && (r = fiemap_iter_next(it, &x)) == 1) {
+		if (!(x.flags & EXTENT_SHARED))
+			continue;
+		ok = e->relink && !(x.flags & EXTENT_ENCODED) &&
+		     relink_extent_in_domain(e->relink, src, x.physical);
+	}
+	if (r < 0)
+		ok = false;
+	fiemap_iter_free(it);
+	return ok;
+}
+
+/*
  * Whether [dst_off, +len) of the destination already is the source's data
  * on disk (a reflink, a snapshot, an earlier pass). Only an extent FIEMAP
  * called shared can be, so others cost nothing to check. An alias op's
@@ -397,15 +428,30 @@ static void run_group(struct engine *e, struct src_file **cache,
 	bool follow[DEDUPE_MAX_DESTS];
 	const struct op *o = &ops[0];
 	unsigned int nd = 0;
+	uint64_t src_off = o->src_off;
+	size_t i, stand_in = n;
 	int64_t ret;
 	int src;
-	size_t i;
 
 	src = source_fd(e, cache, o->src_id);
 	if (src < 0)
 		return;
+	if (!source_in_domain(e, src, src_off, o->len)) {
+		/* Shared with another domain: one of the copies serves. */
+		for (stand_in = 0; stand_in < n; stand_in++)
+			if (!ops[stand_in].alias &&
+			    source_in_domain(e, ops[stand_in].dst->fd,
+					     ops[stand_in].dst_off, o->len))
+				break;
+		if (stand_in == n)
+			return;
+		src = ops[stand_in].dst->fd;
+		src_off = ops[stand_in].dst_off;
+	}
 	for (i = 0; i < n; i++) {
-		if (already_shared(src, o->src_off, o->len, &ops[i])) {
+		if (i == stand_in)
+			continue;
+		if (already_shared(src, src_off, o->len, &ops[i])) {
 			atomic_fetch_add(&e->st.bytes_already_shared,
 					 ops[i].len);
 			continue;
@@ -433,7 +479,7 @@ static void run_group(struct engine *e, struct src_file **cache,
 	}
 	if (!nd)
 		return;
-	ret = dedupe_submit(src, o->src_off, o->len, dests, nd, e->blksz);
+	ret = dedupe_submit(src, src_off, o->len, dests, nd, e->blksz);
 	atomic_fetch_add(&e->st.dedupe_calls, 1);
 	if (ret <= 0) {
 		if (ret == -EIO) {
@@ -447,7 +493,7 @@ static void run_group(struct engine *e, struct src_file **cache,
 			atomic_fetch_add(&e->st.errors, 1);
 		} else if (ret < 0) {
 			log_debug("dedupe from file %u at %llu, %llu bytes: %s",
-				  o->src_id, (unsigned long long)o->src_off,
+				  o->src_id, (unsigned long long)src_off,
 				  (unsigned long long)o->len, strerror((int)-ret));
 		}
 		goto out;
@@ -463,7 +509,7 @@ static void run_group(struct engine *e, struct src_file **cache,
 			/* A relink or a re-run moves a range whose old place
 			 * the original dedupe recorded, with this source. */
 			if (!live[i]->alias)
-				record_relinks(e, live[i], o->src_off,
+				record_relinks(e, live[i], src_off,
 					       dests[i].bytes);
 			add_moved(moved, live[i]->dst->file_id,
 				  live[i]->dst_off, dests[i].bytes);
@@ -473,8 +519,7 @@ static void run_group(struct engine *e, struct src_file **cache,
 					       dests[i].bytes))
 				follow_referrers(e, live[i]->dst, &items[i],
 						 live[i]->dst_off,
-						 dests[i].bytes, src,
-						 o->src_off);
+						 dests[i].bytes, src, src_off);
 		} else if (dests[i].status == -EBADE) {
 			atomic_fetch_add(&e->st.differs, 1);
 		} else if (dests[i].status == -EIO) {

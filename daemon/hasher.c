@@ -27,6 +27,7 @@
 
 #define SEG_BLOCKS (1u << 16)	/* blocks matched at a time: bounds memory */
 #define TAIL_SEED 0x7a11ULL
+#define DOMAIN_SEED 0xd0a1ULL
 #define EXTEND_BLOCKS 64	/* source blocks read at a time to grow a run */
 
 struct hash_state {
@@ -45,6 +46,7 @@ struct hash_state {
 	int src_fd;
 	uint8_t *xbuf;		/* EXTEND_BLOCKS blocks */
 	uint64_t bad_off;	/* where a read failed */
+	uint64_t salt;		/* --domain: the file's, or 0 */
 };
 
 static bool block_is_zero(const uint8_t *p, size_t len)
@@ -118,6 +120,38 @@ static uint64_t block_hash(const uint8_t *p, size_t n, uint32_t blksz,
 	return h ? h : 1;	/* 0 means "no hash" */
 }
 
+/*
+ * --domain: block hashes are salted with the file's domain (its owner or
+ * its subvolume), so that the index never matches blocks of two domains:
+ * the same data in another domain is another key. Zero blocks stay 0.
+ */
+static uint64_t domain_salt(const struct engine *e, const struct file_job *job,
+			    const struct stat *st)
+{
+	uint64_t key[2] = { e->domain, 0 }, salt;
+
+	switch (e->domain) {
+	case DOMAIN_OWNER:
+		key[1] = st->st_uid;
+		break;
+	case DOMAIN_SUBVOLUME:
+		key[1] = job->root;
+		break;
+	default:
+		return 0;
+	}
+	salt = XXH3_64bits_withSeed(key, sizeof(key), DOMAIN_SEED);
+	return salt ? salt : 1;
+}
+
+static uint64_t salted(const struct hash_state *hs, uint64_t h)
+{
+	if (!h || !hs->salt)
+		return h;
+	h ^= hs->salt;
+	return h ? h : 1;	/* 0 means "no hash" */
+}
+
 /* The source of a run, opened read-only; -errno if gone. */
 static int extension_source(struct hash_state *hs, uint32_t id)
 {
@@ -158,8 +192,9 @@ static uint64_t extend_count(struct hash_state *hs, int src_fd, uint64_t dst,
 			if (i * bs >= (uint64_t)got)
 				return n;
 			have = (uint64_t)got - i * bs;
-			h = block_hash(hs->xbuf + i * bs, have < bs ? have : bs,
-				       bs, hs->zero_hash);
+			h = salted(hs, block_hash(hs->xbuf + i * bs,
+						  have < bs ? have : bs, bs,
+						  hs->zero_hash));
 			if (!h || h != hs->seg[d - hs->seg_start])
 				return n;
 			n++;
@@ -345,7 +380,8 @@ static int hash_range(struct hash_state *hs, uint64_t off, uint64_t len,
 			uint64_t blk = (off + i) / e->blksz, h;
 
 			digest_skip_to(hs, next_blk, blk);
-			h = block_hash(buf + i, n, e->blksz, hs->zero_hash);
+			h = salted(hs, block_hash(buf + i, n, e->blksz,
+						  hs->zero_hash));
 			if (h)
 				put_hash(hs, blk, h);
 			digest_add(hs, h);
@@ -680,6 +716,10 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 	hs.digest_valid = true;
 	memset(buf, 0, e->blksz);
 	hs.zero_hash = XXH3_64bits(buf, e->blksz);
+	if (e->domain == DOMAIN_SUBVOLUME && e->fs.kind == FS_BTRFS &&
+	    !job->root && btrfs_file_root(fd, &job->root, &job->ino) < 0)
+		job->root = 0;	/* XFS and ext4: one domain */
+	hs.salt = domain_salt(e, job, &st);
 	if (job->size > buflen)	/* more than one read: ask for readahead */
 		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 
@@ -730,7 +770,10 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 					break;
 				continue;
 			}
+			/* Pieces another file hashed become aliases,
+			 * which follow that file: not across domains. */
 			if ((ex.flags & EXTENT_SHARED) &&
+			    e->domain == DOMAIN_NONE &&
 			    !(ex.flags & (EXTENT_UNKNOWN | EXTENT_DELALLOC |
 					  EXTENT_ENCODED))) {
 				ret = hash_shared_extent(&hs, &ex, buf, buflen,

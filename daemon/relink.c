@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <linux/btrfs_tree.h>
@@ -32,6 +33,10 @@ struct relink_ctx {
 	int mount_fd;
 	uint32_t block_size;
 	bool skip_readonly;
+	enum dedupe_domain domain;
+	uint64_t self_root;	/* the file whose data moved: its domain */
+	uid_t self_uid;
+	bool self_known;
 	const volatile sig_atomic_t *stop;	/* or NULL */
 	struct holder_fd *fds;	/* of referrer files, by root and inode */
 	struct rejected *rejected;	/* referrers left alone in this file */
@@ -102,6 +107,86 @@ static int holder_fd(struct relink_ctx *d, uint64_t root, uint64_t ino)
 		f->fd = -1;
 	HASH_ADD(hh, d->fds, key, sizeof(f->key), f);
 	return f->fd;
+}
+
+/*
+ * The file whose data moves, for --domain: its subvolume, and its owner
+ * (read from the file itself, by inode).
+ */
+static void set_self(struct relink_ctx *d, uint64_t root, uint64_t ino)
+{
+	struct stat st;
+	int fd;
+
+	d->self_root = root;
+	d->self_known = d->domain != DOMAIN_OWNER;
+	if (d->self_known || !root)
+		return;
+	fd = btrfs_open_inode(d->mount_fd, root, ino, O_NONBLOCK | O_NOATIME);
+	if (fd == -EPERM)
+		fd = btrfs_open_inode(d->mount_fd, root, ino, O_NONBLOCK);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0) {
+		d->self_uid = st.st_uid;
+		d->self_known = true;
+	}
+	close(fd);
+}
+
+/*
+ * A holder's fd if it may be deduped into: in the domain of the file whose
+ * data moved (--domain), else -1 (it stays, pinned). Holders already share
+ * the data; following it must not make them share it with another domain's
+ * file.
+ */
+static int holder_open(struct relink_ctx *d, uint64_t root, uint64_t ino)
+{
+	int fd = holder_fd(d, root, ino);
+	struct stat st;
+
+	if (fd < 0 || d->domain == DOMAIN_NONE)
+		return fd;
+	if (d->domain == DOMAIN_SUBVOLUME)
+		return root == d->self_root ? fd : -1;
+	if (!d->self_known || fstat(fd, &st) < 0 || st.st_uid != d->self_uid)
+		return -1;
+	return fd;
+}
+
+struct domain_check {
+	struct relink_ctx *d;
+	uint64_t root, ino;
+	bool ok;
+};
+
+static int check_domain_ref(void *arg, uint64_t root, uint64_t ino,
+			    uint64_t off)
+{
+	struct domain_check *x = arg;
+
+	(void)off;
+	if (root == x->root && ino == x->ino)
+		return 0;
+	if (holder_open(x->d, root, ino) < 0) {
+		x->ok = false;
+		return 1;
+	}
+	return 0;
+}
+
+bool relink_extent_in_domain(struct relink_ctx *d, int fd, uint64_t bytenr)
+{
+	struct domain_check x = { .d = d, .ok = true };
+
+	if (d->domain == DOMAIN_NONE)
+		return true;
+	if (btrfs_file_root(fd, &x.root, &x.ino) < 0)
+		return false;
+	set_self(d, x.root, x.ino);
+	if (btrfs_extent_refs(d->mount_fd, bytenr, check_domain_ref, &x) < 0)
+		return false;
+	return x.ok;
 }
 
 /*
@@ -449,7 +534,7 @@ static void relink_segs(struct relinker *r)
 
 		for (; i < r->nsegs && nd < DEDUPE_MAX_DESTS &&
 		       r->segs[i].a == sg->a && r->segs[i].b == sg->b; i++) {
-			int fd = holder_fd(r->d, r->segs[i].h->key[0],
+			int fd = holder_open(r->d, r->segs[i].h->key[0],
 					   r->segs[i].h->key[1]);
 
 			if (fd >= 0)
@@ -541,7 +626,7 @@ static void fill_holders(struct relinker *r)
 
 		for (; j < r->nfills && !cmp_fill(&r->fills[j], f) &&
 		       nd < DEDUPE_MAX_DESTS; j++) {
-			int fd = holder_fd(r->d, r->fills[j].h->key[0],
+			int fd = holder_open(r->d, r->fills[j].h->key[0],
 					   r->fills[j].h->key[1]);
 
 			if (fd < 0) {
@@ -878,6 +963,8 @@ static int relink_run(struct relinker *r)
 
 	if (!c->n)
 		return 0;
+	if (d->domain != DOMAIN_NONE)
+		set_self(d, r->self_root, r->self_ino);
 	if (d->map) {
 		relink_by_map(r);
 		free(r->segs);
@@ -1153,7 +1240,7 @@ void relink_items_release(struct relink_items *items)
 }
 
 struct relink_ctx *relink_new(int mount_fd, uint32_t block_size,
-			      bool skip_readonly,
+			      bool skip_readonly, enum dedupe_domain domain,
 			      const volatile sig_atomic_t *stop)
 {
 	struct relink_ctx *r = calloc(1, sizeof(*r));
@@ -1163,6 +1250,7 @@ struct relink_ctx *relink_new(int mount_fd, uint32_t block_size,
 	r->mount_fd = mount_fd;
 	r->block_size = block_size;
 	r->skip_readonly = skip_readonly;
+	r->domain = domain;
 	r->stop = stop;
 	return r;
 }

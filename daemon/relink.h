@@ -28,6 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daemon/util.h"
+
 /*
  * One file extent item of the original, cut to the range that moves. On
  * XFS, one FIEMAP extent: bytenr is its address, extent_offset 0, and
@@ -60,15 +62,25 @@ struct relink_ctx;
  * A relinker for the filesystem of @mount_fd (kept open by the caller).
  * With @skip_readonly, read-only subvolumes are never deduped into: their
  * references stay, and count as pinned. When *@stop (if not NULL) is set,
- * what is left of a range is left alone. Returns NULL on allocation
- * failure.
+ * what is left of a range is left alone. Referrers outside the @domain
+ * of the file whose data moved (another owner, another subvolume) are
+ * never deduped into either: they stay, pinned. Returns NULL on
+ * allocation failure.
  */
 struct relink_ctx *relink_new(int mount_fd, uint32_t block_size,
-			      bool skip_readonly,
+			      bool skip_readonly, enum dedupe_domain domain,
 			      const volatile sig_atomic_t *stop);
 
 /* NULL-safe; returns NULL. */
 struct relink_ctx *relink_free(struct relink_ctx *r);
+
+/*
+ * --domain: whether every file referring to the extent at disk address
+ * @bytenr (LOGICAL_INO_V2) is in the domain of @fd, the file whose data it
+ * is, so that deduping another file of that domain onto it makes nothing
+ * shared across domains. False when the referrers cannot be listed.
+ */
+bool relink_extent_in_domain(struct relink_ctx *d, int fd, uint64_t bytenr);
 
 /*
  * Forgets the referrers left alone, closes their fds and frees the map

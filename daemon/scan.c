@@ -36,6 +36,7 @@
 
 struct scan_opts {
 	bool dry_run, json, progress, no_daemon, skip_snapshots;
+	enum dedupe_domain domain;
 	const char *db_path;
 	uint64_t db_size;
 	struct walk_opts walk;
@@ -71,6 +72,9 @@ static void scan_usage(FILE *f)
 "                       deduped data are deduped too, so its old extents\n"
 "                       are freed; skip: they are left untouched (frees\n"
 "                       less, never uses more)\n"
+"      --domain=MODE    which files may share blocks: none (default): any;\n"
+"                       owner: files of the same owner; subvolume: files of\n"
+"                       the same btrfs subvolume (not handed to a daemon)\n"
 "      --no-daemon      scan here even when 'dedupd watch' watches the\n"
 "                       filesystem (by default, without --db, the scan is\n"
 "                       handed to the daemon, which owns the index; the\n"
@@ -92,7 +96,7 @@ static int parse_args(int argc, char **argv, struct scan_opts *o)
 {
 	enum {
 		OPT_DB = 256, OPT_DB_SIZE, OPT_MIN_SIZE, OPT_NO_PROGRESS,
-		OPT_NO_DAEMON, OPT_SNAPSHOTS,
+		OPT_NO_DAEMON, OPT_SNAPSHOTS, OPT_DOMAIN,
 	};
 	static const struct option longopts[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
@@ -105,6 +109,7 @@ static int parse_args(int argc, char **argv, struct scan_opts *o)
 		{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
 		{ "no-daemon", no_argument, NULL, OPT_NO_DAEMON },
 		{ "snapshots", required_argument, NULL, OPT_SNAPSHOTS },
+		{ "domain", required_argument, NULL, OPT_DOMAIN },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -171,6 +176,13 @@ static int parse_args(int argc, char **argv, struct scan_opts *o)
 		case OPT_SNAPSHOTS:
 			if (parse_snapshots_mode(optarg, &o->skip_snapshots)) {
 				log_error("invalid --snapshots '%s' (follow or skip)",
+					  optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_DOMAIN:
+			if (parse_domain(optarg, &o->domain)) {
+				log_error("invalid --domain '%s' (none, owner or subvolume)",
 					  optarg);
 				return -EINVAL;
 			}
@@ -521,6 +533,7 @@ int cmd_scan(int argc, char **argv)
 		e.tmp_dir = xstrdup(argv[optind]);
 	}
 	e.skip_snapshots = o.skip_snapshots;
+	e.domain = o.domain;
 	if (engine_init(&e, root_fd) < 0)
 		goto out;
 	{
@@ -538,7 +551,9 @@ int cmd_scan(int argc, char **argv)
 	e.min_size = o.min_size;
 	e.threads = o.threads;
 
-	if (!o.db_path && !o.no_daemon && hand_over(&o, argc, argv, &rc))
+	/* The daemon dedupes in its own --domain: not handed over. */
+	if (!o.db_path && !o.no_daemon && o.domain == DOMAIN_NONE &&
+	    hand_over(&o, argc, argv, &rc))
 		goto out;
 	index_guard_sigbus();
 	open_result = index_open(&e, root_fd, STATE_DIR, o.db_path, o.db_size,

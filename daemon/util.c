@@ -147,6 +147,19 @@ int parse_snapshots_mode(const char *s, bool *ret_skip)
 	return 0;
 }
 
+int parse_domain(const char *s, enum dedupe_domain *ret)
+{
+	if (!strcmp(s, "none"))
+		*ret = DOMAIN_NONE;
+	else if (!strcmp(s, "owner"))
+		*ret = DOMAIN_OWNER;
+	else if (!strcmp(s, "subvolume"))
+		*ret = DOMAIN_SUBVOLUME;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 int mount_root(const char *path, char **ret_root)
 {
 	struct statx stx;

@@ -29,6 +29,16 @@ int parse_size(const char *s, uint64_t *ret);
 int parse_snapshots_mode(const char *s, bool *ret_skip);
 
 /*
+ * --domain: which files may share blocks. none: any two; owner: only files
+ * of the same owner (uid); subvolume: only files of the same btrfs
+ * subvolume (XFS: the filesystem is one).
+ */
+enum dedupe_domain { DOMAIN_NONE, DOMAIN_OWNER, DOMAIN_SUBVOLUME };
+
+/* "none", "owner" or "subvolume" into *@ret. Returns 0 or -EINVAL. */
+int parse_domain(const char *s, enum dedupe_domain *ret);
+
+/*
  * The mount point of the mount that holds @path (existing), as an absolute
  * path in *@ret_root, to be freed. Returns 0 or -errno.
  */

@@ -91,6 +91,7 @@ struct watch_opts {
 	unsigned int threads;
 	bool dry_run;
 	bool skip_snapshots;	/* --snapshots=skip: read-only ones stay */
+	enum dedupe_domain domain;	/* --domain */
 	int log_level;
 	const char *mounts[MAX_MOUNTS];
 	int nmounts;
@@ -212,6 +213,9 @@ static void watch_usage(FILE *f)
 "                            new place too, so that the old extents are\n"
 "                            freed; skip: they are left untouched (frees\n"
 "                            less, never uses more)\n"
+"      --domain=MODE         which files may share blocks: none (default):\n"
+"                            any; owner: files of the same owner;\n"
+"                            subvolume: files of the same btrfs subvolume\n"
 "      --db PATH             index file (one MOUNT only; default\n"
 "                            " STATE_DIR "/<fs-uuid>/index)\n"
 "      --db-size SIZE        index budget, 256K to 1T (see 'dedupd scan')\n"
@@ -280,7 +284,7 @@ enum {
 	OPT_LOADAVG, OPT_INCLUDE, OPT_MIN_SIZE, OPT_IO_CLASS, OPT_DB,
 	OPT_DB_SIZE, OPT_STATE_DIR, OPT_SOCKET, OPT_CONFIG,
 	OPT_NO_CONFIG, OPT_BOUNDED, OPT_MOUNT, OPT_DEFRAG_THRESHOLD,
-	OPT_DEFRAG_CHUNK, OPT_DEFRAG_IDLE, OPT_SNAPSHOTS,
+	OPT_DEFRAG_CHUNK, OPT_DEFRAG_IDLE, OPT_SNAPSHOTS, OPT_DOMAIN,
 };
 static const struct option watch_longopts[] = {
 	{ "settle", required_argument, NULL, OPT_SETTLE },
@@ -295,6 +299,7 @@ static const struct option watch_longopts[] = {
 	{ "threads", required_argument, NULL, 't' },
 	{ "dry-run", no_argument, NULL, 'n' },
 	{ "snapshots", required_argument, NULL, OPT_SNAPSHOTS },
+	{ "domain", required_argument, NULL, OPT_DOMAIN },
 	{ "db", required_argument, NULL, OPT_DB },
 	{ "db-size", required_argument, NULL, OPT_DB_SIZE },
 	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
@@ -477,6 +482,13 @@ static int parse_args(int argc, char **argv, struct watch_opts *o)
 		case OPT_SNAPSHOTS:
 			if (parse_snapshots_mode(optarg, &o->skip_snapshots)) {
 				log_error("invalid --snapshots '%s' (follow or skip)",
+					  optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_DOMAIN:
+			if (parse_domain(optarg, &o->domain)) {
+				log_error("invalid --domain '%s' (none, owner or subvolume)",
 					  optarg);
 				return -EINVAL;
 			}
@@ -2138,6 +2150,7 @@ static int setup_fs(struct wfs *f, const struct watch_opts *o,
 	f->e.mnt_id = (int)stx.stx_mnt_id;
 	f->e.tmp_dir = xstrdup(f->mount);
 	f->e.skip_snapshots = o->skip_snapshots;	/* before its relinker */
+	f->e.domain = o->domain;
 	engine_init(&f->e, f->top_fd);
 	f->engine_ready = true;
 	f->e.dry_run = o->dry_run;
@@ -2271,6 +2284,8 @@ static void reload(void)
 			if (strcmp(o.mounts[i], W.fs[i].mount))
 				log_warn("changing the mounts needs a restart; '%s' is ignored",
 					 o.mounts[i]);
+	if (o.domain != W.o.domain)
+		log_warn("changing --domain needs a restart; still the one it started with");
 	if (o.skip_snapshots != W.o.skip_snapshots)
 		log_warn("changing --snapshots needs a restart; still '%s'",
 			 W.o.skip_snapshots ? "skip" : "follow");
