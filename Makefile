@@ -104,7 +104,7 @@ DEDUPD_VERSION := $(shell sed -n 's/^\#define DEDUPD_VERSION_STRING "\(.*\)"/\1/
 LIB_SRCS := daemon/lib.c daemon/client.c daemon/config.c daemon/engine.c \
 	daemon/hasher.c daemon/executor.c daemon/plan.c daemon/pass.c \
 	daemon/index.c daemon/walk.c daemon/util.c daemon/log.c daemon/relink.c \
-	daemon/physmap.c daemon/djson.c \
+	daemon/physmap.c daemon/djson.c daemon/metabudget.c \
 	$(HASHDB_SRCS) ioctl-compat/btrfs.c ioctl-compat/btrfs-search.c \
 	ioctl-compat/dedupe.c \
 	ioctl-compat/fiemap.c ioctl-compat/fsprobe.c ioctl-compat/handle.c
@@ -170,7 +170,7 @@ test-handle_OBJS := $(B)/ioctl-compat/handle.o
 test-handle_WRAPS := name_to_handle_at
 test-hashdb_OBJS := $(B)/libhashdb.a
 test-hashdb_WRAPS :=
-test-executor_OBJS := $(B)/daemon/executor.o $(B)/daemon/engine.o $(B)/daemon/relink.o \
+test-executor_OBJS := $(B)/daemon/executor.o $(B)/daemon/engine.o $(B)/daemon/relink.o $(B)/daemon/metabudget.o \
 	$(B)/daemon/physmap.o $(B)/daemon/walk.o \
 	$(B)/daemon/plan.o $(B)/daemon/util.o $(B)/daemon/log.o \
 	$(B)/libhashdb.a $(B)/libioctlcompat.a
@@ -179,7 +179,7 @@ test-queue_OBJS := $(B)/daemon/queue.o $(B)/daemon/util.o
 test-queue_WRAPS :=
 test-plan_OBJS := $(B)/daemon/plan.o $(B)/daemon/util.o
 test-plan_WRAPS :=
-test-phys_OBJS := $(B)/daemon/engine.o $(B)/daemon/relink.o \
+test-phys_OBJS := $(B)/daemon/engine.o $(B)/daemon/relink.o $(B)/daemon/metabudget.o \
 	$(B)/daemon/physmap.o $(B)/daemon/walk.o $(B)/daemon/log.o $(B)/daemon/util.o $(B)/libhashdb.a \
 	$(B)/libioctlcompat.a
 test-phys_WRAPS :=

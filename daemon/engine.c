@@ -9,10 +9,18 @@
 #include <xxhash.h>
 
 #include "daemon/engine.h"
+#include "daemon/metabudget.h"
 #include "daemon/phys.h"
 #include "daemon/relink.h"
 #include "daemon/util.h"
 #include "ioctl-compat/handle.h"
+
+/*
+ * Used space a leaf costs when a dedupe first changes it in a snapshot (or
+ * in a subvolume sharing its leaves with snapshots): the default 16 KiB
+ * node, twice (metadata is DUP on a single device).
+ */
+#define META_LEAF_COST (32 * 1024)
 
 /*
  * Physical ranges hashed in this pass: a sorted array of disjoint ranges,
@@ -72,6 +80,12 @@ int engine_init(struct engine *e, int root_fd)
 	if (e->fs.kind == FS_BTRFS && root_fd >= 0)
 		e->relink = relink_new(root_fd, e->blksz, e->skip_snapshots,
 				       e->domain, NULL);
+	e->budget = NULL;
+	if (e->relink) {
+		e->budget = metabudget_new(META_LEAF_COST);
+		if (e->budget)
+			relink_metadata_by_caller(e->relink);
+	}
 	/* open_by_handle_at needs CAP_DAC_READ_SEARCH: probe it once. */
 	e->by_path = false;
 	if (root_fd >= 0 && file_handle_get(root_fd, "", &h, NULL) == 0) {
@@ -201,6 +215,8 @@ void engine_new_pass(struct engine *e)
 	engine_count_pinned(e);
 	free(e->relinks.v);
 	memset(&e->relinks, 0, sizeof(e->relinks));
+	if (e->budget)
+		metabudget_reset(e->budget);
 }
 
 void engine_fini(struct engine *e)
@@ -220,6 +236,7 @@ void engine_fini(struct engine *e)
 	free(e->relinks.v);
 	memset(&e->relinks.v, 0, sizeof(e->relinks.v));
 	e->relink = relink_free(e->relink);
+	e->budget = metabudget_free(e->budget);
 	pthread_mutex_destroy(&e->db_lock);
 	pthread_mutex_destroy(&e->seen_lock);
 	free(e->tmp_dir);

@@ -49,6 +49,7 @@ struct engine_stats {
 
 struct phys_seen;	/* physical extents hashed in this pass */
 struct relink_ctx;
+struct metabudget;
 struct file_job;
 
 /* [logical, +len) of a file is the same disk data as [physical, +len). */
@@ -104,6 +105,8 @@ struct engine {
 	 * (relink.h), or NULL. Used by the executor thread only.
 	 */
 	struct relink_ctx *relink;
+	/* btrfs: the metadata moves cost, weighed per leaf (metabudget.h). */
+	struct metabudget *budget;
 	bool skip_snapshots;	/* --snapshots=skip: read-only ones stay */
 	enum dedupe_domain domain;	/* --domain: who may share blocks */
 	struct engine_stats st;

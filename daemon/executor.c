@@ -20,6 +20,7 @@
 
 #include "daemon/engine.h"
 #include "daemon/log.h"
+#include "daemon/metabudget.h"
 #include "daemon/plan.h"
 #include "daemon/relink.h"
 #include "daemon/util.h"
@@ -36,6 +37,9 @@ struct op {
 	struct file_job *dst;
 	uint64_t dst_off;
 	bool alias;		/* relinks another name of deduped data */
+	int8_t plan;		/* 1 follow, -1 pinned, 0 ask when run */
+	uint32_t others;	/* files in other subvolumes that follow */
+	size_t cand;		/* in e->budget, if others */
 };
 
 /* Ranges of files whose data moved in this batch (deduped or relocated). */
@@ -409,14 +413,79 @@ static bool worth_deduping(struct engine *e, const struct op *o,
 {
 	struct relink_stats rs = { 0 };
 
+	if (o->plan)
+		return o->plan > 0;	/* plan_metadata() asked */
 	if (!may_have_referrers(e, o->dst, o->dst_off, len) ||
 	    relink_would_follow(e->relink, items, o->dst->root, o->dst->ino,
-				&rs))
+				&rs, NULL))
 		return true;
 	atomic_fetch_add(&e->st.refs_pinned, rs.refs_pinned);
 	atomic_fetch_add(&e->st.bytes_pinned, rs.bytes_pinned);
 	atomic_fetch_add(&e->st.errors, rs.errors);
 	return false;
+}
+
+/*
+ * Before a batch runs: for each range to dedupe whose data other files
+ * share, whether its referrers can all follow (a dry run of the relinker)
+ * and, for those in other subvolumes, whether the data freed pays for the
+ * metadata their move costs, weighed over the whole batch per leaf
+ * (metabudget.h). The file's own subvolume pays too: it shares its leaves
+ * with its snapshots. A range that could not free its extent, or would
+ * cost more than it frees, is pinned (counted) and left alone.
+ */
+static void plan_metadata(struct engine *e, struct op *ops, size_t n)
+{
+	struct relink_items items = { 0 };
+	struct relink_files others = { 0 };
+	bool any = false;
+	size_t i;
+
+	if (!e->budget)
+		return;
+	for (i = 0; i < n; i++) {
+		struct op *o = &ops[i];
+		struct relink_stats rs = { 0 };
+
+		o->plan = 0;
+		if (o->alias ||
+		    !old_items(e, o->dst, o->dst_off, o->len, &items) ||
+		    !may_have_referrers(e, o->dst, o->dst_off, o->len))
+			continue;
+		others.n = 0;
+		if (!relink_would_follow(e->relink, &items, o->dst->root,
+					 o->dst->ino, &rs, &others)) {
+			o->plan = -1;
+			atomic_fetch_add(&e->st.refs_pinned, rs.refs_pinned);
+			atomic_fetch_add(&e->st.bytes_pinned, rs.bytes_pinned);
+			atomic_fetch_add(&e->st.errors, rs.errors);
+			continue;
+		}
+		o->plan = 1;
+		o->others = (uint32_t)others.n;
+		if (!others.n)
+			continue;
+		relink_files_add(&others, o->dst->root, o->dst->ino);
+		o->cand = metabudget_add(e->budget, o->len,
+					 (const uint64_t (*)[2])others.v,
+					 others.n);
+		any = true;
+	}
+	relink_items_release(&items);
+	free(others.v);
+	if (!any)
+		return;
+	metabudget_decide(e->budget);
+	for (i = 0; i < n; i++) {
+		struct op *o = &ops[i];
+
+		if (o->plan <= 0 || !o->others ||
+		    metabudget_ok(e->budget, o->cand))
+			continue;
+		o->plan = -1;
+		atomic_fetch_add(&e->st.refs_pinned, o->others);
+		atomic_fetch_add(&e->st.bytes_pinned, o->len * o->others);
+	}
 }
 
 static void run_group(struct engine *e, struct src_file **cache,
@@ -516,10 +585,14 @@ static void run_group(struct engine *e, struct src_file **cache,
 			if (follow[i] &&
 			    may_have_referrers(e, live[i]->dst,
 					       live[i]->dst_off,
-					       dests[i].bytes))
+					       dests[i].bytes)) {
 				follow_referrers(e, live[i]->dst, &items[i],
 						 live[i]->dst_off,
 						 dests[i].bytes, src, src_off);
+				if (live[i]->plan > 0 && live[i]->others)
+					metabudget_spend(e->budget,
+							 live[i]->cand);
+			}
 		} else if (dests[i].status == -EBADE) {
 			atomic_fetch_add(&e->st.differs, 1);
 		} else if (dests[i].status == -EIO) {
@@ -586,6 +659,28 @@ static void gather_items(const struct byte_range *moves,
 }
 
 /*
+ * Whether relocating @move pays for the leaves its referrers in other
+ * subvolumes (@others), and the file's own, would copy (metabudget.h);
+ * when not, they count as pinned in @rs.
+ */
+static bool moves_pay(struct engine *e, const struct file_job *job,
+		      const struct byte_range *move, struct relink_files *others,
+		      struct relink_stats *rs)
+{
+	size_t n = others->n;
+
+	if (!e->budget || !n)
+		return true;
+	relink_files_add(others, job->root, job->ino);
+	if (metabudget_single(e->budget, move->len,
+			      (const uint64_t (*)[2])others->v, others->n))
+		return true;
+	rs->refs_pinned += n;
+	rs->bytes_pinned += move->len * n;
+	return false;
+}
+
+/*
  * btrfs: drops (len 0) each remainder in @moves whose move would not free
  * its old extents: one the file or another holder still maps beyond what
  * moves (relink_frees_extents; files deduped from this one in @ops follow
@@ -602,7 +697,7 @@ static void keep_moves_that_free(struct engine *e, struct file_job *job,
 				 const struct op *ops, size_t nops)
 {
 	struct relink_items all = { 0 };
-	struct relink_files followers = { 0 };
+	struct relink_files followers = { 0 }, others = { 0 };
 	bool *followed = xcalloc(n, sizeof(*followed));
 	bool changed = true;
 	size_t i;
@@ -646,8 +741,11 @@ static void keep_moves_that_free(struct engine *e, struct file_job *job,
 						moves[i].len))
 				continue;
 			followed[i] = true;	/* asked once */
+			others.n = 0;
 			if (!relink_would_follow(e->relink, &items[i],
-						 job->root, job->ino, &rs)) {
+						 job->root, job->ino, &rs,
+						 &others) ||
+			    !moves_pay(e, job, &moves[i], &others, &rs)) {
 				moves[i].len = 0;
 				changed = true;
 				atomic_fetch_add(&e->st.refs_pinned,
@@ -668,6 +766,7 @@ static void keep_moves_that_free(struct engine *e, struct file_job *job,
 			items[i].n = 0;
 	relink_items_release(&all);
 	free(followers.v);
+	free(others.v);
 	free(followed);
 }
 
@@ -888,6 +987,7 @@ void engine_execute(struct engine *e, struct file_job *jobs, size_t njobs)
 		}
 	}
 	n1 = nops;
+	plan_metadata(e, ops, n1);
 	run_ops(e, &cache, &moved, ops, n1);
 
 	/* Then the other names of what was deduped: snapshots, reflinks. */
@@ -911,6 +1011,8 @@ void engine_execute(struct engine *e, struct file_job *jobs, size_t njobs)
 	follow_moves(e, &cache, &ops, &nops, &cap_ops, &moved);
 	if (e->relink)
 		relink_reset(e->relink);
+	if (e->budget)
+		metabudget_end_batch(e->budget);
 	close_sources(&cache);
 	free(moved.v);
 	free(ops);

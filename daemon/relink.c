@@ -33,6 +33,7 @@ struct relink_ctx {
 	int mount_fd;
 	uint32_t block_size;
 	bool skip_readonly;
+	bool meta_by_caller;	/* relink_metadata_by_caller() */
 	enum dedupe_domain domain;
 	uint64_t self_root;	/* the file whose data moved: its domain */
 	uid_t self_uid;
@@ -319,6 +320,7 @@ struct relinker {
 	struct fill *fills;
 	size_t nfills, cap_fills;
 	bool dry;		/* only count who could not follow */
+	struct relink_files *others;	/* dry: who in other subvolumes */
 };
 
 static struct holder *holder_get(struct relinker *r, uint64_t root,
@@ -537,11 +539,16 @@ static void relink_segs(struct relinker *r)
 			int fd = holder_open(r->d, r->segs[i].h->key[0],
 					   r->segs[i].h->key[1]);
 
-			if (fd >= 0)
+			if (fd >= 0) {
 				dests[nd++] = (struct dedupe_dest){
 					.fd = fd, .offset = r->segs[i].dst
 				};
-			else {
+				if (r->dry && r->others &&
+				    r->segs[i].h->key[0] != r->self_root)
+					relink_files_add(r->others,
+							 r->segs[i].h->key[0],
+							 r->segs[i].h->key[1]);
+			} else {
 				r->st->refs_pinned++;
 				r->st->bytes_pinned += r->segs[i].b -
 						       r->segs[i].a;
@@ -695,7 +702,7 @@ static bool worth_metadata(struct relinker *r)
 	uint64_t others = 0, pinned = 0;
 	struct holder *h, *tmp;
 
-	if (r->d->map)
+	if (r->d->map || r->d->meta_by_caller)
 		return true;	/* XFS: reflinks share no tree */
 	HASH_ITER(hh, r->holders, h, tmp)
 		if (h->key[0] != r->self_root)
@@ -1029,14 +1036,19 @@ int relink_range(struct relink_ctx *d, const struct relink_items *c,
 	return relink_run(&r);
 }
 
+void relink_metadata_by_caller(struct relink_ctx *d)
+{
+	d->meta_by_caller = true;
+}
+
 bool relink_would_follow(struct relink_ctx *d, const struct relink_items *c,
 			 uint64_t self_root, uint64_t self_ino,
-			 struct relink_stats *st)
+			 struct relink_stats *st, struct relink_files *others)
 {
 	struct relink_stats dry = { 0 };
 	struct relinker r = { .d = d, .tmp = -1, .st = &dry, .c = c,
 			      .self_root = self_root, .self_ino = self_ino,
-			      .fill_fd = -1, .dry = true };
+			      .fill_fd = -1, .dry = true, .others = others };
 
 	(void)relink_run(&r);
 	if (dry.refs_pinned || dry.errors) {

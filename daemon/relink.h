@@ -172,10 +172,22 @@ int relink_range(struct relink_ctx *r, const struct relink_items *items,
  * data is written for a move (the relocation of a shared remainder), so
  * that a move that would free nothing costs no space either. Changes
  * nothing; a root being sent is found only by the move. When not, adds
- * the referrers that would stay to @st.
+ * the referrers that would stay to @st. If @others is not NULL, the files
+ * in other subvolumes that would follow are appended to it (root, inode;
+ * a file may come more than once), for the caller to weigh their
+ * metadata (metabudget.h).
  */
 bool relink_would_follow(struct relink_ctx *r, const struct relink_items *items,
 			 uint64_t self_root, uint64_t self_ino,
-			 struct relink_stats *st);
+			 struct relink_stats *st, struct relink_files *others);
+
+/*
+ * The caller weighs the metadata that moving references in other
+ * subvolumes costs (the engine's metabudget) before it moves anything:
+ * the relinker then lets every referrer that can follow, follow. Without
+ * it (defrag), a range is followed in other subvolumes only when it frees
+ * more than an estimate per reference.
+ */
+void relink_metadata_by_caller(struct relink_ctx *r);
 
 #endif
