@@ -2,6 +2,8 @@
 #ifndef DEDUPD_LOG_H
 #define DEDUPD_LOG_H
 
+#include <stddef.h>
+
 /*
  * Logging for the program: stderr (journald takes it from there), quiet by
  * default. Only daemon/ logs; built into libdedupd, it is silent unless
@@ -30,6 +32,15 @@ extern void (*log_hook)(void);
  */
 extern void (*log_sink)(int level, const char *line, void *arg);
 extern void *log_sink_arg;
+
+/*
+ * Copies @src into @dst (@cap bytes, at least 1), NUL-terminated, with
+ * control characters and backslashes escaped (\n, \t, \r, \\, \xNN):
+ * a file name holding a newline cannot split a line or forge one. What
+ * does not fit is cut at a whole escape. Returns @dst. Every log line
+ * goes through it.
+ */
+char *log_escape(char *dst, size_t cap, const char *src);
 
 #define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LVL_WARN, __VA_ARGS__)
