@@ -401,27 +401,45 @@ static void map_referrers(struct defrag *d, int orig, const char *path,
 	free(root);
 }
 
-static void defrag_file(struct defrag *d, const char *path)
+/*
+ * @name in @dfd, which the walk found to be @walked: opened there, not
+ * following a symlink, and left alone if it is another file by now.
+ */
+static void defrag_file(struct defrag *d, int dfd, const char *name,
+			const char *path, const struct stat *walked)
 {
-	int orig, flags;
+	int orig, flags, ret;
 
 	d->st.files++;
 	flags = d->fs.kind == FS_EXT4 ? O_RDWR : O_RDONLY;
-	orig = open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
-			  O_NOATIME);
+	orig = openat(dfd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
+					 O_NOATIME);
 	if (orig < 0 && errno == EPERM)
-		orig = open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		orig = openat(dfd, name,
+			      flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (orig < 0) {
-		if (errno == ENOENT)
+		if (errno == ENOENT) {
 			d->st.files_vanished++;
-		else {
+		} else if (errno == ELOOP) {
+			log_info("'%s' was replaced by a symlink since the walk, skipping",
+				 path);
+			d->st.files_replaced++;
+		} else {
 			log_warn("cannot open '%s': %s, skipping", path,
 				 strerror(errno));
 			d->st.errors++;
 		}
 		return;
 	}
-	defrag_fd(d, orig, path);
+	ret = engine_check_walked(orig, walked);
+	if (ret == -ESTALE) {
+		log_info("'%s' was replaced since the walk, skipping", path);
+		d->st.files_replaced++;
+	} else if (ret == 0) {
+		defrag_fd(d, orig, path);
+	} else {
+		d->st.files_vanished++;
+	}
 	close(orig);
 }
 
@@ -458,9 +476,16 @@ void defrag_fd(struct defrag *d, int orig, const char *path)
 	}
 	d->st.files_fragmented++;
 	if (o->dry_run) {
-		if (!o->json)
-			printf("%s: %lld extents, %.1f MiB\n", path,
-			       (long long)before, (double)size / (1 << 20));
+		if (!o->json) {
+			size_t ecap = 4 * strlen(path) + 1;
+			char *esc = xmalloc(ecap);
+
+			/* One line a file, whatever its name holds. */
+			printf("%s: %lld extents, %.1f MiB\n",
+			       log_escape(esc, ecap, path), (long long)before,
+			       (double)size / (1 << 20));
+			free(esc);
+		}
 		d->st.extents_after += (uint64_t)before;
 		atomic_fetch_add(&d->pst.bytes_seen, size);
 		goto out;
@@ -783,16 +808,13 @@ static int parse_defrag_args(int argc, char **argv, struct defrag_opts *o)
 }
 
 static int defrag_walked(void *arg, int dfd, const char *name,
-			 const char *path, uint64_t size)
+			 const char *path, const struct stat *sb)
 {
 	struct defrag *d = arg;
 
-	(void)dfd;
-	(void)name;
-	(void)size;
 	if (pass_stop)
 		return -EINTR;
-	defrag_file(d, path);
+	defrag_file(d, dfd, name, path, sb);
 	return 0;
 }
 
@@ -816,6 +838,9 @@ static void report(const struct defrag *d, double secs)
 			DJSON_U64("files_defragged", s->files_defragged),
 			DJSON_U64("files_skipped", s->files_skipped),
 			DJSON_U64("files_vanished", s->files_vanished),
+			DJSON_U64("files_special", s->files_special),
+			DJSON_U64("files_replaced", s->files_replaced),
+			DJSON_U64("too_deep", s->too_deep),
 			DJSON_U64("extents_before", s->extents_before),
 			DJSON_U64("extents_after", s->extents_after),
 			DJSON_U64("bytes", s->bytes),
@@ -849,6 +874,11 @@ static void report(const struct defrag *d, double secs)
 	printf("  extents    %llu before, %llu after\n",
 	       (unsigned long long)s->extents_before,
 	       (unsigned long long)s->extents_after);
+	if (s->files_special || s->files_replaced || s->too_deep)
+		printf("  left out   %llu special files (FIFOs, sockets, devices), %llu replaced since the walk, %llu too deep\n",
+		       (unsigned long long)s->files_special,
+		       (unsigned long long)s->files_replaced,
+		       (unsigned long long)s->too_deep);
 	if (d->o->dry_run)
 		return;
 	printf("  moved      %s in %llu chunks (%llu retried, %llu skipped)\n",
@@ -934,6 +964,8 @@ int cmd_defrag(int argc, char **argv)
 		}
 		o.walk.mnt_id = (int)stx.stx_mnt_id;
 		ret = walk_tree(argv[i], &o.walk, &ws, defrag_walked, &d);
+		d.st.files_special += ws.special;
+		d.st.too_deep += ws.too_deep;
 		if (ret < 0 && ret != -EINTR) {
 			progress_stop();
 			log_error("cannot read '%s': %s", argv[i],

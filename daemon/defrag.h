@@ -28,6 +28,9 @@ struct defrag_opts {
 struct defrag_stats {
 	uint64_t files, files_fragmented, files_defragged, files_skipped;
 	uint64_t files_vanished;
+	uint64_t files_special;		/* FIFOs, sockets, devices: not opened */
+	uint64_t files_replaced;	/* another file at the name by then */
+	uint64_t too_deep;		/* directories past the walk's depth */
 	uint64_t extents_before, extents_after;
 	uint64_t bytes, bytes_moved, bytes_relinked, refs_relinked;
 	uint64_t chunks, chunks_retried, chunks_skipped, refs_busy;

@@ -125,6 +125,37 @@ int engine_open_at(int dfd, const char *name)
 	return fd < 0 ? -errno : fd;
 }
 
+int engine_check_walked(int fd, const struct stat *walked)
+{
+	struct stat sb;
+
+	if (fstat(fd, &sb) < 0)
+		return -errno;
+	if (!S_ISREG(sb.st_mode))
+		return -ESTALE;
+	if (walked && (sb.st_dev != walked->st_dev ||
+		       sb.st_ino != walked->st_ino))
+		return -ESTALE;
+	return 0;
+}
+
+int engine_open_walked(int dfd, const char *name, const struct stat *walked)
+{
+	int fd = engine_open_at(dfd, name), ret;
+
+	/* O_NOFOLLOW: a symlink put in its place fails with ELOOP. */
+	if (fd == -ELOOP)
+		return -ESTALE;
+	if (fd < 0)
+		return fd;
+	ret = engine_check_walked(fd, walked);
+	if (ret < 0) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
 int engine_open_path(const char *path)
 {
 	return engine_open_at(AT_FDCWD, path);

@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "hashdb/hashdb.h"
@@ -31,6 +32,12 @@ struct engine_stats {
 	atomic_uint_fast64_t files_vanished;
 	atomic_uint_fast64_t files_unreadable;
 	atomic_uint_fast64_t files_hardlinks;	/* another name of a file taken */
+	/* FIFOs, sockets and devices the walk met: never opened */
+	atomic_uint_fast64_t files_special;
+	/* another file at the name by the time it was opened (a symlink, a
+	 * FIFO, another inode): left alone */
+	atomic_uint_fast64_t files_replaced;
+	atomic_uint_fast64_t too_deep;	/* directories past the walk's depth */
 	atomic_uint_fast64_t bytes_seen;	/* sizes of files taken up */
 	atomic_uint_fast64_t bytes_hashed;
 	atomic_uint_fast64_t bytes_shared_skipped; /* extents seen this pass */
@@ -141,6 +148,9 @@ struct file_job {
 	uint64_t prev_gen;	/* btrfs: the index's generation of the file */
 	uint64_t gen;		/* btrfs: committed generation before hashing */
 	uint64_t root, ino;	/* btrfs: subvolume and inode, root 0: unknown */
+	/* What the walk found at the path, checked when the hasher opens
+	 * it; walked_ino 0: nothing to check (an fd given, no walk). */
+	uint64_t walked_dev, walked_ino;
 
 	struct extent *extents;	/* data extents from FIEMAP (btrfs relocation) */
 	size_t nextents, cap_extents;
@@ -187,6 +197,22 @@ int engine_open_path(const char *path);
 
 /* The same for @name relative to the directory @dfd (or AT_FDCWD). */
 int engine_open_at(int dfd, const char *name);
+
+/*
+ * Whether the file open at @fd is still the regular file the walk found
+ * (@walked: its st_dev and st_ino; NULL: any regular file). Returns 0,
+ * -ESTALE if another file is there now (a FIFO, another inode), or -errno
+ * of fstat.
+ */
+int engine_check_walked(int fd, const struct stat *walked);
+
+/*
+ * Opens @name in @dfd as engine_open_at() does, and checks it with
+ * engine_check_walked(): the name may have been replaced since the walk
+ * saw it. Returns an fd, -ESTALE if another file is there now (a symlink
+ * too), or -errno.
+ */
+int engine_open_walked(int dfd, const char *name, const struct stat *walked);
 
 /*
  * Opens indexed file @id read-only (O_NOATIME where allowed): by handle, or

@@ -488,6 +488,18 @@ static void plan_metadata(struct engine *e, struct op *ops, size_t n)
 	}
 }
 
+/*
+ * Whether [@off, +@len) of @fd now passes its end: the file shrank since it
+ * was hashed, and the kernel refused the range (EINVAL) rather than
+ * compare it.
+ */
+static bool shrank_under(int fd, uint64_t off, uint64_t len)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && (uint64_t)st.st_size < off + len;
+}
+
 static void run_group(struct engine *e, struct src_file **cache,
 		      struct moved_list *moved, struct op *ops, size_t n)
 {
@@ -593,7 +605,12 @@ static void run_group(struct engine *e, struct src_file **cache,
 					metabudget_spend(e->budget,
 							 live[i]->cand);
 			}
-		} else if (dests[i].status == -EBADE) {
+		} else if (dests[i].status == -EBADE ||
+			   (dests[i].status == -EINVAL &&
+			    (shrank_under(src, src_off, o->len) ||
+			     shrank_under(dests[i].fd, dests[i].offset,
+					  o->len)))) {
+			/* Changed since hashing: the kernel kept both. */
 			atomic_fetch_add(&e->st.differs, 1);
 		} else if (dests[i].status == -EIO) {
 			log_warn("cannot compare '%s' at %llu (%llu bytes) with its copy: %s, skipping",

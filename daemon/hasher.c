@@ -647,7 +647,12 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 		if (fd == -EACCES || fd == -EPERM) {
 			log_info("cannot read '%s', skipping", job->path);
 			atomic_fetch_add(&e->st.files_unreadable, 1);
-		} else if (fd == -ENOENT || fd == -ELOOP || fd == -ENOTDIR) {
+		} else if (fd == -ELOOP) {
+			/* O_NOFOLLOW: a symlink is at the name now. */
+			log_info("'%s' was replaced by a symlink since the walk, skipping",
+				 job->path);
+			atomic_fetch_add(&e->st.files_replaced, 1);
+		} else if (fd == -ENOENT || fd == -ENOTDIR) {
 			atomic_fetch_add(&e->st.files_vanished, 1);
 		} else {
 			log_info("cannot open '%s': %s, skipping", job->path,
@@ -657,8 +662,22 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 		return;
 	}
 	job->fd = fd;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) < 0) {
 		atomic_fetch_add(&e->st.files_vanished, 1);
+		goto out_close;
+	}
+	/*
+	 * Not what the walk found: a FIFO (opened without blocking), or
+	 * another inode, put there or reached through a directory replaced by
+	 * a symlink (O_NOFOLLOW guards the last component only). Its data are
+	 * not the walked file's: leave it.
+	 */
+	if (!S_ISREG(st.st_mode) ||
+	    (job->walked_ino && ((uint64_t)st.st_dev != job->walked_dev ||
+				 (uint64_t)st.st_ino != job->walked_ino))) {
+		log_info("'%s' was replaced since the walk, skipping",
+			 job->path);
+		atomic_fetch_add(&e->st.files_replaced, 1);
 		goto out_close;
 	}
 	job->size = (uint64_t)st.st_size;

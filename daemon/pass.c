@@ -111,7 +111,8 @@ void pass_flush(struct pass *p)
 	p->fill = b == &p->b[0] ? &p->b[1] : &p->b[0];
 }
 
-void pass_add(struct pass *p, char *path, int fd, uint64_t size)
+static void add_job(struct pass *p, char *path, int fd, uint64_t dev,
+		    uint64_t ino, uint64_t size)
 {
 	struct pass_batch *b = p->fill;
 	struct file_job *job;
@@ -122,13 +123,26 @@ void pass_add(struct pass *p, char *path, int fd, uint64_t size)
 	memset(job, 0, sizeof(*job));
 	job->fd = fd;
 	job->path = path;
+	job->walked_dev = dev;
+	job->walked_ino = ino;
 	b->bytes += size;
 	if (b->n >= p->max_files || b->bytes >= PASS_BATCH_BYTES)
 		pass_flush(p);
 }
 
+void pass_add(struct pass *p, char *path, int fd, uint64_t size)
+{
+	add_job(p, path, fd, 0, 0, size);
+}
+
+void pass_add_walked(struct pass *p, char *path, uint64_t dev, uint64_t ino,
+		     uint64_t size)
+{
+	add_job(p, path, -1, dev, ino, size);
+}
+
 static int add_walked(void *arg, int dfd, const char *name, const char *path,
-		      uint64_t size)
+		      const struct stat *sb)
 {
 	struct pass *p = arg;
 	struct engine *e = p->b[0].e;
@@ -138,16 +152,21 @@ static int add_walked(void *arg, int dfd, const char *name, const char *path,
 		return -EINTR;
 	/* Opened here, in the directory the walk vetted: a path resolved
 	 * later may cross a mount made meanwhile. */
-	fd = engine_open_at(dfd, name);
+	fd = engine_open_walked(dfd, name, sb);
 	if (fd < 0) {
-		if (fd == -EACCES || fd == -EPERM)
+		if (fd == -EACCES || fd == -EPERM) {
 			atomic_fetch_add(&e->st.files_unreadable, 1);
-		else
+		} else if (fd == -ESTALE) {
+			log_info("'%s' was replaced since the walk, skipping",
+				 path);
+			atomic_fetch_add(&e->st.files_replaced, 1);
+		} else {
 			atomic_fetch_add(&e->st.files_vanished, 1);
+		}
 		atomic_fetch_add(&e->st.files_seen, 1);
 		return 0;
 	}
-	pass_add(p, xstrdup(path), fd, size);
+	pass_add(p, xstrdup(path), fd, (uint64_t)sb->st_size);
 	return 0;
 }
 

@@ -60,6 +60,14 @@ void pass_init(struct pass *p, struct engine *e);
  */
 void pass_add(struct pass *p, char *path, int fd, uint64_t size);
 
+/*
+ * Adds a file by @path, which the walk found to be inode @ino of device
+ * @dev: the hasher opens it and leaves it if another file is there by then
+ * (counted in files_replaced). Takes @path (malloc'd).
+ */
+void pass_add_walked(struct pass *p, char *path, uint64_t dev, uint64_t ino,
+		     uint64_t size);
+
 /* Hashes the batch being filled and starts executing it. */
 void pass_flush(struct pass *p);
 
@@ -69,7 +77,9 @@ void pass_wait(struct pass *p);
 /*
  * Walks each of @paths (a directory or a file; each walk stays on the mount
  * its path is on) with @wo's excludes and minimum size, opening and adding
- * every file; files that cannot be opened are counted, not fatal. Returns
+ * every file; files that cannot be opened, or that are no longer the ones
+ * walked, are counted, not fatal (FIFOs, sockets and devices in @ws).
+ * Returns
  * 0, -EINTR once stopped, or the -errno of a path that cannot be read (its
  * index in *@ret_failed).
  */

@@ -128,7 +128,7 @@ static void add_pieces(struct physmap *m, const struct extent *x,
 }
 
 static int map_other(void *arg, int dfd, const char *name, const char *path,
-		     uint64_t size)
+		     const struct stat *walked)
 {
 	struct physmap *m = arg;
 	struct fiemap_iter *it;
@@ -151,8 +151,12 @@ static int map_other(void *arg, int dfd, const char *name, const char *path,
 	}
 	if (fstat(fd, &sb) < 0 || (sb.st_dev == m->dev && sb.st_ino == m->ino))
 		goto out;
+	/* Replaced since the walk (a FIFO, another file): not the one. */
+	if (!S_ISREG(sb.st_mode) || sb.st_dev != walked->st_dev ||
+	    sb.st_ino != walked->st_ino)
+		goto out;
 	m->st->files++;
-	if (fiemap_iter_open(fd, 0, size, 0, &it) < 0) {
+	if (fiemap_iter_open(fd, 0, (uint64_t)walked->st_size, 0, &it) < 0) {
 		m->st->errors++;
 		goto out;
 	}

@@ -253,7 +253,7 @@ static void catch_signals(void)
 struct walk_queue {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct { char *path; uint64_t size; } v[WALK_QUEUE];
+	struct { char *path; uint64_t dev, ino, size; } v[WALK_QUEUE];
 	size_t head, n;
 	bool done;
 	int ret;		/* of the first walk that failed */
@@ -267,25 +267,37 @@ struct walk_queue {
 };
 
 static int enqueue_file(void *arg, int dfd, const char *name,
-			const char *path, uint64_t size)
+			const char *path, const struct stat *sb)
 {
 	struct walk_queue *q = arg;
+	size_t tail;
 	char *dup;
 
 	(void)dfd;
 	(void)name;
 	if (pass_stop)
 		return -EINTR;
+	/* The hasher opens it by path: one too long for that is too deep. */
+	if (strlen(path) >= PATH_MAX) {
+		log_warn("'%s' has a path longer than %d bytes, skipping", path,
+			 PATH_MAX - 1);
+		q->stats->too_deep++;	/* the walk's own thread */
+		return 0;
+	}
 	dup = xstrdup(path);
 	if (q->direct) {
-		pass_add(q->direct, dup, -1, size);
+		pass_add_walked(q->direct, dup, (uint64_t)sb->st_dev,
+				(uint64_t)sb->st_ino, (uint64_t)sb->st_size);
 		return 0;
 	}
 	pthread_mutex_lock(&q->lock);
 	while (q->n == WALK_QUEUE)
 		pthread_cond_wait(&q->cond, &q->lock);
-	q->v[(q->head + q->n) % WALK_QUEUE].path = dup;
-	q->v[(q->head + q->n) % WALK_QUEUE].size = size;
+	tail = (q->head + q->n) % WALK_QUEUE;
+	q->v[tail].path = dup;
+	q->v[tail].dev = (uint64_t)sb->st_dev;
+	q->v[tail].ino = (uint64_t)sb->st_ino;
+	q->v[tail].size = (uint64_t)sb->st_size;
 	if (q->n++ == 0)
 		pthread_cond_broadcast(&q->cond);
 	pthread_mutex_unlock(&q->lock);
@@ -320,7 +332,7 @@ static void consume_walk(struct walk_queue *q, struct pass *p)
 {
 	for (;;) {
 		char *path;
-		uint64_t size;
+		uint64_t dev, ino, size;
 
 		pthread_mutex_lock(&q->lock);
 		while (!q->n && !q->done)
@@ -330,22 +342,24 @@ static void consume_walk(struct walk_queue *q, struct pass *p)
 			return;
 		}
 		path = q->v[q->head].path;
+		dev = q->v[q->head].dev;
+		ino = q->v[q->head].ino;
 		size = q->v[q->head].size;
 		q->head = (q->head + 1) % WALK_QUEUE;
 		if (q->n-- == WALK_QUEUE)
 			pthread_cond_broadcast(&q->cond);
 		pthread_mutex_unlock(&q->lock);
-		pass_add(p, path, -1, size);
+		pass_add_walked(p, path, dev, ino, size);
 	}
 }
 
 static int count_file(void *arg, int dfd, const char *name,
-		      const char *path, uint64_t size)
+		      const char *path, const struct stat *sb)
 {
 	(void)dfd;
 	(void)name;
 	(void)path;
-	*(uint64_t *)arg += size;
+	*(uint64_t *)arg += (uint64_t)sb->st_size;
 	return 0;
 }
 
@@ -372,6 +386,9 @@ void scan_report(FILE *out, const struct scan_report_args *r)
 			DJSON_U64("files_vanished", ST(files_vanished)),
 			DJSON_U64("files_unreadable", ST(files_unreadable)),
 			DJSON_U64("files_hardlinks", ST(files_hardlinks)),
+			DJSON_U64("files_special", ST(files_special)),
+			DJSON_U64("files_replaced", ST(files_replaced)),
+			DJSON_U64("too_deep", ST(too_deep)),
 			DJSON_U64("errors", ST(errors)),
 			DJSON_U64("bytes_hashed", ST(bytes_hashed)),
 			DJSON_U64("bytes_shared_skipped",
@@ -408,6 +425,9 @@ void scan_report(FILE *out, const struct scan_report_args *r)
 	       r->dry_run ? "dry run over" : "scanned", ST(files_seen), secs,
 	       ST(files_unchanged), ST(files_skipped), ST(files_hardlinks),
 	       ST(files_changed), ST(files_vanished), ST(files_unreadable));
+	if (ST(files_special) || ST(files_replaced) || ST(too_deep))
+		fprintf(out, "  left out   %llu special files (FIFOs, sockets, devices), %llu replaced since the walk, %llu too deep\n",
+			ST(files_special), ST(files_replaced), ST(too_deep));
 	fprintf(out, "  hashed     %s\n", fmt_bytes(ST(bytes_hashed), b1, sizeof(b1)));
 	fprintf(out, "  duplicate  %s\n",
 	       fmt_bytes(ST(bytes_duplicate), b2, sizeof(b2)));
@@ -609,6 +629,8 @@ int cmd_scan(int argc, char **argv)
 	atomic_fetch_add(&e.st.files_seen, ws.excluded + ws.small);
 	if (ws.errors)
 		atomic_fetch_add(&e.st.files_unreadable, ws.errors);
+	atomic_fetch_add(&e.st.files_special, ws.special);
+	atomic_fetch_add(&e.st.too_deep, ws.too_deep);
 
 	log_debug("walk, hashing and dedupes done at %.3f s", now_sec() - t0);
 	index_lost_now = index_lost(&e, db_path);

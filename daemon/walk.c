@@ -79,11 +79,37 @@ static int beneath_self_bind(const struct walk_ctx *c, int dfd, int cfd,
 	return fd < 0 ? -1 : fd;
 }
 
+/* What fstatat() found, as a d_type. */
+static unsigned char dtype_of(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+		return DT_REG;
+	case S_IFDIR:
+		return DT_DIR;
+	case S_IFIFO:
+		return DT_FIFO;
+	case S_IFSOCK:
+		return DT_SOCK;
+	case S_IFCHR:
+		return DT_CHR;
+	case S_IFBLK:
+		return DT_BLK;
+	default:
+		return DT_LNK;
+	}
+}
+
+/*
+ * @depth: levels below the root of the directory @dfd. Recursion is
+ * bounded by max_depth, and each level holds one fd and one read buffer.
+ */
 static int walk_dir(const struct walk_ctx *c, int dfd, char *path,
-		    size_t plen, size_t pcap)
+		    size_t plen, size_t pcap, unsigned int depth)
 {
 	const struct walk_opts *o = c->o;
 	struct walk_stats *st = c->st;
+	unsigned int max_depth = o->max_depth ? o->max_depth : WALK_MAX_DEPTH;
 	DIR *d = fdopendir(dfd);
 	struct dirent *de;
 	int ret = 0;
@@ -104,6 +130,7 @@ static int walk_dir(const struct walk_ctx *c, int dfd, char *path,
 			continue;
 		if (plen + 1 + nlen + 1 > pcap) {
 			log_warn("path too long under '%s', skipping", path);
+			st->too_deep++;
 			continue;
 		}
 		path[plen] = '/';
@@ -116,8 +143,7 @@ static int walk_dir(const struct walk_ctx *c, int dfd, char *path,
 			if (fstatat(dirfd(d), name, &sb,
 				    AT_SYMLINK_NOFOLLOW) < 0)
 				goto next;	/* vanished */
-			type = S_ISREG(sb.st_mode) ? DT_REG :
-			       S_ISDIR(sb.st_mode) ? DT_DIR : DT_LNK;
+			type = dtype_of(sb.st_mode);
 		}
 		if (type == DT_REG) {
 			if ((uint64_t)sb.st_size < o->min_size ||
@@ -125,15 +151,26 @@ static int walk_dir(const struct walk_ctx *c, int dfd, char *path,
 				st->small++;
 				goto next;
 			}
-			ret = c->fn(c->arg, dirfd(d), name, path,
-				    (uint64_t)sb.st_size);
+			ret = c->fn(c->arg, dirfd(d), name, path, &sb);
 			if (ret < 0)
 				break;
+		} else if (type == DT_FIFO || type == DT_SOCK ||
+			   type == DT_CHR || type == DT_BLK) {
+			/* Opening a FIFO may block, a device may act: never. */
+			st->special++;
 		} else if (type == DT_DIR) {
-			int cfd = openat(dirfd(d), name,
-					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-						 O_CLOEXEC);
+			int cfd;
 
+			if (depth >= max_depth) {
+				log_warn("'%s' is more than %u directories deep, skipping",
+					 path, max_depth);
+				st->too_deep++;
+				goto next;
+			}
+			/* O_NONBLOCK: a FIFO swapped in fails O_DIRECTORY. */
+			cfd = openat(dirfd(d), name,
+				     O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					     O_NONBLOCK | O_CLOEXEC);
 			if (cfd < 0) {
 				if (errno != ENOENT) {
 					log_warn("cannot read '%s': %s, skipping",
@@ -150,7 +187,8 @@ static int walk_dir(const struct walk_ctx *c, int dfd, char *path,
 					goto next;
 				}
 			}
-			ret = walk_dir(c, cfd, path, plen + 1 + nlen, pcap);
+			ret = walk_dir(c, cfd, path, plen + 1 + nlen, pcap,
+				       depth + 1);
 			if (ret < 0)
 				break;
 		}
@@ -186,10 +224,11 @@ int walk_tree(const char *root, const struct walk_opts *o,
 			st->small++;
 			return 0;
 		}
-		return fn(arg, AT_FDCWD, root, root, (uint64_t)sb.st_size);
+		return fn(arg, AT_FDCWD, root, root, &sb);
 	}
 	if (!S_ISDIR(sb.st_mode)) {
 		close(fd);
+		st->special++;
 		return 0;
 	}
 	path = xmalloc(pcap);
@@ -199,7 +238,7 @@ int walk_tree(const char *root, const struct walk_opts *o,
 		path[n - 1] = '\0';
 	if (o->under_self_binds)
 		c.root_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	ret = walk_dir(&c, fd, path, strlen(path), pcap);
+	ret = walk_dir(&c, fd, path, strlen(path), pcap, 0);
 	if (c.root_fd >= 0)
 		close(c.root_fd);
 	free(path);

@@ -1054,6 +1054,22 @@ static void take_file(struct wfs *f, const struct file_id_handle *h,
 	int fd;
 
 	serve_requests_now(f);
+	/*
+	 * The type first, through an O_PATH fd: opening a device node runs
+	 * its driver, and a FIFO holds nothing to dedupe. A handle names one
+	 * inode, whose type cannot change.
+	 */
+	fd = file_handle_open(f->top_fd, h, O_PATH);
+	if (fd >= 0) {
+		int special = fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) &&
+			      !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode);
+
+		close(fd);
+		if (special) {
+			atomic_fetch_add(&f->e.st.files_special, 1);
+			return;
+		}
+	}
 	fd = file_handle_open(f->top_fd, h, flags | O_NOATIME);
 	if (fd == -EPERM)
 		fd = file_handle_open(f->top_fd, h, flags);
@@ -1154,7 +1170,7 @@ struct walkin_ctx {
  * hasher would skip it as another mount's, never to see it again.
  */
 static int walked_file(void *arg, int dfd, const char *name, const char *path,
-		       uint64_t size)
+		       const struct stat *sb)
 {
 	struct walkin_ctx *c = arg;
 	struct statx stx;
@@ -1165,13 +1181,18 @@ static int walked_file(void *arg, int dfd, const char *name, const char *path,
 	serve_requests_now(c->f);
 	if (!wanted(c->flt, path))
 		return 0;
-	fd = engine_open_at(dfd, name);
+	fd = engine_open_walked(dfd, name, sb);
 	if (fd < 0) {
 		atomic_fetch_add(&c->f->e.st.files_seen, 1);
-		if (fd == -EACCES || fd == -EPERM)
+		if (fd == -EACCES || fd == -EPERM) {
 			atomic_fetch_add(&c->f->e.st.files_unreadable, 1);
-		else
+		} else if (fd == -ESTALE) {
+			log_info("'%s' was replaced since the walk, skipping",
+				 path);
+			atomic_fetch_add(&c->f->e.st.files_replaced, 1);
+		} else {
 			atomic_fetch_add(&c->f->e.st.files_vanished, 1);
+		}
 		return 0;
 	}
 	if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0 ||
@@ -1183,7 +1204,7 @@ static int walked_file(void *arg, int dfd, const char *name, const char *path,
 		return 0;
 	}
 	c->files++;
-	pass_add(&c->f->pass, xstrdup(path), fd, size);
+	pass_add(&c->f->pass, xstrdup(path), fd, (uint64_t)sb->st_size);
 	return 0;
 }
 
@@ -1229,6 +1250,8 @@ static void catch_up(struct wfs *f, const struct filter *flt,
 		w.under_self_binds = true;
 		ret = walk_tree(f->mount, &w, &ws, walked_file, &c);
 		files = c.files;
+		atomic_fetch_add(&f->e.st.files_special, ws.special);
+		atomic_fetch_add(&f->e.st.too_deep, ws.too_deep);
 	}
 	pass_finish(&f->pass);
 	if (ret < 0 && ret != -EINTR)
@@ -1436,6 +1459,8 @@ static void serve_request(struct request *r)
 	atomic_fetch_add(&diff.files_skipped, ws.excluded + ws.small);
 	atomic_fetch_add(&diff.files_seen, ws.excluded + ws.small);
 	atomic_fetch_add(&diff.files_unreadable, ws.errors);
+	atomic_fetch_add(&diff.files_special, ws.special);
+	atomic_fetch_add(&diff.too_deep, ws.too_deep);
 	if (r->fd < 0) {
 		/* Nobody waits (no-wait): the log has the outcome. */
 		char b1[32], b2[32];
@@ -1710,6 +1735,10 @@ static json_t *status_fs_json(struct wfs *f)
 			DJSON_U64("files_scanned", FST(f, files_scanned)),
 			DJSON_U64("files_unchanged", FST(f, files_unchanged)),
 			DJSON_U64("files_vanished", FST(f, files_vanished)),
+			DJSON_U64("files_changed", FST(f, files_changed)),
+			DJSON_U64("files_special", FST(f, files_special)),
+			DJSON_U64("files_replaced", FST(f, files_replaced)),
+			DJSON_U64("too_deep", FST(f, too_deep)),
 			DJSON_U64("bytes_hashed", FST(f, bytes_hashed)),
 			DJSON_U64("bytes_deduped", FST(f, bytes_deduped)),
 			DJSON_I64("bytes_freed", f->bytes_freed),

@@ -89,9 +89,13 @@ int __wrap_walk_tree(const char *root, const struct walk_opts *o,
 	(void)st;
 	walks++;
 	for (int i = 0; i < nfiles; i++) {
-		int ret = fn(arg, AT_FDCWD, files[i].path, files[i].path,
-			     64 * MiB);
+		struct stat sb;
+		int ret;
 
+		if (lstat(files[i].path, &sb) < 0)
+			return -errno;
+		sb.st_size = (off_t)(64 * MiB);
+		ret = fn(arg, AT_FDCWD, files[i].path, files[i].path, &sb);
 		if (ret)
 			return ret;
 	}

@@ -14,7 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -92,14 +95,16 @@ struct seen {
 
 /* Also checks that @name in @dfd is the file @path names. */
 static int collect(void *arg, int dfd, const char *name, const char *path,
-		   uint64_t size)
+		   const struct stat *sb)
 {
 	struct seen *s = arg;
+	uint64_t size = (uint64_t)sb->st_size;
 	struct stat a, b;
 
 	assert_int_equal(fstatat(dfd, name, &a, AT_SYMLINK_NOFOLLOW), 0);
 	assert_int_equal(stat(path, &b), 0);
 	assert_true(a.st_ino == b.st_ino && a.st_dev == b.st_dev);
+	assert_true(a.st_ino == sb->st_ino && a.st_dev == sb->st_dev);
 	assert_int_equal((uint64_t)a.st_size, size);
 	snprintf(s->names[s->n], sizeof(s->names[0]), "%s",
 		 path + strlen(root));
@@ -108,14 +113,14 @@ static int collect(void *arg, int dfd, const char *name, const char *path,
 }
 
 static int stop_at_two(void *arg, int dfd, const char *name,
-		       const char *path, uint64_t size)
+		       const char *path, const struct stat *sb)
 {
 	int *n = arg;
 
 	(void)dfd;
 	(void)name;
 	(void)path;
-	(void)size;
+	(void)sb;
 	return ++*n == 2 ? -42 : 0;
 }
 
@@ -144,6 +149,20 @@ static void mkd(const char *rel)
 	assert_int_equal(mkdir(p, 0755), 0);
 }
 
+/* A bound unix socket at @rel (it stays after the fd is closed). */
+static int mksocket(const char *rel)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0), ret;
+
+	if (fd < 0)
+		return -1;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", root, rel);
+	ret = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	return ret;
+}
+
 static int setup(void **state)
 {
 	char p[512];
@@ -170,7 +189,9 @@ static int setup(void **state)
 	if (symlink("/etc/passwd", p))
 		return -1;
 	snprintf(p, sizeof(p), "%s/fifo", root);
-	return mkfifo(p, 0600);
+	if (mkfifo(p, 0600))
+		return -1;
+	return mksocket("a/sock");
 }
 
 static int teardown(void **state)
@@ -210,6 +231,8 @@ static void walks_regular_files_on_one_mount(void **state)
 	assert_false(has(&s, "/empty"));		/* empty file */
 	assert_int_equal(st.other_mounts, 2);
 	assert_int_equal(st.small, 1);
+	assert_int_equal(st.special, 2);	/* fifo, a/sock: not opened */
+	assert_int_equal(st.too_deep, 0);
 }
 
 static void under_a_bind_mount_of_itself(void **state)
@@ -287,6 +310,107 @@ static void a_file_as_root_and_a_missing_root(void **state)
 	assert_int_equal(walk_tree(p, &o, &st, collect, &s), -ENOENT);
 }
 
+/*
+ * @n nested directories "d" under @top, with a file "f" of 10 bytes in the
+ * ones at the depths in @files (1 is the first "d").
+ */
+static void make_chain(const char *top, int n, const int *files, int nfiles)
+{
+	int fd = open(top, O_RDONLY | O_DIRECTORY), next;
+
+	assert_true(fd >= 0);
+	for (int depth = 1; depth <= n; depth++) {
+		assert_int_equal(mkdirat(fd, "d", 0755), 0);
+		next = openat(fd, "d", O_RDONLY | O_DIRECTORY);
+		assert_true(next >= 0);
+		close(fd);
+		fd = next;
+		for (int i = 0; i < nfiles; i++) {
+			if (files[i] == depth) {
+				int f = openat(fd, "f", O_WRONLY | O_CREAT,
+					       0644);
+
+				assert_true(f >= 0);
+				assert_int_equal(write(f, "0123456789", 10),
+						 10);
+				close(f);
+			}
+		}
+	}
+	close(fd);
+}
+
+static int count_fds(void)
+{
+	int n = 0;
+
+	for (int fd = 0; fd < 4096; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			n++;
+	return n;
+}
+
+static int count_files(void *arg, int dfd, const char *name,
+		       const char *path, const struct stat *sb)
+{
+	(void)dfd;
+	(void)name;
+	(void)path;
+	(void)sb;
+	++*(int *)arg;
+	return 0;
+}
+
+/*
+ * A chain of directories deeper than the walk goes: cut at max_depth and
+ * counted once, the files above it walked, and no more fds than levels.
+ */
+static void deep_chain_is_cut_and_counted(void **state)
+{
+	const int files[] = { 1, 3, 4, 20 };
+	struct walk_opts o = { .mnt_id = 1, .min_size = 1, .max_depth = 3 };
+	struct walk_stats st = { 0 };
+	char top[600];
+	int n = 0;
+
+	(void)state;
+	snprintf(top, sizeof(top), "%s/chain", root);
+	mkd("chain");
+	make_chain(top, 30, files, 4);
+	assert_int_equal(walk_tree(top, &o, &st, count_files, &n), 0);
+	assert_int_equal(n, 2);			/* d/f, d/d/d/f */
+	assert_int_equal(st.too_deep, 1);	/* d/d/d/d, not beneath */
+	assert_int_equal(st.dirs, 4);		/* chain and three levels */
+}
+
+/* The default bound: a chain past WALK_MAX_DEPTH with an fd limit of
+ * WALK_MAX_DEPTH + 64, which an unbounded walk would run out of. */
+static void default_bound_within_the_fd_limit(void **state)
+{
+	const int files[] = { WALK_MAX_DEPTH, WALK_MAX_DEPTH + 1 };
+	struct walk_opts o = { .mnt_id = 1, .min_size = 1 };
+	struct walk_stats st = { 0 };
+	struct rlimit old, rl;
+	char top[600];
+	int n = 0, fds;
+
+	(void)state;
+	snprintf(top, sizeof(top), "%s/longchain", root);
+	mkd("longchain");
+	make_chain(top, WALK_MAX_DEPTH + 100, files, 2);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	rl = old;
+	rl.rlim_cur = WALK_MAX_DEPTH + 64;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	fds = count_fds();
+	assert_int_equal(walk_tree(top, &o, &st, count_files, &n), 0);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(n, 1);			/* at WALK_MAX_DEPTH */
+	assert_int_equal(st.too_deep, 1);
+	assert_int_equal(st.errors, 0);		/* no EMFILE on the way */
+	assert_int_equal(count_fds(), fds);	/* all closed again */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -295,6 +419,8 @@ int main(void)
 		cmocka_unit_test(excludes_and_min_size),
 		cmocka_unit_test(callback_stops_the_walk),
 		cmocka_unit_test(a_file_as_root_and_a_missing_root),
+		cmocka_unit_test(deep_chain_is_cut_and_counted),
+		cmocka_unit_test(default_bound_within_the_fd_limit),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
