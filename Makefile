@@ -175,6 +175,14 @@ test-executor_OBJS := $(B)/daemon/executor.o $(B)/daemon/engine.o $(B)/daemon/re
 	$(B)/daemon/plan.o $(B)/daemon/util.o $(B)/daemon/log.o \
 	$(B)/libhashdb.a $(B)/libioctlcompat.a
 test-executor_WRAPS := dedupe_submit engine_open_file close
+test-hasher_OBJS := $(B)/daemon/hasher.o $(B)/daemon/pass.o \
+	$(B)/daemon/executor.o $(B)/daemon/engine.o $(B)/daemon/relink.o \
+	$(B)/daemon/physmap.o $(B)/daemon/walk.o $(B)/daemon/plan.o \
+	$(B)/daemon/util.o $(B)/daemon/log.o $(B)/libhashdb.a \
+	$(B)/libioctlcompat.a
+test-hasher_WRAPS := openat64 pread64
+test-log_OBJS := $(B)/daemon/log.o
+test-log_WRAPS :=
 test-queue_OBJS := $(B)/daemon/queue.o $(B)/daemon/util.o
 test-queue_WRAPS :=
 test-plan_OBJS := $(B)/daemon/plan.o $(B)/daemon/util.o
