@@ -61,7 +61,7 @@ char *log_escape(char *dst, size_t cap, const char *src)
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	void (*sink)(int, const char *, void *) = log_sink;
-	char raw[1024], line[4 * sizeof(raw)];
+	char raw[4096], line[4 * sizeof(raw)];	/* a PATH_MAX path fits */
 	va_list ap;
 
 	if ((int)level > log_level)
