@@ -95,7 +95,7 @@ bad = []
 if text.count("\n") != 1 or not text.endswith("\n"):
     bad.append("not exactly one line")
 ints = """files files_fragmented files_defragged files_skipped files_vanished
-extents_before extents_after bytes bytes_moved bytes_relinked refs_relinked
+files_special files_replaced too_deep extents_before extents_after bytes bytes_moved bytes_relinked refs_relinked
 refs_busy refs_pinned bytes_pinned bytes_filled files_mapped chunks
 chunks_retried chunks_skipped errors""".split()
 for k in ints:
