@@ -11,6 +11,8 @@
 # they are hashed (counted as changed, never deduped). Every scan has a
 # time limit; every file's sha256 (by directory fd, whatever its depth or
 # name) is checked after, and every outcome counter adds up to files_seen.
+# The daemon counts special files it is told of, never opening them, and a
+# scan handed to it reports the same counts.
 . "$(dirname "$0")/lib.sh"
 setup
 require_cmd mknod timeout
@@ -198,6 +200,38 @@ chain"
 check_json_object "dedupd defrag --json"
 check_eq "$(json_get files_special)" 4 "defrag: files_special"
 check_eq "$(json_get too_deep)" 1 "defrag: too_deep"
+check_tree "$TESTDIR/before"
+
+# ---- the daemon -------------------------------------------------------------
+# New special files and a newline-named copy while it watches: the special
+# files are counted, never opened (their type is read through an O_PATH
+# handle); a scan handed to it counts like a local one.
+watch_start "$MNT"
+mkfifo "$MNT/special/fifo2"
+mknod "$MNT/special/null2" c 1 3
+echo written >"$MNT/special/null2"		# a write through the device node
+copy_plain "$TESTDIR/n" "$MNT/special/copy
+with a newline"
+watch_wait_idle 60
+check_ge "$(watch_status_get files_special)" 2 "daemon: files_special (fifo2, null2)"
+check_eq "$(shared_bytes "$MNT/special/copy
+with a newline")" $((256 * KiB)) "daemon: shared bytes of a newline-named copy"
+# (A PATH with a newline is not handed over, by design: the whole mount.)
+_new_report
+log "run: dedupd scan (handed to the daemon)"
+DEDUPD_SOCKET=$WATCH_SOCK timeout -k 5 "$SCAN_LIMIT" "$DEDUPD" scan --json \
+	--no-progress "$MNT" >"$REPORT" 2>"$REPORT.err" 3>&- ||
+	_watch_fail "handed-over scan failed"
+sed 's/^/   stdout: /' "$REPORT" >&3
+check_str "$(json_get index_result)" daemon "served by the daemon"
+check_outcomes_add_up "handed-over scan"
+check_eq "$(json_get files_special)" 6 "handed-over scan: files_special"
+check_eq "$(json_get too_deep)" 1 "handed-over scan: too_deep"
+watch_stop
+bad=$(grep -cv '^dedupd: \|^==== ' "$WATCH_LOG" || true)
+check_eq "$bad" 0 "daemon: log lines that do not start with 'dedupd: '"
+rm "$MNT/special/fifo2" "$MNT/special/null2" "$MNT/special/copy
+with a newline"
 check_tree "$TESTDIR/before"
 
 # ---- replaced between walk and open, changed while read -------------------
