@@ -11,7 +11,7 @@
 #             every 100th level: `dedupd scan` (cut at 512 levels, counted)
 #
 # and checks that each exits 0 with the counts expected. Tests/integration
-# 025 runs the same shapes at a smaller size in the default run.
+# 029 runs the same shapes at a smaller size in the default run.
 # Appends a dated "Reliability" section to contrib/bench/RESULTS.md.
 # Root only; the image is sparse, 12 GiB at most.
 #
