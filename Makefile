@@ -176,7 +176,7 @@ test-executor_OBJS := $(B)/daemon/executor.o $(B)/daemon/engine.o $(B)/daemon/re
 	$(B)/libhashdb.a $(B)/libioctlcompat.a
 test-executor_WRAPS := dedupe_submit engine_open_file close
 test-hasher_OBJS := $(B)/daemon/hasher.o $(B)/daemon/pass.o \
-	$(B)/daemon/executor.o $(B)/daemon/engine.o $(B)/daemon/relink.o \
+	$(B)/daemon/executor.o $(B)/daemon/engine.o $(B)/daemon/relink.o $(B)/daemon/metabudget.o \
 	$(B)/daemon/physmap.o $(B)/daemon/walk.o $(B)/daemon/plan.o \
 	$(B)/daemon/util.o $(B)/daemon/log.o $(B)/libhashdb.a \
 	$(B)/libioctlcompat.a
