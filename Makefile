@@ -68,7 +68,7 @@ ALL_LDFLAGS = $(SANFLAGS) -pthread $(LDFLAGS)
 
 IOCTL_SRCS := $(wildcard ioctl-compat/*.c)
 HASHDB_SRCS := $(wildcard hashdb/*.c)
-DAEMON_SRCS := $(wildcard daemon/*.c)
+DAEMON_SRCS := $(wildcard daemon/*/*.c)
 IOCTL_OBJS := $(IOCTL_SRCS:%.c=$(B)/%.o)
 HASHDB_OBJS := $(HASHDB_SRCS:%.c=$(B)/%.o)
 DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(B)/%.o)
@@ -95,16 +95,16 @@ $(B)/libhashdb.a: $(HASHDB_OBJS)
 $(PROG): $(DAEMON_OBJS) $(B)/libhashdb.a $(B)/libioctlcompat.a
 	$(call say,LD,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
-# ---- libdedupd: the public API (daemon/dedupd.h) and the engine under it --
+# ---- libdedupd: the public API (daemon/lib/dedupd.h) and the engine under it --
 # Position-independent objects of their own, built with hidden visibility:
 # only what dedupd.h marks DEDUPD_API is exported. The static library is one
 # relocatable object whose other symbols are made local, so that they cannot
 # clash with a program's either.
-DEDUPD_VERSION := $(shell sed -n 's/^\#define DEDUPD_VERSION_STRING "\(.*\)"/\1/p' daemon/dedupd.h)
-LIB_SRCS := daemon/lib.c daemon/client.c daemon/config.c daemon/engine.c \
-	daemon/hasher.c daemon/executor.c daemon/plan.c daemon/pass.c \
-	daemon/index.c daemon/walk.c daemon/util.c daemon/log.c daemon/relink.c \
-	daemon/physmap.c daemon/djson.c daemon/metabudget.c \
+DEDUPD_VERSION := $(shell sed -n 's/^\#define DEDUPD_VERSION_STRING "\(.*\)"/\1/p' daemon/lib/dedupd.h)
+LIB_SRCS := daemon/lib/lib.c daemon/common/client.c daemon/common/config.c daemon/engine/engine.c \
+	daemon/engine/hasher.c daemon/engine/executor.c daemon/engine/plan.c daemon/engine/pass.c \
+	daemon/engine/index.c daemon/engine/walk.c daemon/common/util.c daemon/common/log.c daemon/engine/relink.c \
+	daemon/engine/physmap.c daemon/common/djson.c daemon/engine/metabudget.c \
 	$(HASHDB_SRCS) ioctl-compat/btrfs.c ioctl-compat/btrfs-search.c \
 	ioctl-compat/dedupe.c \
 	ioctl-compat/fiemap.c ioctl-compat/fsprobe.c ioctl-compat/handle.c
@@ -133,17 +133,17 @@ $(LIBA): $(LIB_OBJS)
 	$(OBJCOPY) --localize-hidden $(B)/lib/libdedupd.o && \
 	rm -f $@ && $(AR) rcs $@ $(B)/lib/libdedupd.o
 
-$(LIBSO): $(LIB_OBJS) daemon/libdedupd.map
+$(LIBSO): $(LIB_OBJS) daemon/lib/libdedupd.map
 	$(call say,LD,$@)$(CC) -shared $(ALL_LDFLAGS) $(LIB_NODEFS) \
 		-Wl,-soname,libdedupd.so.0 \
-		-Wl,--version-script=daemon/libdedupd.map \
+		-Wl,--version-script=daemon/lib/libdedupd.map \
 		-o $@ $(LIB_OBJS) $(LIB_LIBS)
 
 $(B)/libdedupd.so: $(LIBSO)
 	$(Q)ln -sf libdedupd.so.0 $@
 
 # dedupd.pc for the directories given to `make install`.
-$(B)/dedupd.pc: daemon/dedupd.pc.in daemon/dedupd.h FORCE
+$(B)/dedupd.pc: daemon/lib/dedupd.pc.in daemon/lib/dedupd.h FORCE
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 		-e 's|@VERSION@|$(DEDUPD_VERSION)|' \
@@ -170,47 +170,47 @@ test-handle_OBJS := $(B)/ioctl-compat/handle.o
 test-handle_WRAPS := name_to_handle_at
 test-hashdb_OBJS := $(B)/libhashdb.a
 test-hashdb_WRAPS :=
-test-executor_OBJS := $(B)/daemon/executor.o $(B)/daemon/engine.o $(B)/daemon/relink.o $(B)/daemon/metabudget.o \
-	$(B)/daemon/physmap.o $(B)/daemon/walk.o \
-	$(B)/daemon/plan.o $(B)/daemon/util.o $(B)/daemon/log.o \
+test-executor_OBJS := $(B)/daemon/engine/executor.o $(B)/daemon/engine/engine.o $(B)/daemon/engine/relink.o $(B)/daemon/engine/metabudget.o \
+	$(B)/daemon/engine/physmap.o $(B)/daemon/engine/walk.o \
+	$(B)/daemon/engine/plan.o $(B)/daemon/common/util.o $(B)/daemon/common/log.o \
 	$(B)/libhashdb.a $(B)/libioctlcompat.a
 test-executor_WRAPS := dedupe_submit engine_open_file close
-test-hasher_OBJS := $(B)/daemon/hasher.o $(B)/daemon/pass.o \
-	$(B)/daemon/executor.o $(B)/daemon/engine.o $(B)/daemon/relink.o $(B)/daemon/metabudget.o \
-	$(B)/daemon/physmap.o $(B)/daemon/walk.o $(B)/daemon/plan.o \
-	$(B)/daemon/util.o $(B)/daemon/log.o $(B)/libhashdb.a \
+test-hasher_OBJS := $(B)/daemon/engine/hasher.o $(B)/daemon/engine/pass.o \
+	$(B)/daemon/engine/executor.o $(B)/daemon/engine/engine.o $(B)/daemon/engine/relink.o $(B)/daemon/engine/metabudget.o \
+	$(B)/daemon/engine/physmap.o $(B)/daemon/engine/walk.o $(B)/daemon/engine/plan.o \
+	$(B)/daemon/common/util.o $(B)/daemon/common/log.o $(B)/libhashdb.a \
 	$(B)/libioctlcompat.a
 test-hasher_WRAPS := openat64 pread64
-test-log_OBJS := $(B)/daemon/log.o
+test-log_OBJS := $(B)/daemon/common/log.o
 test-log_WRAPS :=
-test-queue_OBJS := $(B)/daemon/queue.o $(B)/daemon/util.o
+test-queue_OBJS := $(B)/daemon/service/queue.o $(B)/daemon/common/util.o
 test-queue_WRAPS :=
-test-plan_OBJS := $(B)/daemon/plan.o $(B)/daemon/util.o
+test-plan_OBJS := $(B)/daemon/engine/plan.o $(B)/daemon/common/util.o
 test-plan_WRAPS :=
-test-phys_OBJS := $(B)/daemon/engine.o $(B)/daemon/relink.o $(B)/daemon/metabudget.o \
-	$(B)/daemon/physmap.o $(B)/daemon/walk.o $(B)/daemon/log.o $(B)/daemon/util.o $(B)/libhashdb.a \
+test-phys_OBJS := $(B)/daemon/engine/engine.o $(B)/daemon/engine/relink.o $(B)/daemon/engine/metabudget.o \
+	$(B)/daemon/engine/physmap.o $(B)/daemon/engine/walk.o $(B)/daemon/common/log.o $(B)/daemon/common/util.o $(B)/libhashdb.a \
 	$(B)/libioctlcompat.a
 test-phys_WRAPS :=
-test-physmap_OBJS := $(B)/daemon/physmap.o $(B)/daemon/walk.o \
-	$(B)/daemon/util.o $(B)/daemon/log.o $(B)/ioctl-compat/fiemap.o \
+test-physmap_OBJS := $(B)/daemon/engine/physmap.o $(B)/daemon/engine/walk.o \
+	$(B)/daemon/common/util.o $(B)/daemon/common/log.o $(B)/ioctl-compat/fiemap.o \
 	$(B)/ioctl-compat/handle.o
 test-physmap_WRAPS := fiemap_iter_open fiemap_iter_next fiemap_iter_free \
 	walk_tree
-test-util_OBJS := $(B)/daemon/util.o
+test-util_OBJS := $(B)/daemon/common/util.o
 test-util_WRAPS :=
-test-walk_OBJS := $(B)/daemon/walk.o $(B)/daemon/util.o $(B)/daemon/log.o \
+test-walk_OBJS := $(B)/daemon/engine/walk.o $(B)/daemon/common/util.o $(B)/daemon/common/log.o \
 	$(B)/ioctl-compat/handle.o
 test-walk_WRAPS := statx fstat64 open_by_handle_at
-test-config_OBJS := $(B)/daemon/config.o $(B)/daemon/util.o
+test-config_OBJS := $(B)/daemon/common/config.o $(B)/daemon/common/util.o
 test-config_WRAPS :=
-test-client_OBJS := $(B)/daemon/client.o $(B)/daemon/util.o
+test-client_OBJS := $(B)/daemon/common/client.o $(B)/daemon/common/util.o
 test-client_WRAPS :=
-test-djson_OBJS := $(B)/daemon/djson.o
+test-djson_OBJS := $(B)/daemon/common/djson.o
 test-djson_WRAPS :=
-test-sdnotify_OBJS := $(B)/daemon/sdnotify.o
+test-sdnotify_OBJS := $(B)/daemon/service/sdnotify.o
 test-sdnotify_WRAPS :=
-test-subvols_OBJS := $(B)/daemon/subvols.o $(B)/ioctl-compat/btrfs-subvol.o \
-	$(B)/ioctl-compat/btrfs.o $(B)/ioctl-compat/btrfs-search.o $(B)/daemon/util.o
+test-subvols_OBJS := $(B)/daemon/engine/subvols.o $(B)/ioctl-compat/btrfs-subvol.o \
+	$(B)/ioctl-compat/btrfs.o $(B)/ioctl-compat/btrfs-search.o $(B)/daemon/common/util.o
 test-subvols_WRAPS := ioctl
 
 UNIT_SRCS := $(wildcard tests/unit/test-*.c)
@@ -277,8 +277,8 @@ $(B)/tests/bench-hashdb: tests/unit/bench-hashdb.c $(B)/libhashdb.a
 	@mkdir -p $(dir $@)
 	$(call say,CCLD,$@)$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS)
 
-$(B)/tests/bench-subvols: tests/unit/bench-subvols.c $(B)/daemon/subvols.o \
-		$(B)/daemon/util.o $(B)/ioctl-compat/btrfs-subvol.o \
+$(B)/tests/bench-subvols: tests/unit/bench-subvols.c $(B)/daemon/engine/subvols.o \
+		$(B)/daemon/common/util.o $(B)/ioctl-compat/btrfs-subvol.o \
 		$(B)/ioctl-compat/btrfs.o $(B)/ioctl-compat/btrfs-search.o
 	@mkdir -p $(dir $@)
 	$(call say,CCLD,$@)$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS)
@@ -291,7 +291,7 @@ install: $(PROG) lib $(B)/dedupd.pc
 	install -m 0644 $(LIBA) $(DESTDIR)$(LIBDIR)/libdedupd.a
 	install -m 0755 $(LIBSO) $(DESTDIR)$(LIBDIR)/libdedupd.so.0
 	ln -sf libdedupd.so.0 $(DESTDIR)$(LIBDIR)/libdedupd.so
-	install -m 0644 daemon/dedupd.h $(DESTDIR)$(INCLUDEDIR)/dedupd.h
+	install -m 0644 daemon/lib/dedupd.h $(DESTDIR)$(INCLUDEDIR)/dedupd.h
 	install -m 0644 $(B)/dedupd.pc $(DESTDIR)$(PKGCONFIGDIR)/dedupd.pc
 	install -m 0644 contrib/dedupd.8 $(DESTDIR)$(MANDIR)/man8/dedupd.8
 	sed 's|/usr/local/sbin/dedupd|$(BINDIR)/dedupd|' \

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Benchmark the subvolume registry (daemon/subvols.c) against the target of
+# Benchmark the subvolume registry (daemon/engine/subvols.c) against the target of
 # its issue: nothing per start or per lookup grows with the number of
 # subvolumes not involved. For each count, on a fresh loop-mounted btrfs
 # image: that many snapshots of one subvolume, made with

@@ -40,7 +40,7 @@ done
 # ---- the test program, static and shared -----------------------------------------
 # LIB_TEST_CFLAGS: e.g. -fsanitize=address,undefined for build-asan's
 # library (DEDUPD_LIBDIR=.../build-asan).
-CFLAGS_T="-std=gnu11 -Wall -Wextra -Werror -I$TOP/daemon ${LIB_TEST_CFLAGS:-}"
+CFLAGS_T="-std=gnu11 -Wall -Wextra -Werror -I$TOP/daemon/lib ${LIB_TEST_CFLAGS:-}"
 run_check cc $CFLAGS_T -o "$TESTDIR/prog-static" "$IT_DIR/lib-dedupe.c" \
 	"$LIBS_DIR/libdedupd.a" $(pkg-config --libs libxxhash jansson) -pthread -lm
 run_check cc $CFLAGS_T -o "$TESTDIR/prog-shared" "$IT_DIR/lib-dedupe.c" \

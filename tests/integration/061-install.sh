@@ -41,7 +41,7 @@ want "$D/usr/share/man/man8/dedupd.8" 644
 want "$D/usr/lib/systemd/system/dedupd.service" 644
 grep -qx 'ExecStart=/usr/sbin/dedupd watch' "$D/usr/lib/systemd/system/dedupd.service" ||
 	_fail "the unit does not start /usr/sbin/dedupd"
-cmp -s "$TOP/daemon/dedupd.h" "$D/usr/include/dedupd.h" || _fail "dedupd.h differs"
+cmp -s "$TOP/daemon/lib/dedupd.h" "$D/usr/include/dedupd.h" || _fail "dedupd.h differs"
 ver=$("$D/usr/sbin/dedupd" version)
 grep -qx 'prefix=/usr' "$D/usr/lib/pkgconfig/dedupd.pc" || _fail "dedupd.pc: prefix"
 grep -qx 'libdir=/usr/lib' "$D/usr/lib/pkgconfig/dedupd.pc" || _fail "dedupd.pc: libdir"

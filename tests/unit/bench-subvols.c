@@ -31,7 +31,7 @@
 
 #include <btrfsutil.h>
 
-#include "daemon/subvols.h"
+#include "daemon/engine/subvols.h"
 #include "ioctl-compat/btrfs-subvol.h"
 
 #define ROUNDS 5

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Unit tests for daemon/client.c: a thread on a socket in a temporary
+ * Unit tests for daemon/common/client.c: a thread on a socket in a temporary
  * directory stands in for the daemon, records the request and answers a
  * canned reply.
  */
@@ -19,7 +19,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "daemon/watch.h"
+#include "daemon/common/client.h"
 
 static char dir[] = "/tmp/dedupd-test-client-XXXXXX";
 static char sock[sizeof(dir) + 16];

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* Unit tests for daemon/config.c on files in a temporary directory. */
+/* Unit tests for daemon/common/config.c on files in a temporary directory. */
 #include <errno.h>
 #include <getopt.h>
 #include <setjmp.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "daemon/config.h"
+#include "daemon/common/config.h"
 
 static char dir[] = "/tmp/dedupd-test-config-XXXXXX";
 static char path[600];

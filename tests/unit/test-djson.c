@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* Unit tests for daemon/djson.c. */
+/* Unit tests for daemon/common/djson.c. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "daemon/djson.h"
+#include "daemon/common/djson.h"
 
 /* The escaped form of @s (NUL-terminated), as djson_bytes() holds it. */
 static void assert_escapes_to(const char *s, const char *want)

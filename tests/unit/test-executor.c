@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Unit tests for daemon/executor.c: runs become FIDEDUPERANGE calls grouped
+ * Unit tests for daemon/engine/executor.c: runs become FIDEDUPERANGE calls grouped
  * by source range (several destinations a call), largest gain first, in
  * chunks; results are counted. dedupe_submit and engine_open_file are
  * wrapped: the kernel is not the point here.
@@ -14,7 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "daemon/engine.h"
+#include "daemon/engine/engine.h"
 #include "ioctl-compat/dedupe.h"
 
 #define BS 4096u

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Unit tests for daemon/hasher.c and the engine's open of walked files
+ * Unit tests for daemon/engine/hasher.c and the engine's open of walked files
  * (engine_open_walked, pass_add_paths), on real files in a temporary
  * directory: what the walk found is replaced just before the file is
  * opened, or the file grows or shrinks while it is read. openat64 and
@@ -21,9 +21,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "daemon/engine.h"
-#include "daemon/pass.h"
-#include "daemon/walk.h"
+#include "daemon/engine/engine.h"
+#include "daemon/engine/pass.h"
+#include "daemon/engine/walk.h"
 
 #define FILE_LEN (256 * 1024)
 

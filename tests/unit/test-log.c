@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Unit tests for daemon/log.c: a file name cannot split a log line, nor
+ * Unit tests for daemon/common/log.c: a file name cannot split a log line, nor
  * forge one (its newlines, control characters and backslashes are escaped).
  */
 #include <setjmp.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "daemon/log.h"
+#include "daemon/common/log.h"
 
 static char got[8192];
 static int lines;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* Unit tests for the pass's physical-extent map (daemon/engine.c). */
+/* Unit tests for the pass's physical-extent map (daemon/engine/engine.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,8 +7,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "daemon/engine.h"
-#include "daemon/phys.h"
+#include "daemon/engine/engine.h"
+#include "daemon/engine/phys.h"
 
 #define BS 4096u
 #define MB (1ULL << 20)

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Unit tests for daemon/physmap.c: FIEMAP and the walk are replaced by
+ * Unit tests for daemon/engine/physmap.c: FIEMAP and the walk are replaced by
  * fake maps of real temporary files (known by inode), so that the pieces
  * kept, their clipping and the bytes counted as held can be checked.
  */
@@ -17,8 +17,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "daemon/physmap.h"
-#include "daemon/walk.h"
+#include "daemon/engine/physmap.h"
+#include "daemon/engine/walk.h"
 #include "ioctl-compat/fiemap.h"
 
 #define KiB 1024ULL

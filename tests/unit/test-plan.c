@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* Unit tests for daemon/plan.c: run trimming and relocation planning. */
+/* Unit tests for daemon/engine/plan.c: run trimming and relocation planning. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "daemon/plan.h"
+#include "daemon/engine/plan.h"
 
 #define BS 4096u
 

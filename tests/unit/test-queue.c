@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "daemon/queue.h"
+#include "daemon/service/queue.h"
 
 static const struct queue_timing T = { .settle = 5, .min_age = 0,
 				       .reexamine = 30 };

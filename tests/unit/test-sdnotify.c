@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Unit tests for daemon/sdnotify.c: a datagram socket stands in for the
+ * Unit tests for daemon/service/sdnotify.c: a datagram socket stands in for the
  * service manager, bound to a path in a temporary directory or to an
  * abstract name.
  */
@@ -17,7 +17,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "daemon/sdnotify.h"
+#include "daemon/service/sdnotify.h"
 
 static char dir[] = "/tmp/dedupd-test-sdnotify-XXXXXX";
 

@@ -27,7 +27,7 @@
 
 #include <cmocka.h>
 
-#include "daemon/subvols.h"
+#include "daemon/engine/subvols.h"
 #include "ioctl-compat/btrfs-subvol.h"
 
 #define MAX_SUBVOLS 4096

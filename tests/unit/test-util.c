@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* Unit tests for daemon/util.c. */
+/* Unit tests for daemon/common/util.c. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "daemon/util.h"
+#include "daemon/common/util.h"
 
 static void sizes_parse(void **state)
 {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Unit tests for daemon/walk.c on a real temporary tree; statx is wrapped so
+ * Unit tests for daemon/engine/walk.c on a real temporary tree; statx is wrapped so
  * that directories named "othermount" and "selfbind" look like other
  * mounts: "othermount" one of another directory (fstat gives another inode
  * for it), "selfbind" one of itself, which an fd reopened by handle is not.
@@ -21,7 +21,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "daemon/walk.h"
+#include "daemon/engine/walk.h"
 
 int __real_statx(int dirfd, const char *path, int flags, unsigned int mask,
 		 struct statx *stx);

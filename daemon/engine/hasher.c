@@ -1,0 +1,875 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Hash one file and match it against the index.
+ *
+ * Only data extents are read (holes and preallocated ranges are not data),
+ * with large sequential reads. Each full block is hashed with xxh3; the
+ * partial block at EOF gets a hash seeded with its length, so it can match
+ * only an identical tail. All-zero blocks are left out: sharing them would
+ * pile references on one extent for no gain over a hole.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "daemon/engine/engine.h"
+#include "daemon/common/log.h"
+#include "daemon/engine/phys.h"
+#include "daemon/engine/plan.h"
+#include "daemon/common/util.h"
+#include "ioctl-compat/btrfs.h"
+#include "ioctl-compat/handle.h"
+
+#define SEG_BLOCKS (1u << 16)	/* blocks matched at a time: bounds memory */
+#define TAIL_SEED 0x7a11ULL
+#define DOMAIN_SEED 0xd0a1ULL
+#define EXTEND_BLOCKS 64	/* source blocks read at a time to grow a run */
+
+struct hash_state {
+	struct engine *e;
+	struct file_job *job;
+	uint64_t *seg;		/* hashes of the current segment, 0 = none */
+	uint64_t seg_start;	/* first block of the segment */
+	uint64_t seg_used;	/* blocks of the segment seen so far */
+	uint64_t nblocks;	/* blocks in the file, the tail included */
+	uint32_t tail_len;	/* bytes in the last block if partial, else 0 */
+	XXH3_state_t *digest;
+	uint64_t zero_run;	/* zero blocks pending in the digest */
+	bool digest_valid;
+	uint64_t zero_hash;
+	uint32_t src_id;	/* source open for extension, or 0 */
+	int src_fd;
+	uint8_t *xbuf;		/* EXTEND_BLOCKS blocks */
+	uint64_t bad_off;	/* where a read failed */
+	uint64_t salt;		/* --domain: the file's, or 0 */
+};
+
+static bool block_is_zero(const uint8_t *p, size_t len)
+{
+	static const uint8_t zero[64];
+
+	for (size_t i = 0; i < len; i += sizeof(zero))
+		if (memcmp(p + i, zero, sizeof(zero)))
+			return false;
+	return true;
+}
+
+static void digest_add(struct hash_state *hs, uint64_t h)
+{
+	if (!h) {
+		hs->zero_run++;
+		return;
+	}
+	if (hs->zero_run) {
+		uint64_t mark[2] = { 0, hs->zero_run };
+
+		XXH3_64bits_update(hs->digest, mark, sizeof(mark));
+		hs->zero_run = 0;
+	}
+	XXH3_64bits_update(hs->digest, &h, sizeof(h));
+}
+
+/* Adds the zero/hole blocks up to @blk to the digest. */
+static void digest_skip_to(struct hash_state *hs, uint64_t *next_blk,
+			   uint64_t blk)
+{
+	if (blk > *next_blk)
+		hs->zero_run += blk - *next_blk;
+	*next_blk = blk;
+}
+
+static void add_run(struct file_job *job, uint32_t src_id, uint64_t src_blk,
+		    uint64_t dst_blk, uint64_t len)
+{
+	struct match_run *r = job->nruns ? &job->runs[job->nruns - 1] : NULL;
+
+	if (r && r->src_id == src_id && r->src_blk + r->nblk == src_blk &&
+	    r->dst_blk + r->nblk == dst_blk) {
+		r->nblk++;
+		r->len += len;
+		return;
+	}
+	job->runs = grow_array(job->runs, &job->cap_runs, job->nruns + 1,
+			       sizeof(*job->runs));
+	job->runs[job->nruns++] = (struct match_run){
+		.src_id = src_id,
+		.src_blk = src_blk,
+		.dst_blk = dst_blk,
+		.nblk = 1,
+		.len = len,
+	};
+}
+
+static uint64_t block_hash(const uint8_t *p, size_t n, uint32_t blksz,
+			   uint64_t zero_hash)
+{
+	uint64_t h;
+
+	if (n == blksz) {
+		h = XXH3_64bits(p, n);
+		if (h == zero_hash && block_is_zero(p, n))
+			return 0;
+		return h;
+	}
+	h = XXH3_64bits_withSeed(p, n, TAIL_SEED + n);
+	return h ? h : 1;	/* 0 means "no hash" */
+}
+
+/*
+ * --domain: block hashes are salted with the file's domain (its owner or
+ * its subvolume), so that the index never matches blocks of two domains:
+ * the same data in another domain is another key. Zero blocks stay 0.
+ */
+static uint64_t domain_salt(const struct engine *e, const struct file_job *job,
+			    const struct stat *st)
+{
+	uint64_t key[2] = { e->domain, 0 }, salt;
+
+	switch (e->domain) {
+	case DOMAIN_OWNER:
+		key[1] = st->st_uid;
+		break;
+	case DOMAIN_SUBVOLUME:
+		key[1] = job->root;
+		break;
+	default:
+		return 0;
+	}
+	salt = XXH3_64bits_withSeed(key, sizeof(key), DOMAIN_SEED);
+	return salt ? salt : 1;
+}
+
+static uint64_t salted(const struct hash_state *hs, uint64_t h)
+{
+	if (!h || !hs->salt)
+		return h;
+	h ^= hs->salt;
+	return h ? h : 1;	/* 0 means "no hash" */
+}
+
+/* The source of a run, opened read-only; -errno if gone. */
+static int extension_source(struct hash_state *hs, uint32_t id)
+{
+	if (hs->src_id == id)
+		return hs->src_fd;
+	if (hs->src_fd >= 0)
+		close(hs->src_fd);
+	hs->src_id = id;
+	hs->src_fd = engine_open_file(hs->e, id);
+	return hs->src_fd;
+}
+
+/*
+ * Counts how many blocks, going from dst block @dst / src block @src in
+ * direction @dir (+1 or -1), are the same in both, at most @max. The
+ * destination's hashes are in the segment; the source's are read back.
+ */
+static uint64_t extend_count(struct hash_state *hs, int src_fd, uint64_t dst,
+			     uint64_t src, int dir, uint64_t max)
+{
+	uint32_t bs = hs->e->blksz;
+	uint64_t n = 0;
+
+	while (n < max) {
+		uint64_t want = max - n < EXTEND_BLOCKS ? max - n : EXTEND_BLOCKS;
+		uint64_t first = dir > 0 ? src + n : src - n - (want - 1);
+		ssize_t got = pread(src_fd, hs->xbuf, want * bs,
+				    (off_t)(first * bs));
+		uint64_t k;
+
+		if (got <= 0)
+			break;
+		for (k = 0; k < want; k++) {
+			uint64_t i = dir > 0 ? k : want - 1 - k;
+			uint64_t d = dir > 0 ? dst + n : dst - n;
+			uint64_t have, h;
+
+			if (i * bs >= (uint64_t)got)
+				return n;
+			have = (uint64_t)got - i * bs;
+			h = salted(hs, block_hash(hs->xbuf + i * bs,
+						  have < bs ? have : bs, bs,
+						  hs->zero_hash));
+			if (!h || h != hs->seg[d - hs->seg_start])
+				return n;
+			n++;
+		}
+	}
+	return n;
+}
+
+/* Joins runs from @from on that grew into each other: one dedupe, one extent. */
+static void merge_runs(struct file_job *job, size_t from)
+{
+	size_t i, out = from;
+
+	if (job->nruns <= from + 1)
+		return;
+	for (i = from + 1; i < job->nruns; i++) {
+		struct match_run *p = &job->runs[out], *r = &job->runs[i];
+
+		/* A run ending with a tail is at EOF: nothing follows it. */
+		if (r->src_id == p->src_id &&
+		    p->src_blk + p->nblk == r->src_blk &&
+		    p->dst_blk + p->nblk == r->dst_blk) {
+			p->nblk += r->nblk;
+			p->len += r->len;
+		} else {
+			job->runs[++out] = *r;
+		}
+	}
+	job->nruns = out + 1;
+}
+
+/*
+ * Sampling leaves most blocks out of the index: a run is found from the
+ * blocks that were kept, then grown both ways while the source's blocks
+ * read back equal ours. A run may grow over the runs after it (they found
+ * the same data elsewhere, e.g. in a copy of the source): those are cut or
+ * dropped, so a range is deduped in one piece. The kernel verifies whatever
+ * we guess.
+ */
+static void extend_runs(struct hash_state *hs, size_t first_run)
+{
+	struct file_job *job = hs->job;
+	uint32_t bs = hs->e->blksz;
+	uint64_t seg_end = hs->seg_start + hs->seg_used;
+	uint64_t prev_end = hs->seg_start;
+	size_t i, out = first_run;
+
+	for (i = first_run; i < job->nruns; i++) {
+		struct match_run r = job->runs[i];
+		uint64_t max, n;
+		int fd;
+
+		if (r.dst_blk + r.nblk <= prev_end)
+			continue;	/* covered by the run before */
+		if (r.dst_blk < prev_end) {
+			/* whole blocks: a tail is only ever a run's last */
+			uint64_t cut = prev_end - r.dst_blk;
+
+			r.dst_blk += cut;
+			r.src_blk += cut;
+			r.nblk -= cut;
+			r.len -= cut * bs;
+		}
+		fd = extension_source(hs, r.src_id);
+		if (fd >= 0) {
+			max = r.dst_blk - prev_end;
+			if (max > r.src_blk)
+				max = r.src_blk;
+			n = max ? extend_count(hs, fd, r.dst_blk - 1,
+					       r.src_blk - 1, -1, max) : 0;
+			r.dst_blk -= n;
+			r.src_blk -= n;
+			r.nblk += n;
+			r.len += n * bs;
+			/* a run that ends with the tail is at EOF already */
+			if (!(hs->tail_len && r.dst_blk + r.nblk == hs->nblocks)) {
+				max = seg_end - (r.dst_blk + r.nblk);
+				n = max ? extend_count(hs, fd, r.dst_blk + r.nblk,
+						       r.src_blk + r.nblk, 1,
+						       max) : 0;
+				r.nblk += n;
+				r.len += n * bs;
+				if (n && hs->tail_len &&
+				    r.dst_blk + r.nblk == hs->nblocks)
+					r.len -= bs - hs->tail_len;
+			}
+		}
+		job->runs[out++] = r;
+		prev_end = r.dst_blk + r.nblk;
+	}
+	job->nruns = out;
+	merge_runs(job, first_run ? first_run - 1 : 0);
+}
+
+/* Looks up and indexes the hashed blocks of the current segment. */
+static void match_segment(struct hash_state *hs)
+{
+	struct engine *e = hs->e;
+	struct file_job *job = hs->job;
+	size_t first_run = job->nruns;
+	struct hashdb_stats ix;
+	uint64_t i, loc;
+
+	pthread_mutex_lock(&e->db_lock);
+	for (i = 0; i < hs->seg_used; i++) {
+		uint64_t blk = hs->seg_start + i, h = hs->seg[i];
+		uint32_t len = e->blksz;
+		int ret;
+
+		if (!h)
+			continue;
+		if (hs->tail_len && blk == hs->nblocks - 1)
+			len = hs->tail_len;
+		ret = hashdb_lookup_insert(e->db, h,
+					   hashdb_loc(job->file_id, blk), &loc);
+		if (ret != 1)
+			continue;
+		if (hashdb_loc_file(loc) == job->file_id &&
+		    hashdb_loc_block(loc) == blk)
+			continue;	/* our own cell from an earlier pass */
+		add_run(job, hashdb_loc_file(loc), hashdb_loc_block(loc), blk,
+			len);
+	}
+	/*
+	 * Decided now, not when the file was opened: a file hashed while
+	 * another fills the index sees sampling start in between.
+	 */
+	hashdb_get_stats(e->db, &ix);
+	pthread_mutex_unlock(&e->db_lock);
+	if ((ix.sample_bits || ix.evictions) && job->nruns > first_run) {
+		if (!hs->xbuf)
+			hs->xbuf = xmalloc((size_t)EXTEND_BLOCKS * e->blksz);
+		extend_runs(hs, first_run);
+	}
+	memset(hs->seg, 0, hs->seg_used * sizeof(*hs->seg));
+	hs->seg_used = 0;
+}
+
+static void put_hash(struct hash_state *hs, uint64_t blk, uint64_t h)
+{
+	if (blk >= hs->seg_start + SEG_BLOCKS) {
+		match_segment(hs);
+		hs->seg_start = blk - blk % SEG_BLOCKS;
+	}
+	hs->seg[blk - hs->seg_start] = h;
+	hs->seg_used = blk - hs->seg_start + 1;
+}
+
+/* Reads and hashes [off, off + len) of the file. Returns 0 or -errno. */
+static int hash_range(struct hash_state *hs, uint64_t off, uint64_t len,
+		      uint8_t *buf, size_t buflen, uint64_t *next_blk)
+{
+	struct engine *e = hs->e;
+	struct file_job *job = hs->job;
+	uint64_t end = off + len;
+
+	while (off < end) {
+		size_t want = end - off < buflen ? end - off : buflen;
+		size_t got = 0, i;
+
+		/*
+		 * A short read is the end of the file (it shrank under us: it
+		 * changed) or a read error at the next byte (btrfs returns
+		 * what it could read before a block whose checksum fails),
+		 * which the next read reports.
+		 */
+		while (got < want) {
+			ssize_t n = pread(job->fd, buf + got, want - got,
+					  (off_t)(off + got));
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				hs->bad_off = off + got;
+				return -errno;
+			}
+			if (n == 0)
+				return -ESTALE;
+			got += (size_t)n;
+		}
+		for (i = 0; i < want; i += e->blksz) {
+			size_t n = want - i < e->blksz ? want - i : e->blksz;
+			uint64_t blk = (off + i) / e->blksz, h;
+
+			digest_skip_to(hs, next_blk, blk);
+			h = salted(hs, block_hash(buf + i, n, e->blksz,
+						  hs->zero_hash));
+			if (h)
+				put_hash(hs, blk, h);
+			digest_add(hs, h);
+			*next_blk = blk + 1;
+		}
+		atomic_fetch_add(&e->st.bytes_hashed, want);
+		off += want;
+	}
+	return 0;
+}
+
+static void add_alias(struct file_job *job, uint64_t logical,
+		      uint64_t physical, uint64_t len)
+{
+	job->aliases = grow_array(job->aliases, &job->cap_aliases,
+				  job->naliases + 1, sizeof(*job->aliases));
+	job->aliases[job->naliases++] = (struct alias){ logical, physical,
+							len };
+}
+
+/*
+ * A shared extent: hash only the pieces of it that no other file hashed in
+ * this pass (reflinks and snapshots of it cost nothing).
+ */
+static int hash_shared_extent(struct hash_state *hs, const struct extent *ex,
+			      uint8_t *buf, size_t buflen, uint64_t *next_blk)
+{
+	struct byte_range pieces[32];
+	uint64_t done = 0;
+	size_t n, i;
+	int ret;
+
+	uint64_t pos = 0;
+
+	n = phys_seen_claim(hs->e, ex->physical, ex->length, pieces,
+			    sizeof(pieces) / sizeof(pieces[0]));
+	for (i = 0; i <= n; i++) {
+		uint64_t next = i < n ? pieces[i].off : ex->length;
+
+		if (next > pos)	/* taken by another file: an alias */
+			add_alias(hs->job, ex->logical + pos,
+				  ex->physical + pos, next - pos);
+		if (i == n)
+			break;
+		ret = hash_range(hs, ex->logical + pieces[i].off,
+				 pieces[i].len, buf, buflen, next_blk);
+		if (ret < 0)
+			return ret;
+		done += pieces[i].len;
+		pos = pieces[i].off + pieces[i].len;
+	}
+	if (done < ex->length) {
+		atomic_fetch_add(&hs->e->st.bytes_shared_skipped,
+				 ex->length - done);
+		hs->digest_valid = false;
+	}
+	return 0;
+}
+
+static void add_extent(struct file_job *job, const struct extent *ex)
+{
+	job->extents = grow_array(job->extents, &job->cap_extents,
+				  job->nextents + 1, sizeof(*job->extents));
+	job->extents[job->nextents++] = *ex;
+}
+
+/*
+ * Marks file @id taken up in this pass. Returns true if it already was: a
+ * hard link to a file seen under another name. Called under db_lock.
+ */
+static bool take_id(struct engine *e, uint32_t id)
+{
+	bool was;
+
+	if (id >= e->ids_cap) {
+		size_t bytes = e->ids_cap / 8, need = ((size_t)id + 1) / 8 + 1;
+
+		need = need < 4096 ? 4096 : need * 2;
+		e->ids_taken = xrealloc(e->ids_taken, need);
+		memset(e->ids_taken + bytes, 0, need - bytes);
+		e->ids_cap = need * 8;
+	}
+	was = e->ids_taken[id / 8] & (1u << (id % 8));
+	e->ids_taken[id / 8] |= (uint8_t)(1u << (id % 8));
+	return was;
+}
+
+/*
+ * Finds or adds the file in the index. Returns 1 if it is unchanged since it
+ * was last indexed, 2 if it is a hard link to a file already taken up in
+ * this pass, 0 if it is to be hashed (job->file_id set), or -errno.
+ */
+static int lookup_file(struct engine *e, struct file_job *job,
+		       const struct file_id_handle *h)
+{
+	struct hashdb_file rec;
+	uint32_t id;
+	int ret;
+
+	pthread_mutex_lock(&e->db_lock);
+	ret = hashdb_file_find(e->db, h->type, h->data, h->len, &id);
+	if (ret == 1 && take_id(e, id)) {
+		pthread_mutex_unlock(&e->db_lock);
+		return 2;
+	}
+	if (ret == 1 && !hashdb_file_get(e->db, id, &rec)) {
+		if (rec.cookie == job->cookie && rec.size == job->size) {
+			pthread_mutex_unlock(&e->db_lock);
+			return 1;
+		}
+		job->prev_gen = rec.gen;
+	}
+	if (ret != 1) {
+		ret = hashdb_file_add(e->db, h->type, h->data, h->len, &id);
+		if (ret < 0) {
+			pthread_mutex_unlock(&e->db_lock);
+			return ret;
+		}
+		(void)take_id(e, id);
+	}
+	engine_remember_path(e, id, job->path);
+	pthread_mutex_unlock(&e->db_lock);
+	job->file_id = id;
+	return 0;
+}
+
+static void finish_digest(struct hash_state *hs)
+{
+	struct engine *e = hs->e;
+	struct file_job *job = hs->job;
+	struct hashdb_file rec;
+	uint64_t digest;
+	uint32_t id;
+
+	if (hs->zero_run) {
+		uint64_t mark[2] = { 0, hs->zero_run };
+
+		XXH3_64bits_update(hs->digest, mark, sizeof(mark));
+	}
+	XXH3_64bits_update(hs->digest, &job->size, sizeof(job->size));
+	digest = XXH3_64bits_digest(hs->digest);
+
+	pthread_mutex_lock(&e->db_lock);
+	if (hashdb_digest_lookup(e->db, digest, &id) == 1 &&
+	    id != job->file_id && !hashdb_file_get(e->db, id, &rec) &&
+	    rec.size == job->size) {
+		/* The whole file: one run, whatever its extent layout. */
+		pthread_mutex_unlock(&e->db_lock);
+		job->nruns = 0;
+		job->runs = grow_array(job->runs, &job->cap_runs, 1,
+				       sizeof(*job->runs));
+		job->runs[job->nruns++] = (struct match_run){
+			.src_id = id,
+			.src_blk = 0,
+			.dst_blk = 0,
+			.nblk = hs->nblocks,
+			.len = job->size,
+		};
+		return;
+	}
+	(void)hashdb_digest_insert(e->db, digest, job->file_id);
+	pthread_mutex_unlock(&e->db_lock);
+}
+
+/*
+ * btrfs: the byte ranges of a changed file written after the generation its
+ * last hashing covered. Data already indexed is not hashed again.
+ */
+#define NEW_RANGES_MAX 4096
+
+struct new_ranges {
+	struct byte_range *v;
+	size_t n, cap;
+	uint32_t blksz;
+};
+
+static int add_new_range(void *arg, uint64_t off, uint64_t len)
+{
+	struct new_ranges *nr = arg;
+	uint64_t end = off + len;
+
+	/* Whole blocks: extent items are block-aligned but inline ones. */
+	off -= off % nr->blksz;
+	end = (end + nr->blksz - 1) / nr->blksz * nr->blksz;
+	if (nr->n && nr->v[nr->n - 1].off + nr->v[nr->n - 1].len >= off) {
+		struct byte_range *last = &nr->v[nr->n - 1];
+
+		if (end > last->off + last->len)
+			last->len = end - last->off;
+		return 0;
+	}
+	if (nr->n == NEW_RANGES_MAX)
+		return -E2BIG;	/* too scattered: hash it all */
+	nr->v = grow_array(nr->v, &nr->cap, nr->n + 1, sizeof(*nr->v));
+	nr->v[nr->n++] = (struct byte_range){ off, end - off };
+	return 0;
+}
+
+/*
+ * Fills @nr for @job. Returns 1 if only those ranges need hashing, 0 if the
+ * whole file does.
+ */
+static int find_new_ranges(struct engine *e, struct file_job *job,
+			   const struct file_id_handle *h,
+			   struct new_ranges *nr)
+{
+	uint64_t ino, root;
+
+	if (e->fs.kind != FS_BTRFS || !job->prev_gen || !job->gen ||
+	    h->type != BTRFS_FID_TYPE || h->len < BTRFS_FID_LEN)
+		return 0;
+	memcpy(&ino, h->data, 8);
+	memcpy(&root, h->data + 8, 8);
+	nr->blksz = e->blksz;
+	if (btrfs_inode_new_ranges(job->fd, le64toh(root), le64toh(ino),
+				   job->prev_gen, add_new_range, nr) < 0) {
+		nr->n = 0;
+		return 0;
+	}
+	return 1;
+}
+
+/* Hashes the parts of extent @ex that are in @nr. */
+static int hash_new_parts(struct hash_state *hs, const struct extent *ex,
+			  const struct new_ranges *nr, uint8_t *buf,
+			  size_t buflen, uint64_t *next_blk)
+{
+	uint64_t a = ex->logical, b = ex->logical + ex->length;
+	int ret;
+
+	for (size_t i = 0; i < nr->n; i++) {
+		uint64_t lo = nr->v[i].off, hi = lo + nr->v[i].len;
+
+		if (hi <= a || lo >= b)
+			continue;
+		lo = lo > a ? lo : a;
+		hi = hi < b ? hi : b;
+		ret = hash_range(hs, lo, hi - lo, buf, buflen, next_blk);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
+		      size_t buflen)
+{
+	struct new_ranges nr = { 0 };
+	bool only_new = false;
+	struct hash_state hs = { .e = e, .job = job, .src_fd = -1 };
+	struct file_id_handle h;
+	struct fiemap_iter *it = NULL;
+	struct extent ex;
+	struct stat st;
+	uint64_t next_blk = 0, dup = 0;
+	int fd, ret, mnt_id;
+	bool given_fd;
+	size_t i;
+
+	given_fd = job->fd >= 0;
+	fd = given_fd ? job->fd : engine_open_path(job->path);
+	if (fd < 0) {
+		if (fd == -EACCES || fd == -EPERM) {
+			log_info("cannot read '%s', skipping", job->path);
+			atomic_fetch_add(&e->st.files_unreadable, 1);
+		} else if (fd == -ELOOP) {
+			/* O_NOFOLLOW: a symlink is at the name now. */
+			log_info("'%s' was replaced by a symlink since the walk, skipping",
+				 job->path);
+			atomic_fetch_add(&e->st.files_replaced, 1);
+		} else if (fd == -ENOENT || fd == -ENOTDIR) {
+			atomic_fetch_add(&e->st.files_vanished, 1);
+		} else {
+			log_info("cannot open '%s': %s, skipping", job->path,
+				 strerror(-fd));
+			atomic_fetch_add(&e->st.errors, 1);
+		}
+		return;
+	}
+	job->fd = fd;
+	if (fstat(fd, &st) < 0) {
+		atomic_fetch_add(&e->st.files_vanished, 1);
+		goto out_close;
+	}
+	/*
+	 * Not what the walk found: a FIFO (opened without blocking), or
+	 * another inode, put there or reached through a directory replaced by
+	 * a symlink (O_NOFOLLOW guards the last component only). Its data are
+	 * not the walked file's: leave it.
+	 */
+	if (!S_ISREG(st.st_mode) ||
+	    (job->walked_ino && ((uint64_t)st.st_dev != job->walked_dev ||
+				 (uint64_t)st.st_ino != job->walked_ino))) {
+		log_info("'%s' was replaced since the walk, skipping",
+			 job->path);
+		atomic_fetch_add(&e->st.files_replaced, 1);
+		goto out_close;
+	}
+	job->size = (uint64_t)st.st_size;
+	if (job->size < e->min_size || job->size == 0) {
+		atomic_fetch_add(&e->st.files_skipped, 1);
+		goto out_close;
+	}
+	job->cookie = stat_cookie(&st);
+	ret = file_handle_get(fd, "", &h, &mnt_id);
+	if (ret < 0) {
+		log_info("no file handle for '%s': %s, skipping", job->path,
+			 strerror(-ret));
+		atomic_fetch_add(&e->st.files_skipped, 1);
+		goto out_close;
+	}
+	if (mnt_id != e->mnt_id && !given_fd) {
+		/* A file bind-mounted into the tree: another mount (a
+		 * caller that opened the file itself has vetted it). */
+		atomic_fetch_add(&e->st.files_skipped, 1);
+		goto out_close;
+	}
+	ret = lookup_file(e, job, &h);
+	if (ret == 1) {
+		atomic_fetch_add(&e->st.files_unchanged, 1);
+		goto out_close;
+	}
+	if (ret == 2) {
+		atomic_fetch_add(&e->st.files_hardlinks, 1);
+		goto out_close;
+	}
+	if (ret < 0) {
+		log_warn("cannot index '%s': %s, skipping", job->path,
+			 strerror(-ret));
+		atomic_fetch_add(&e->st.errors, 1);
+		goto out_close;
+	}
+
+	if (e->fs.kind == FS_BTRFS && !e->dry_run &&
+	    btrfs_fs_generation(fd, &job->gen) < 0)
+		job->gen = 0;
+	only_new = find_new_ranges(e, job, &h, &nr) == 1;
+
+	hs.nblocks = (job->size + e->blksz - 1) / e->blksz;
+	hs.tail_len = job->size % e->blksz;
+	/* Sized to the file: most files are small, and zeroing 512 KiB for
+	 * each of them was the scan's largest CPU cost. */
+	hs.seg = xcalloc(hs.nblocks < SEG_BLOCKS ? hs.nblocks : SEG_BLOCKS,
+			 sizeof(*hs.seg));
+	hs.digest = XXH3_createState();
+	if (!hs.digest) {
+		free(hs.seg);
+		goto out_close;
+	}
+	XXH3_64bits_reset(hs.digest);
+	hs.digest_valid = true;
+	memset(buf, 0, e->blksz);
+	hs.zero_hash = XXH3_64bits(buf, e->blksz);
+	if (e->domain == DOMAIN_SUBVOLUME && e->fs.kind == FS_BTRFS &&
+	    !job->root && btrfs_file_root(fd, &job->root, &job->ino) < 0)
+		job->root = 0;	/* XFS and ext4: one domain */
+	hs.salt = domain_salt(e, job, &st);
+	if (job->size > buflen)	/* more than one read: ask for readahead */
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+
+	/*
+	 * On XFS a file of one block has no inline data and a hole in it
+	 * reads as zeros (left out): its extent map tells nothing worth a
+	 * FIEMAP call (a refcount btree lookup for the shared flag).
+	 */
+	if (only_new) {
+		/* Old data keep their cells; the whole-file digest would be
+		 * of the new parts only. */
+		hs.digest_valid = false;
+	}
+	if (only_new && !nr.n)
+		ret = 1;	/* nothing new: only metadata changed */
+	else if (e->fs.kind == FS_XFS && job->size <= e->blksz)
+		ret = -EOPNOTSUPP;
+	else
+		ret = fiemap_iter_open(fd, 0, job->size, FIEMAP_ITER_SYNC,
+				       &it);
+	if (ret == 1) {
+		ret = 0;
+	} else if (ret < 0) {
+		/* No extent map: hash all of it, place unknown. */
+		ex = (struct extent){ .logical = 0, .length = job->size };
+		ret = only_new ? hash_new_parts(&hs, &ex, &nr, buf, buflen,
+						&next_blk) :
+				 hash_range(&hs, 0, job->size, buf, buflen,
+					    &next_blk);
+	} else {
+		while ((ret = fiemap_iter_next(it, &ex)) == 1) {
+			if (ex.flags & (EXTENT_HOLE | EXTENT_UNWRITTEN)) {
+				/* Holes are not data: block runs skip them,
+				 * a whole-file run would count them. */
+				hs.digest_valid = false;
+				continue;
+			}
+			if (ex.flags & EXTENT_INLINE) {
+				/* In metadata: nothing on disk to free. */
+				hs.digest_valid = false;
+				continue;
+			}
+			add_extent(job, &ex);
+			if (only_new) {
+				ret = hash_new_parts(&hs, &ex, &nr, buf, buflen,
+						     &next_blk);
+				if (ret < 0)
+					break;
+				continue;
+			}
+			/* Pieces another file hashed become aliases,
+			 * which follow that file: not across domains. */
+			if ((ex.flags & EXTENT_SHARED) &&
+			    e->domain == DOMAIN_NONE &&
+			    !(ex.flags & (EXTENT_UNKNOWN | EXTENT_DELALLOC |
+					  EXTENT_ENCODED))) {
+				ret = hash_shared_extent(&hs, &ex, buf, buflen,
+							 &next_blk);
+				if (ret < 0)
+					break;
+				continue;
+			}
+			ret = hash_range(&hs, ex.logical, ex.length, buf,
+					 buflen, &next_blk);
+			if (ret < 0)
+				break;
+		}
+		it = fiemap_iter_free(it);
+	}
+	if (ret < 0) {
+		if (ret == -ESTALE) {
+			atomic_fetch_add(&e->st.files_changed, 1);
+		} else if (ret == -EIO) {
+			/* A bad block (btrfs: its checksum fails): the disk's
+			 * problem, not ours; the rest of the pass goes on. */
+			log_warn("cannot read '%s' at offset %llu: %s, skipping",
+				 job->path, (unsigned long long)hs.bad_off,
+				 strerror(-ret));
+			atomic_fetch_add(&e->st.files_unreadable, 1);
+		} else {
+			log_info("cannot read '%s': %s, skipping", job->path,
+				 strerror(-ret));
+			atomic_fetch_add(&e->st.errors, 1);
+		}
+		job->nruns = 0;
+		goto out_free;
+	}
+	digest_skip_to(&hs, &next_blk, hs.nblocks);
+	match_segment(&hs);
+
+	/* Changed while we read it? Then our hashes may be of neither. */
+	if (fstat(fd, &st) < 0 || stat_cookie(&st) != job->cookie) {
+		atomic_fetch_add(&e->st.files_changed, 1);
+		job->nruns = 0;
+		goto out_free;
+	}
+	/*
+	 * The digest serves files whose blocks found nothing (sampling left
+	 * them out): only those look up and record it, so two copies hashed
+	 * at once never match each other both ways.
+	 */
+	if (hs.digest_valid && !job->nruns)
+		finish_digest(&hs);
+	plan_trim_encoded(job, e->blksz);
+	plan_trim_self_overlap(job, e->blksz);
+	for (i = 0; i < job->nruns; i++)
+		dup += job->runs[i].len;
+	atomic_fetch_add(&e->st.bytes_duplicate, dup);
+	atomic_fetch_add(&e->st.files_scanned, 1);
+	job->hashed = true;
+	if (e->hashed_cb)
+		e->hashed_cb(e->hashed_arg, job);
+	if (!e->dry_run) {
+		pthread_mutex_lock(&e->db_lock);
+		(void)hashdb_file_set_cookie(e->db, job->file_id, job->cookie,
+					     job->size);
+		if (job->gen)
+			(void)hashdb_file_set_gen(e->db, job->file_id,
+						  job->gen);
+		pthread_mutex_unlock(&e->db_lock);
+	}
+out_free:
+	free(nr.v);
+	XXH3_freeState(hs.digest);
+	if (hs.src_fd >= 0)
+		close(hs.src_fd);
+	free(hs.xbuf);
+	free(hs.seg);
+	if (job->hashed && (job->nruns || job->naliases))
+		return;		/* keep the fd: the executor needs it */
+out_close:
+	close(fd);
+	job->fd = -1;
+}

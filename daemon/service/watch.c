@@ -1,0 +1,2623 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * dedupd watch: the daemon. It marks each filesystem with fanotify and
+ * dedupes what is written, a few seconds after it lands.
+ *
+ * Events are hints, never a record: they only name files, coalesced per
+ * inode in a map, and a file is taken up once it has been quiet for the
+ * settle delay. What events cannot tell (the daemon was not running, the
+ * queue overflowed, an mmap store) is caught up from the filesystem itself:
+ * on btrfs every extent item written after the checkpointed transaction id
+ * (find-new), on XFS a walk that compares the index's file cookies.
+ *
+ * Threads: the main thread reads events, signals and the control socket and
+ * never blocks on file I/O; one worker thread takes settled files up in
+ * rounds through the same pass (hash, match, execute) as `dedupd scan`, and
+ * checkpoints. Shared state is under W.lock.
+ *
+ * The btrfs checkpoint is a transaction id K such that every write of a
+ * generation <= K has been hashed. A write's event is read, at the latest,
+ * by the first read(2) of the fanotify queue that finds it empty after the
+ * write's transaction committed; so the committed generation read before a
+ * read that returns EAGAIN (drained_gen) bounds what is done, except for the
+ * files still queued: each carries the drained_gen current when it was
+ * queued, below the generation of the write that queued it. K is the least
+ * of those.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <btrfsutil.h>
+
+#include "daemon/cli/commands.h"
+#include "daemon/common/config.h"
+#include "daemon/engine/defrag.h"
+#include "daemon/common/djson.h"
+#include "daemon/engine/engine.h"
+#include "daemon/engine/index.h"
+#include "daemon/common/log.h"
+#include "daemon/engine/pass.h"
+#include "daemon/service/queue.h"
+#include "daemon/service/sdnotify.h"
+#include "daemon/engine/subvols.h"
+#include "daemon/common/util.h"
+#include "daemon/engine/walk.h"
+#include "daemon/common/client.h"
+#include "ioctl-compat/btrfs.h"
+#include "ioctl-compat/fanotify.h"
+#include "ioctl-compat/fsprobe.h"
+#include "ioctl-compat/handle.h"
+
+#define ROUND_FILES 16384	/* files taken up per round at most */
+#define MAX_MOUNTS 16
+#define MAX_GLOBS 256
+
+struct watch_opts {
+	double settle, min_age, reexamine, checkpoint, loadavg_target;
+	double defrag_threshold;	/* extents per MiB; 0: no defrag */
+	double defrag_idle;		/* quiet seconds before defragging */
+	uint64_t defrag_chunk;
+	char **includes;
+	size_t nincludes;
+	char **excludes;
+	size_t nexcludes;
+	const char *db_path;
+	uint64_t db_size;
+	const char *state_dir;
+	const char *socket_path;
+	const char *config_path;
+	bool no_config;
+	int io_class;		/* 0 none, 2 best-effort, 3 idle */
+	bool bounded_queue;
+	uint64_t min_size;
+	unsigned int threads;
+	bool dry_run;
+	bool skip_snapshots;	/* --snapshots=skip: read-only ones stay */
+	enum dedupe_domain domain;	/* --domain */
+	int log_level;
+	const char *mounts[MAX_MOUNTS];
+	int nmounts;
+};
+
+struct wfs {
+	char *mount;
+	int root_fd;		/* the mount as given */
+	int top_fd;		/* where handles are opened and marks sit */
+	char *top_dir;		/* our private btrfs top-level mount, or NULL */
+	char *subvol;		/* btrfs: the given mount's subvolume path */
+	int fan_fd;
+	bool btrfs;
+	struct engine e;
+	struct pass pass;
+	char db_path[PATH_MAX];
+	char state_path[PATH_MAX];
+	char defrag_path[PATH_MAX + 8];	/* the persistent defrag queue */
+	struct subvols *subvols;	/* btrfs: the subvolume registry */
+	struct defrag *defrag;
+	struct defrag_opts dopts;
+	int open_result;
+	bool engine_ready;
+
+	/* under W.lock */
+	struct wqueue q;
+	uint64_t drained_gen;	/* see the top of this file */
+	uint64_t saved_gen;	/* checkpointed */
+	uint64_t catchup_from;
+	bool need_catchup, catching_up;
+	uint64_t events, events_own, overflows, catchups, rounds;
+	double last_event;
+	int64_t bytes_freed;
+	double last_checkpoint;	/* 0: none yet */
+	bool dirty;		/* work done since the last checkpoint */
+	bool index_retry_said;	/* a lost index could not be made afresh */
+	/* files to defragment, in order; under W.lock */
+	struct file_id_handle *dq;
+	size_t dq_n, dq_cap;
+	bool dq_dirty;
+	struct defrag_stats dstats;	/* copied after each file */
+	size_t nsubvols;
+	bool checkpoint_now;	/* asked for over the socket */
+};
+
+/* A scan handed over by `dedupd scan` (or `dedupd ctl`), ahead of the queue. */
+struct request {
+	struct request *next;
+	uint64_t id;		/* for log lines */
+	int fd;			/* the client, answered when done; -1: it
+				 * asked not to wait */
+	struct wfs *f;
+	bool dry_run, json, no_wait;
+	uint64_t min_size;
+	char **excludes;
+	size_t nexcludes;
+	char **paths;
+	size_t npaths;
+	char *buf;		/* the request text the strings point into */
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct wfs fs[MAX_MOUNTS];
+	int nfs;
+	struct watch_opts o;	/* reloadable parts read under lock */
+	struct config conf;
+	int argc;
+	char **argv;
+	bool stopping;
+	struct request *requests, **requests_tail;
+	uint64_t last_request_id;	/* main thread only */
+	const char *state;	/* what the worker does */
+	double start;
+	int listen_fd;
+	char sock_path[PATH_MAX];
+	bool unshared;
+} W = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.cond = PTHREAD_COND_INITIALIZER,
+	.listen_fd = -1,
+	.state = "starting",
+	.requests_tail = &W.requests,
+};
+
+/* ---- options --------------------------------------------------------- */
+
+static void watch_usage(FILE *f)
+{
+	fprintf(f,
+"Usage: dedupd watch [OPTION]... [MOUNT]...\n"
+"Run as a daemon: subscribe to writes on each MOUNT's filesystem (btrfs, or\n"
+"XFS with reflink) with fanotify and dedupe new data a few seconds after it\n"
+"is written, against the same index as 'dedupd scan'. The kernel compares\n"
+"the data before sharing, so a file that changes meanwhile is never harmed.\n"
+"Needs root. MOUNTs may also come from the configuration file ('mount').\n"
+"\n"
+"      --settle SECS         take a file up once it has had no write for\n"
+"                            SECS (default 5; 500ms, 2s, 1m also work)\n"
+"      --min-age SECS        and not before SECS after its first write\n"
+"                            (default 0)\n"
+"      --reexamine SECS      a file that keeps changing is taken up again\n"
+"                            at most once per SECS (default 30)\n"
+"      --checkpoint SECS     save the index and state every SECS\n"
+"                            (default 300; also on SIGTERM)\n"
+"      --loadavg-target N    pause while the 1-minute load average is\n"
+"                            above N (default 0: never)\n"
+"      --include GLOB        only files that match GLOB (repeatable)\n"
+"  -x, --exclude GLOB        skip files that match GLOB (repeatable); a GLOB\n"
+"                            without '/' matches the name, else the path\n"
+"      --min-size N          skip files smaller than N bytes (default 1)\n"
+"      --io-class CLASS      idle (default), best-effort or none\n"
+"  -t, --threads N           hashing threads (default: one per CPU)\n"
+"  -n, --dry-run             hash and match, dedupe nothing\n"
+"      --snapshots=MODE      btrfs: follow (default): read-only snapshots\n"
+"                            that refer to data that moves (deduped,\n"
+"                            relocated, defragmented) are deduped onto its\n"
+"                            new place too, so that the old extents are\n"
+"                            freed; skip: they are left untouched (frees\n"
+"                            less, never uses more)\n"
+"      --domain=MODE         which files may share blocks: none (default):\n"
+"                            any; owner: files of the same owner;\n"
+"                            subvolume: files of the same btrfs subvolume\n"
+"      --db PATH             index file (one MOUNT only; default\n"
+"                            " STATE_DIR "/<fs-uuid>/index)\n"
+"      --db-size SIZE        index budget, 256K to 1T (see 'dedupd scan')\n"
+"      --state-dir DIR       default " STATE_DIR "\n"
+"      --socket PATH         control socket (default $DEDUPD_SOCKET or\n"
+"                            " WATCH_SOCKET ")\n"
+"      --config PATH         configuration file (default " WATCH_CONFIG ";\n"
+"                            a missing default file is fine)\n"
+"      --no-config           read no configuration file\n"
+"      --defrag-threshold N  files of 1 MiB or more found with more than N\n"
+"                            extents per MiB go to a background defrag\n"
+"                            (see 'dedupd defrag'), when nothing else is\n"
+"                            to do (default 4; 0: never)\n"
+"      --defrag-chunk SIZE   its chunk size (default 16M)\n"
+"      --defrag-idle SECS    and only after SECS without a write to the\n"
+"                            filesystem (default 10)\n"
+"      --bounded-queue       use the kernel's bounded event queue\n"
+"                            (fs.fanotify.max_queued_events): an overflow\n"
+"                            is caught up from the filesystem\n"
+"  -v, --verbose             say more (twice: debug)\n"
+"  -q, --quiet               only errors\n"
+"  -h, --help                this text\n"
+"\n"
+"The configuration file holds the same long options, one per line, as\n"
+"'name = value' or 'name'; the command line wins. Signals: SIGTERM or\n"
+"SIGINT checkpoint and stop; SIGHUP reloads the configuration; SIGUSR1 logs\n"
+"a status line. 'dedupd status' asks the running daemon.\n"
+"\n"
+"Exit status: 0 stopped by a signal; 1 runtime error; 2 usage or\n"
+"configuration error; 3 a MOUNT cannot dedupe; 4 the index is in use.\n");
+}
+
+/* "5", "0.5", "500ms", "2s", "1m", "1h". Returns 0 or -EINVAL. */
+static int parse_seconds(const char *s, double *ret)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || !isfinite(v) || v < 0)
+		return -EINVAL;
+	if (!strcmp(end, "ms"))
+		v /= 1000;
+	else if (!strcmp(end, "m"))
+		v *= 60;
+	else if (!strcmp(end, "h"))
+		v *= 3600;
+	else if (*end && strcmp(end, "s"))
+		return -EINVAL;
+	if (v > 86400 * 365)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+static void opts_free(struct watch_opts *o)
+{
+	free(o->includes);
+	free(o->excludes);
+	memset(o, 0, sizeof(*o));
+}
+
+enum {
+	OPT_SETTLE = 256, OPT_MIN_AGE, OPT_REEXAMINE, OPT_CHECKPOINT,
+	OPT_LOADAVG, OPT_INCLUDE, OPT_MIN_SIZE, OPT_IO_CLASS, OPT_DB,
+	OPT_DB_SIZE, OPT_STATE_DIR, OPT_SOCKET, OPT_CONFIG,
+	OPT_NO_CONFIG, OPT_BOUNDED, OPT_MOUNT, OPT_DEFRAG_THRESHOLD,
+	OPT_DEFRAG_CHUNK, OPT_DEFRAG_IDLE, OPT_SNAPSHOTS, OPT_DOMAIN,
+};
+static const struct option watch_longopts[] = {
+	{ "settle", required_argument, NULL, OPT_SETTLE },
+	{ "min-age", required_argument, NULL, OPT_MIN_AGE },
+	{ "reexamine", required_argument, NULL, OPT_REEXAMINE },
+	{ "checkpoint", required_argument, NULL, OPT_CHECKPOINT },
+	{ "loadavg-target", required_argument, NULL, OPT_LOADAVG },
+	{ "include", required_argument, NULL, OPT_INCLUDE },
+	{ "exclude", required_argument, NULL, 'x' },
+	{ "min-size", required_argument, NULL, OPT_MIN_SIZE },
+	{ "io-class", required_argument, NULL, OPT_IO_CLASS },
+	{ "threads", required_argument, NULL, 't' },
+	{ "dry-run", no_argument, NULL, 'n' },
+	{ "snapshots", required_argument, NULL, OPT_SNAPSHOTS },
+	{ "domain", required_argument, NULL, OPT_DOMAIN },
+	{ "db", required_argument, NULL, OPT_DB },
+	{ "db-size", required_argument, NULL, OPT_DB_SIZE },
+	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+	{ "socket", required_argument, NULL, OPT_SOCKET },
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "no-config", no_argument, NULL, OPT_NO_CONFIG },
+	{ "bounded-queue", no_argument, NULL, OPT_BOUNDED },
+	{ "mount", required_argument, NULL, OPT_MOUNT },
+	{ "defrag-threshold", required_argument, NULL, OPT_DEFRAG_THRESHOLD },
+	{ "defrag-chunk", required_argument, NULL, OPT_DEFRAG_CHUNK },
+	{ "defrag-idle", required_argument, NULL, OPT_DEFRAG_IDLE },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int parse_args(int argc, char **argv, struct watch_opts *o)
+{
+	uint64_t v;
+	int c, li = 0;
+
+	memset(o, 0, sizeof(*o));
+	o->settle = 5;
+	o->reexamine = 30;
+	o->defrag_threshold = 4;
+	o->defrag_idle = 10;
+	o->defrag_chunk = 16ULL << 20;
+	o->checkpoint = 300;
+	o->io_class = 3;
+	o->min_size = 1;
+	o->state_dir = STATE_DIR;
+	o->config_path = WATCH_CONFIG;
+	o->log_level = LOG_LVL_WARN;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":x:t:nvqh", watch_longopts,
+				&li)) != -1) {
+		double *dp = NULL;
+
+		switch (c) {
+		case OPT_SETTLE:
+			dp = &o->settle;
+			break;
+		case OPT_MIN_AGE:
+			dp = &o->min_age;
+			break;
+		case OPT_REEXAMINE:
+			dp = &o->reexamine;
+			break;
+		case OPT_CHECKPOINT:
+			dp = &o->checkpoint;
+			break;
+		case OPT_DEFRAG_IDLE:
+			dp = &o->defrag_idle;
+			break;
+		case OPT_LOADAVG: {
+			char *end;
+
+			errno = 0;
+			o->loadavg_target = strtod(optarg, &end);
+			if (errno || end == optarg || *end ||
+			    !isfinite(o->loadavg_target) ||
+			    o->loadavg_target < 0) {
+				log_error("invalid --loadavg-target '%s' (a number, 0 for none)",
+					  optarg);
+				return -EINVAL;
+			}
+			break;
+		}
+		case OPT_INCLUDE:
+		case 'x': {
+			char ***v2 = c == 'x' ? &o->excludes : &o->includes;
+			size_t *n = c == 'x' ? &o->nexcludes : &o->nincludes;
+
+			if (!*optarg || *n >= MAX_GLOBS) {
+				log_error("invalid or too many --%s '%s'",
+					  c == 'x' ? "exclude" : "include",
+					  optarg);
+				return -EINVAL;
+			}
+			*v2 = xrealloc(*v2, (*n + 1) * sizeof(char *));
+			(*v2)[(*n)++] = optarg;
+			break;
+		}
+		case OPT_MIN_SIZE:
+			if (parse_size(optarg, &v)) {
+				log_error("invalid --min-size '%s'", optarg);
+				return -EINVAL;
+			}
+			o->min_size = v ? v : 1;
+			break;
+		case OPT_IO_CLASS:
+			if (!strcmp(optarg, "idle"))
+				o->io_class = 3;
+			else if (!strcmp(optarg, "best-effort"))
+				o->io_class = 2;
+			else if (!strcmp(optarg, "none"))
+				o->io_class = 0;
+			else {
+				log_error("invalid --io-class '%s' (idle, best-effort or none)",
+					  optarg);
+				return -EINVAL;
+			}
+			break;
+		case 't':
+			if (parse_size(optarg, &v) || v < 1 || v > 256) {
+				log_error("invalid --threads '%s' (1 to 256)",
+					  optarg);
+				return -EINVAL;
+			}
+			o->threads = (unsigned int)v;
+			break;
+		case 'n':
+			o->dry_run = true;
+			break;
+		case OPT_DB:
+			if (!*optarg) {
+				log_error("--db needs a path");
+				return -EINVAL;
+			}
+			o->db_path = optarg;
+			break;
+		case OPT_DB_SIZE:
+			if (parse_size(optarg, &v) || v < HASHDB_MIN_SIZE ||
+			    v > HASHDB_MAX_SIZE) {
+				log_error("invalid --db-size '%s' (256K to 1T, e.g. 64M)",
+					  optarg);
+				return -EINVAL;
+			}
+			o->db_size = v;
+			break;
+		case OPT_STATE_DIR:
+			if (optarg[0] != '/') {
+				log_error("--state-dir needs an absolute path");
+				return -EINVAL;
+			}
+			o->state_dir = optarg;
+			break;
+		case OPT_SOCKET:
+			if (!*optarg || strlen(optarg) >=
+				sizeof(((struct sockaddr_un *)0)->sun_path)) {
+				log_error("invalid --socket '%s'", optarg);
+				return -EINVAL;
+			}
+			o->socket_path = optarg;
+			break;
+		case OPT_CONFIG:
+			o->config_path = optarg;
+			break;
+		case OPT_NO_CONFIG:
+			o->no_config = true;
+			break;
+		case OPT_BOUNDED:
+			o->bounded_queue = true;
+			break;
+		case OPT_DEFRAG_THRESHOLD: {
+			char *end;
+
+			errno = 0;
+			o->defrag_threshold = strtod(optarg, &end);
+			if (errno || end == optarg || *end ||
+			    !isfinite(o->defrag_threshold) ||
+			    o->defrag_threshold < 0) {
+				log_error("invalid --defrag-threshold '%s' (extents per MiB, 0: no defrag)",
+					  optarg);
+				return -EINVAL;
+			}
+			break;
+		}
+		case OPT_DEFRAG_CHUNK:
+			if (parse_size(optarg, &v) || v < (1 << 20) ||
+			    v > (1ULL << 30) || v % 4096) {
+				log_error("invalid --defrag-chunk '%s' (1M to 1G)",
+					  optarg);
+				return -EINVAL;
+			}
+			o->defrag_chunk = v;
+			break;
+		case OPT_SNAPSHOTS:
+			if (parse_snapshots_mode(optarg, &o->skip_snapshots)) {
+				log_error("invalid --snapshots '%s' (follow or skip)",
+					  optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_DOMAIN:
+			if (parse_domain(optarg, &o->domain)) {
+				log_error("invalid --domain '%s' (none, owner or subvolume)",
+					  optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_MOUNT:
+			if (o->nmounts >= MAX_MOUNTS) {
+				log_error("too many mounts (at most %d)",
+					  MAX_MOUNTS);
+				return -EINVAL;
+			}
+			o->mounts[o->nmounts++] = optarg;
+			break;
+		case 'v':
+			if (o->log_level < LOG_LVL_DEBUG)
+				o->log_level++;
+			break;
+		case 'q':
+			o->log_level = LOG_LVL_ERROR;
+			break;
+		case 'h':
+			watch_usage(stdout);
+			exit(EXIT_OK);
+		case ':':
+			log_error("option '%s' needs an argument (see 'dedupd watch --help')",
+				  argv[optind - 1]);
+			return -EINVAL;
+		default:
+			if (optopt)
+				log_error("unknown option '-%c' (see 'dedupd watch --help')",
+					  optopt);
+			else
+				log_error("unknown option '%s' (see 'dedupd watch --help')",
+					  argv[optind - 1]);
+			return -EINVAL;
+		}
+		if (dp && parse_seconds(optarg, dp) < 0) {
+			log_error("invalid duration '%s' for --%s (e.g. 5, 500ms, 2m)",
+				  optarg, watch_longopts[li].name);
+			return -EINVAL;
+		}
+	}
+	for (; optind < argc; optind++) {
+		if (o->nmounts >= MAX_MOUNTS) {
+			log_error("too many mounts (at most %d)", MAX_MOUNTS);
+			return -EINVAL;
+		}
+		o->mounts[o->nmounts++] = argv[optind];
+	}
+	if (!o->threads) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		o->threads = n > 0 ? (unsigned int)n : 1;
+	}
+	return 0;
+}
+
+/*
+ * The command line, with the configuration file's options first. The
+ * --config / --no-config of the command line decide which file is read.
+ */
+static int load_options(int argc, char **argv, struct config *conf,
+			struct watch_opts *o)
+{
+	struct watch_opts first;
+	char err[512], **merged;
+	int ret, n, saved = log_level;
+
+	/* A first parse only to find --config and --no-config. */
+	log_level = -1;
+	ret = parse_args(argc, argv, &first);
+	log_level = saved;
+	if (ret < 0)
+		return parse_args(argc, argv, o);	/* to say why */
+	memset(conf, 0, sizeof(*conf));
+	if (!first.no_config) {
+		ret = config_load(first.config_path, conf, err, sizeof(err));
+		if (ret == -ENOENT &&
+		    !strcmp(first.config_path, WATCH_CONFIG)) {
+			ret = 0;	/* no file at the default place: fine */
+		} else if (ret == -EINVAL) {
+			log_error("%s", err);
+		} else if (ret < 0) {
+			log_error("cannot read configuration '%s': %s",
+				  first.config_path, strerror(-ret));
+		}
+		if (ret == 0 && conf->argc &&
+		    config_check(conf, watch_longopts, err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			config_free(conf);
+			ret = -EINVAL;
+		}
+		if (ret < 0) {
+			opts_free(&first);
+			return ret;
+		}
+	}
+	opts_free(&first);
+	if (conf->argc) {
+		/* The file alone first: a bad value is named by its line. */
+		char *prog = argv[0];
+		char **words = config_merge_argv(conf, 1, &prog, &n);
+		struct watch_opts tmp;
+
+		log_level = -1;
+		ret = parse_args(n, words, &tmp);
+		log_level = saved;
+		if (ret < 0) {
+			int bad = optind - 1 >= 1 && optind - 1 <= conf->argc ?
+					  optind - 1 : 1;
+
+			log_error("%s:%u: invalid option or value '%s' (see 'dedupd watch --help')",
+				  conf->path, conf->lines[bad - 1],
+				  words[bad]);
+			free(words);
+			config_free(conf);
+			return ret;
+		}
+		opts_free(&tmp);
+		free(words);
+	}
+	merged = config_merge_argv(conf, argc, argv, &n);
+	ret = parse_args(n, merged, o);
+	free(merged);
+	return ret;
+}
+
+/* ---- the queue of files -------------------------------------------------- */
+
+static double now_wall(void)
+{
+	return now_sec();
+}
+
+static struct queue_timing timing(void)
+{
+	return (struct queue_timing){ .settle = W.o.settle,
+				      .min_age = W.o.min_age,
+				      .reexamine = W.o.reexamine };
+}
+
+/* ---- events (main thread) -------------------------------------------- */
+
+static void read_events(struct wfs *f)
+{
+	static uint8_t buf[64 << 10] __attribute__((aligned(8)));
+	pid_t self = getpid();
+
+	for (;;) {
+		struct fan_iter it;
+		struct fan_event ev;
+		uint64_t gen = 0;
+		ssize_t n;
+		double now;
+		int ret;
+
+		if (f->btrfs && btrfs_fs_generation(f->top_fd, &gen) < 0)
+			gen = 0;
+		n = read(f->fan_fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n < 0 && errno != EAGAIN)
+				log_warn("cannot read events of '%s': %s",
+					 f->mount, strerror(errno));
+			/* Empty: every write up to gen has been read. */
+			pthread_mutex_lock(&W.lock);
+			if (gen > f->drained_gen)
+				f->drained_gen = gen;
+			pthread_mutex_unlock(&W.lock);
+			return;
+		}
+		now = now_wall();
+		fan_iter_init(&it, buf, (size_t)n);
+		pthread_mutex_lock(&W.lock);
+		while ((ret = fan_iter_next(&it, &ev)) == 1) {
+			if (ev.mask & FAN_Q_OVERFLOW) {
+				/* Lost events were of writes after what
+				 * was drained and queued: catch up from
+				 * there. */
+				uint64_t k = wqueue_floor(&f->q,
+							  f->drained_gen);
+
+				f->overflows++;
+				if (!f->need_catchup && !f->catching_up) {
+					log_warn("event queue of '%s' overflowed: catching up",
+						 f->mount);
+					f->catchup_from = k;
+				} else if (k < f->catchup_from) {
+					f->catchup_from = k;
+				}
+				f->need_catchup = true;
+				continue;
+			}
+			if (ev.pid == self) {
+				f->events_own++;
+				continue;
+			}
+			f->events++;
+			f->last_event = now;
+			if (ev.has_handle)
+				wqueue_note(&f->q, &ev.handle,
+					    ev.has_name ? &ev.dir : NULL,
+					    ev.has_name ? ev.name : NULL, now,
+					    f->drained_gen);
+		}
+		pthread_mutex_unlock(&W.lock);
+		pthread_cond_broadcast(&W.cond);
+		if (ret < 0)
+			log_warn("malformed fanotify event on '%s', skipping the rest of the buffer",
+				 f->mount);
+	}
+}
+
+/* ---- the defrag queue ----------------------------------------------------- */
+
+#define DEFRAG_QUEUE_MAX 10000
+
+/* W.lock held. */
+static void defrag_queue_add(struct wfs *f, const struct file_id_handle *h)
+{
+	for (size_t i = 0; i < f->dq_n; i++)
+		if (f->dq[i].type == h->type && f->dq[i].len == h->len &&
+		    !memcmp(f->dq[i].data, h->data, h->len))
+			return;
+	if (f->dq_n >= DEFRAG_QUEUE_MAX)
+		return;
+	f->dq = grow_array(f->dq, &f->dq_cap, f->dq_n + 1, sizeof(*f->dq));
+	f->dq[f->dq_n++] = *h;
+	f->dq_dirty = true;
+	f->dirty = true;
+}
+
+/* From the hashing threads: a fragmented file goes to the defrag queue. */
+static void file_hashed(void *arg, const struct file_job *job)
+{
+	struct wfs *f = arg;
+	struct file_id_handle h;
+	double mib = (double)job->size / (1 << 20), limit;
+
+	pthread_mutex_lock(&W.lock);
+	limit = W.o.defrag_threshold;
+	pthread_mutex_unlock(&W.lock);
+	if (!limit || mib < 1 || (double)job->nextents / mib <= limit)
+		return;
+	if (file_handle_get(job->fd, "", &h, NULL) < 0)
+		return;
+	log_debug("'%s': %zu extents in %.1f MiB, queued for defrag",
+		  job->path, job->nextents, mib);
+	pthread_mutex_lock(&W.lock);
+	defrag_queue_add(f, &h);
+	pthread_mutex_unlock(&W.lock);
+	pthread_cond_broadcast(&W.cond);
+}
+
+/* One handle per line: type, length, hex bytes. */
+static void defrag_queue_load(struct wfs *f)
+{
+	FILE *fp = fopen(f->defrag_path, "re");
+	char line[256];
+
+	if (!fp)
+		return;
+	while (fgets(line, sizeof(line), fp)) {
+		struct file_id_handle h = { 0 };
+		unsigned int len, i;
+		int type, pos = 0;
+		char *p;
+
+		if (sscanf(line, "%d %u %n", &type, &len, &pos) != 2 ||
+		    len == 0 || len > FILE_HANDLE_MAX)
+			continue;
+		p = line + pos;
+		for (i = 0; i < len; i++) {
+			unsigned int byte;
+
+			if (sscanf(p + 2 * i, "%2x", &byte) != 1)
+				break;
+			h.data[i] = (uint8_t)byte;
+		}
+		if (i != len)
+			continue;
+		h.type = type;
+		h.len = len;
+		defrag_queue_add(f, &h);
+	}
+	fclose(fp);
+	f->dq_dirty = false;
+	if (f->dq_n)
+		log_info("%zu files of '%s' wait for defrag", f->dq_n,
+			 f->mount);
+}
+
+static int defrag_queue_save(struct wfs *f)
+{
+	char tmp[PATH_MAX + 16];
+	FILE *fp;
+	int fd, ret = 0;
+
+	pthread_mutex_lock(&W.lock);
+	if (!f->dq_dirty) {
+		pthread_mutex_unlock(&W.lock);
+		return 0;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", f->defrag_path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fp = fd < 0 ? NULL : fdopen(fd, "w");
+	if (!fp) {
+		ret = -errno;
+		if (fd >= 0)
+			close(fd);
+		pthread_mutex_unlock(&W.lock);
+		return ret;
+	}
+	for (size_t i = 0; i < f->dq_n; i++) {
+		fprintf(fp, "%d %u ", f->dq[i].type, f->dq[i].len);
+		for (unsigned int k = 0; k < f->dq[i].len; k++)
+			fprintf(fp, "%02x", f->dq[i].data[k]);
+		fputc('\n', fp);
+	}
+	f->dq_dirty = false;
+	pthread_mutex_unlock(&W.lock);
+	if (fflush(fp) || fsync(fileno(fp)))
+		ret = -errno;
+	if (fclose(fp) && !ret)
+		ret = -errno;
+	if (!ret && rename(tmp, f->defrag_path) < 0)
+		ret = -errno;
+	if (ret)
+		(void)unlink(tmp);
+	return ret;
+}
+
+/* ---- checkpoints ------------------------------------------------------ */
+
+static int load_state(struct wfs *f)
+{
+	char line[128];
+	unsigned long long gen;
+	FILE *fp = fopen(f->state_path, "re");
+	int ok = 0;
+
+	if (!fp)
+		return errno == ENOENT ? 0 : -errno;
+	if (fgets(line, sizeof(line), fp) &&
+	    !strcmp(line, "dedupd-state 1\n") && fgets(line, sizeof(line), fp) &&
+	    sscanf(line, "gen %llu\n", &gen) == 1) {
+		f->saved_gen = gen;
+		ok = 1;
+	}
+	fclose(fp);
+	if (!ok)
+		log_warn("state '%s' is damaged, catching up on everything",
+			 f->state_path);
+	return ok;
+}
+
+static int save_state(struct wfs *f, uint64_t gen)
+{
+	char tmp[PATH_MAX + 8];
+	FILE *fp;
+	int ret = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", f->state_path);
+	fp = fopen(tmp, "we");
+	if (!fp)
+		return -errno;
+	if (fprintf(fp, "dedupd-state 1\ngen %llu\n",
+		    (unsigned long long)gen) < 0 ||
+	    fflush(fp) || fsync(fileno(fp)))
+		ret = -errno;
+	if (fclose(fp) && !ret)
+		ret = -errno;
+	if (!ret && rename(tmp, f->state_path) < 0)
+		ret = -errno;
+	if (ret)
+		(void)unlink(tmp);
+	return ret;
+}
+
+/*
+ * The index was lost (SIGBUS on its mapping: no room on its filesystem).
+ * It goes on in memory; a new one is made on disk as soon as there is
+ * room, and a catch-up from the start fills it. Until then nothing is
+ * saved: a restart catches up on everything.
+ */
+static bool replace_lost_index(struct wfs *f)
+{
+	int ret;
+
+	if (!index_lost(&f->e, f->db_path))
+		return false;
+	pthread_mutex_lock(&f->e.db_lock);
+	ret = index_reopen(&f->e, f->root_fd, f->db_path, W.o.db_size);
+	pthread_mutex_unlock(&f->e.db_lock);
+	if (ret < 0) {
+		if (!f->index_retry_said)
+			log_warn("cannot make index '%s' afresh: %s, keeping it in memory and trying again at each checkpoint",
+				 f->db_path, strerror(-ret));
+		f->index_retry_said = true;
+		return true;
+	}
+	log_warn("index '%s' made afresh, catching up on '%s' from the start",
+		 f->db_path, f->mount);
+	f->index_retry_said = false;
+	pthread_mutex_lock(&W.lock);
+	f->need_catchup = true;
+	f->catchup_from = 0;
+	f->saved_gen = 0;
+	pthread_mutex_unlock(&W.lock);
+	return false;
+}
+
+/* Saves the index, and on btrfs the transaction id all is done up to. */
+static void checkpoint(struct wfs *f)
+{
+	uint64_t k;
+	int ret;
+
+	if (replace_lost_index(f)) {
+		pthread_mutex_lock(&W.lock);
+		f->last_checkpoint = now_wall();
+		f->checkpoint_now = false;
+		pthread_mutex_unlock(&W.lock);
+		return;
+	}
+	ret = hashdb_sync(f->e.db);
+	if (ret < 0)
+		log_warn("cannot save index '%s': %s", f->db_path,
+			 strerror(-ret));
+	ret = defrag_queue_save(f);
+	if (ret < 0)
+		log_warn("cannot save the defrag queue '%s': %s",
+			 f->defrag_path, strerror(-ret));
+	pthread_mutex_lock(&W.lock);
+	k = f->drained_gen;
+	if (f->need_catchup || f->catching_up)
+		k = f->catchup_from < k ? f->catchup_from : k;
+	k = wqueue_floor(&f->q, k);
+	if (k < f->saved_gen)
+		k = f->saved_gen;
+	pthread_mutex_unlock(&W.lock);
+	if (f->btrfs) {
+		ret = save_state(f, k);
+		if (ret < 0)
+			log_warn("cannot save state '%s': %s", f->state_path,
+				 strerror(-ret));
+		else
+			f->saved_gen = k;
+	}
+	pthread_mutex_lock(&W.lock);
+	f->last_checkpoint = now_wall();
+	f->dirty = false;
+	f->checkpoint_now = false;
+	pthread_mutex_unlock(&W.lock);
+	log_debug("checkpoint of '%s' (generation %llu)", f->mount,
+		  (unsigned long long)k);
+}
+
+/* ---- the worker ---------------------------------------------------------- */
+
+static bool matches(char **globs, size_t n, const char *path)
+{
+	struct walk_opts w = { .excludes = globs, .nexcludes = n };
+
+	return n && walk_excluded(&w, path);
+}
+
+/* A name for @fd: the path the user knows where we can tell it. */
+static char *fd_path(struct wfs *f, int fd)
+{
+	char proc[64], buf[PATH_MAX];
+	ssize_t n;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	n = readlink(proc, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return xstrdup("(unknown)");
+	buf[n] = '\0';
+	if (f->top_dir && f->subvol) {
+		size_t tl = strlen(f->top_dir), sl = strlen(f->subvol);
+		const char *rel = buf + tl;
+
+		if (!strncmp(buf, f->top_dir, tl) && rel[0] == '/' &&
+		    !strncmp(rel + 1, f->subvol, sl) &&
+		    (rel[1 + sl] == '/' || !sl)) {
+			char out[PATH_MAX];
+
+			snprintf(out, sizeof(out), "%s%s", f->mount,
+				 sl ? rel + 1 + sl : rel);
+			return xstrdup(out);
+		}
+	}
+	return xstrdup(buf);
+}
+
+/*
+ * The path of @fd, a file opened by handle. One whose dentry the kernel had
+ * dropped since it was written (memory pressure, drop_caches) comes back
+ * disconnected, and its path reads "/": then it is found through where an
+ * event saw it, the directory @dir (opened by handle: the kernel reconnects
+ * directories) and @name, if that name still is this file. Else "/" it
+ * stays, which no --include matches.
+ */
+static char *file_path(struct wfs *f, int fd, const struct file_id_handle *dir,
+		       const char *name)
+{
+	char *path = fd_path(f, fd), *dpath;
+	struct stat a, b;
+	size_t n;
+	int dfd;
+
+	if (strcmp(path, "/") || !dir || !dir->len || !name)
+		return path;
+	dfd = file_handle_open(f->top_fd, dir,
+			       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return path;
+	if (fstat(fd, &a) == 0 &&
+	    fstatat(dfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    a.st_ino == b.st_ino && a.st_dev == b.st_dev) {
+		dpath = fd_path(f, dfd);
+		if (dpath[0] == '/') {
+			n = strlen(dpath);
+			free(path);
+			path = xmalloc(n + strlen(name) + 2);
+			sprintf(path, "%s/%s", n > 1 ? dpath : "", name);
+		}
+		free(dpath);
+	}
+	close(dfd);
+	return path;
+}
+
+struct filter {
+	char **inc, **exc;
+	size_t ninc, nexc;
+	uint64_t min_size;
+};
+
+/* Whether the file at @path passes --include / --exclude. */
+static bool wanted(const struct filter *flt, const char *path)
+{
+	if (matches(flt->exc, flt->nexc, path))
+		return false;
+	if (flt->ninc && !matches(flt->inc, flt->ninc, path))
+		return false;
+	return true;
+}
+
+static void serve_requests_now(struct wfs *f);
+
+/*
+ * Opens a queued file and adds it to the pass. @dir and @name, if not NULL,
+ * say where an event saw it.
+ */
+static void take_file(struct wfs *f, const struct file_id_handle *h,
+		      const struct file_id_handle *dir, const char *name,
+		      const struct filter *flt)
+{
+	const int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC;
+	struct stat st;
+	char *path;
+	int fd;
+
+	serve_requests_now(f);
+	/*
+	 * The type first, through an O_PATH fd: opening a device node runs
+	 * its driver, and a FIFO holds nothing to dedupe. A handle names one
+	 * inode, whose type cannot change.
+	 */
+	fd = file_handle_open(f->top_fd, h, O_PATH);
+	if (fd >= 0) {
+		int special = fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) &&
+			      !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode);
+
+		close(fd);
+		if (special) {
+			atomic_fetch_add(&f->e.st.files_special, 1);
+			return;
+		}
+	}
+	fd = file_handle_open(f->top_fd, h, flags | O_NOATIME);
+	if (fd == -EPERM)
+		fd = file_handle_open(f->top_fd, h, flags);
+	if (fd < 0) {
+		if (fd == -ESTALE || fd == -ENOENT)
+			atomic_fetch_add(&f->e.st.files_vanished, 1);
+		else
+			atomic_fetch_add(&f->e.st.errors, 1);
+		return;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size < flt->min_size) {
+		close(fd);
+		return;
+	}
+	path = file_path(f, fd, dir, name);
+	if (!wanted(flt, path)) {
+		atomic_fetch_add(&f->e.st.files_skipped, 1);
+		free(path);
+		close(fd);
+		return;
+	}
+	pass_add(&f->pass, path, fd, (uint64_t)st.st_size);
+}
+
+/* Catch-up on btrfs: every inode with extent items after the checkpoint. */
+struct findnew_ctx {
+	struct wfs *f;
+	const struct filter *flt;
+	uint64_t min_gen;
+	uint64_t files;
+};
+
+static int found_new(void *arg, uint64_t root_id, uint64_t ino)
+{
+	struct findnew_ctx *c = arg;
+	struct file_id_handle h, dir = { 0 };
+	char name[FAN_NAME_MAX + 1], *path;
+	uint64_t dir_ino;
+	int fd, len;
+
+	if (pass_stop)
+		return -EINTR;
+	fd = btrfs_open_inode(c->f->top_fd, root_id, ino,
+			      O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return 0;	/* gone, or not a file we can open */
+	/* The handle the index knows: with the inode's generation. */
+	if (file_handle_get(fd, "", &h, NULL) < 0) {
+		close(fd);
+		return 0;
+	}
+	/*
+	 * Not in the dentry cache (after a reboot, say): its path reads "/".
+	 * Where it is then comes from its inode ref, as from an event.
+	 */
+	path = fd_path(c->f, fd);
+	if (!strcmp(path, "/") &&
+	    btrfs_inode_parent(c->f->top_fd, root_id, ino, &dir_ino, name,
+			       sizeof(name)) == 0) {
+		len = btrfs_handle_make(root_id, dir_ino, dir.data, &dir.type);
+		dir.len = len > 0 ? (uint32_t)len : 0;
+	}
+	free(path);
+	close(fd);
+	c->files++;
+	take_file(c->f, &h, &dir, dir.len ? name : NULL, c->flt);
+	return 0;
+}
+
+static int subvol_changed(void *arg, uint64_t root_id, uint64_t generation)
+{
+	struct findnew_ctx *c = arg;
+	int ret;
+
+	(void)generation;
+	ret = btrfs_find_new(c->f->top_fd, root_id, c->min_gen, found_new, c);
+	if (ret == -EINTR)
+		return ret;
+	if (ret < 0 && ret != -ENOENT)	/* ENOENT: deleted meanwhile */
+		log_warn("cannot search subvolume %llu of '%s' for new data: %s, skipping",
+			 (unsigned long long)root_id, c->f->mount,
+			 strerror(-ret));
+	return 0;
+}
+
+struct walkin_ctx {
+	struct wfs *f;
+	const struct filter *flt;
+	uint64_t files;
+};
+
+/*
+ * The file is opened now, in the directory the walk vetted, and checked to
+ * be on the watched mount: opened by path when its batch is hashed, it
+ * could land on a mount made meanwhile (containers/storage bind-mounts its
+ * overlay directory onto itself while a podman command runs), and the
+ * hasher would skip it as another mount's, never to see it again.
+ */
+static int walked_file(void *arg, int dfd, const char *name, const char *path,
+		       const struct stat *sb)
+{
+	struct walkin_ctx *c = arg;
+	struct statx stx;
+	int fd;
+
+	if (pass_stop)
+		return -EINTR;
+	serve_requests_now(c->f);
+	if (!wanted(c->flt, path))
+		return 0;
+	fd = engine_open_walked(dfd, name, sb);
+	if (fd < 0) {
+		atomic_fetch_add(&c->f->e.st.files_seen, 1);
+		if (fd == -EACCES || fd == -EPERM) {
+			atomic_fetch_add(&c->f->e.st.files_unreadable, 1);
+		} else if (fd == -ESTALE) {
+			log_info("'%s' was replaced since the walk, skipping",
+				 path);
+			atomic_fetch_add(&c->f->e.st.files_replaced, 1);
+		} else {
+			atomic_fetch_add(&c->f->e.st.files_vanished, 1);
+		}
+		return 0;
+	}
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0 ||
+	    (int)stx.stx_mnt_id != c->f->e.mnt_id) {
+		/* A file mounted over this one: not ours to walk. */
+		atomic_fetch_add(&c->f->e.st.files_seen, 1);
+		atomic_fetch_add(&c->f->e.st.files_skipped, 1);
+		close(fd);
+		return 0;
+	}
+	c->files++;
+	pass_add(&c->f->pass, xstrdup(path), fd, (uint64_t)sb->st_size);
+	return 0;
+}
+
+static void catch_up(struct wfs *f, const struct filter *flt,
+		     const struct walk_opts *wo)
+{
+	double t0 = now_wall();
+	uint64_t gen0 = 0, from, files = 0, before, after;
+	int ret;
+
+	pthread_mutex_lock(&W.lock);
+	from = f->catchup_from;
+	f->need_catchup = false;
+	f->catching_up = true;
+	f->catchups++;
+	W.state = "catching up";
+	pthread_mutex_unlock(&W.lock);
+
+	/* Written back and committed (on btrfs, find-new then sees every
+	 * write so far); the used space is the base of what it frees. */
+	if (fs_used_bytes(f->root_fd, &before) < 0)
+		before = 0;
+	if (f->btrfs) {
+		struct findnew_ctx c = { .f = f, .flt = flt, .min_gen = from };
+
+		if (f->subvols && subvols_refresh(f->subvols, f->top_fd) > 0) {
+			(void)subvols_save(f->subvols);
+			pthread_mutex_lock(&W.lock);
+			f->nsubvols = subvols_count(f->subvols);
+			pthread_mutex_unlock(&W.lock);
+		}
+		if (btrfs_fs_generation(f->top_fd, &gen0) < 0)
+			gen0 = 0;
+		ret = btrfs_subvols_changed(f->top_fd, from, subvol_changed,
+					    &c);
+		files = c.files;
+	} else {
+		struct walkin_ctx c = { .f = f, .flt = flt };
+		struct walk_stats ws = { 0 };
+		struct walk_opts w = *wo;
+
+		/* Files are opened where the walk finds them. */
+		w.under_self_binds = true;
+		ret = walk_tree(f->mount, &w, &ws, walked_file, &c);
+		files = c.files;
+		atomic_fetch_add(&f->e.st.files_special, ws.special);
+		atomic_fetch_add(&f->e.st.too_deep, ws.too_deep);
+	}
+	pass_finish(&f->pass);
+	if (ret < 0 && ret != -EINTR)
+		log_warn("catching up on '%s' failed: %s", f->mount,
+			 strerror(-ret));
+	if (!before || f->e.dry_run || fs_used_bytes(f->root_fd, &after) < 0)
+		after = before;
+	pthread_mutex_lock(&W.lock);
+	f->bytes_freed += (int64_t)(before - after);
+	f->catching_up = false;
+	if (ret < 0 || pass_stop) {
+		f->need_catchup = true;	/* do it again next time */
+	} else if (gen0 > f->drained_gen) {
+		/* Found by the search: everything up to gen0 is done. */
+		f->drained_gen = gen0;
+	}
+	f->dirty = true;
+	pthread_mutex_unlock(&W.lock);
+	log_info("caught up on '%s' since generation %llu: %llu files in %.1f s",
+		 f->mount, (unsigned long long)from,
+		 (unsigned long long)files, now_wall() - t0);
+}
+
+/* Takes up every settled file of @f. Returns how many were taken. */
+static size_t round_of(struct wfs *f, const struct filter *flt, double now)
+{
+	struct wqueue_item *hs;
+	struct queue_timing t;
+	uint64_t before = 0, after = 0;
+	size_t n, i;
+	bool measure;
+
+	hs = xmalloc(ROUND_FILES * sizeof(*hs));
+	pthread_mutex_lock(&W.lock);
+	t = timing();
+	n = wqueue_take(&f->q, &t, now, hs, ROUND_FILES);
+	if (n)
+		W.state = "working";
+	pthread_mutex_unlock(&W.lock);
+	if (!n)
+		goto out;
+
+	measure = !f->e.dry_run;
+	if (measure && fs_used_bytes(f->root_fd, &before) < 0)
+		measure = false;
+	for (i = 0; i < n && !pass_stop; i++)
+		take_file(f, &hs[i].h, &hs[i].dir, hs[i].name, flt);
+	for (i = 0; i < n; i++)
+		free(hs[i].name);
+	pass_finish(&f->pass);
+	if (measure && fs_used_bytes(f->root_fd, &after) == 0) {
+		pthread_mutex_lock(&W.lock);
+		f->bytes_freed += (int64_t)(before - after);
+		pthread_mutex_unlock(&W.lock);
+	}
+	pthread_mutex_lock(&W.lock);
+	wqueue_done(&f->q, now_wall(), pass_stop);
+	f->rounds++;
+	f->dirty = true;
+	pthread_mutex_unlock(&W.lock);
+out:
+	free(hs);
+	return n;
+}
+
+/* The earliest time anything is due, under W.lock. */
+static double next_due(void)
+{
+	double t = INFINITY;
+	int i;
+
+	if (W.requests)
+		return 0;
+	for (i = 0; i < W.nfs; i++) {
+		struct wfs *f = &W.fs[i];
+		struct queue_timing qt = timing();
+		double d = wqueue_next_due(&f->q, &qt);
+
+		if (f->need_catchup)
+			return 0;
+		if (f->checkpoint_now)
+			return 0;
+		/* Nothing done, nothing to save: an idle daemon sleeps. */
+		if (f->dirty && f->last_checkpoint + W.o.checkpoint < t)
+			t = f->last_checkpoint + W.o.checkpoint;
+		if (d < t)
+			t = d;
+	}
+	return t;
+}
+
+static void free_filter(struct filter *flt)
+{
+	for (size_t i = 0; i < flt->ninc; i++)
+		free(flt->inc[i]);
+	for (size_t i = 0; i < flt->nexc; i++)
+		free(flt->exc[i]);
+	free(flt->inc);
+	free(flt->exc);
+	memset(flt, 0, sizeof(*flt));
+}
+
+static void copy_filter(struct filter *flt, struct walk_opts *wo)
+{
+	/* Under W.lock: a reload may replace the lists. */
+	free_filter(flt);
+	flt->ninc = W.o.nincludes;
+	flt->nexc = W.o.nexcludes;
+	flt->inc = xmalloc((flt->ninc + 1) * sizeof(char *));
+	flt->exc = xmalloc((flt->nexc + 1) * sizeof(char *));
+	for (size_t i = 0; i < flt->ninc; i++)
+		flt->inc[i] = xstrdup(W.o.includes[i]);
+	for (size_t i = 0; i < flt->nexc; i++)
+		flt->exc[i] = xstrdup(W.o.excludes[i]);
+	flt->min_size = W.o.min_size;
+	wo->excludes = flt->exc;
+	wo->nexcludes = flt->nexc;
+	wo->min_size = flt->min_size;
+}
+
+static bool load_too_high(void)
+{
+	double la[1];
+
+	return W.o.loadavg_target > 0 && getloadavg(la, 1) == 1 &&
+	       la[0] > W.o.loadavg_target;
+}
+
+static void free_request(struct request *r)
+{
+	if (r->fd >= 0)
+		close(r->fd);
+	free(r->excludes);
+	free(r->paths);
+	free(r->buf);
+	free(r);
+}
+
+static void answer(int fd, const char *text)
+{
+	size_t len = strlen(text);
+
+	if (fd < 0)
+		return;	/* a no-wait request: nobody listens */
+	while (len) {
+		ssize_t n = write(fd, text, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;	/* the client went away: fine */
+		text += n;
+		len -= (size_t)n;
+	}
+}
+
+#define NSTATS (sizeof(struct engine_stats) / sizeof(atomic_uint_fast64_t))
+
+static void stats_copy(struct engine_stats *dst, struct engine_stats *src)
+{
+	atomic_uint_fast64_t *d = (atomic_uint_fast64_t *)dst;
+	atomic_uint_fast64_t *s = (atomic_uint_fast64_t *)src;
+
+	for (size_t i = 0; i < NSTATS; i++)
+		atomic_store(&d[i], atomic_load(&s[i]));
+}
+
+/* A handed-over scan: walk its paths, run them through the pass, report. */
+static void serve_request(struct request *r)
+{
+	struct wfs *f = r->f;
+	struct engine_stats before, diff;
+	struct walk_stats ws = { 0 };
+	struct walk_opts wo = { .excludes = r->excludes,
+				.nexcludes = r->nexcludes,
+				.min_size = r->min_size };
+	struct hashdb_stats ix;
+	uint64_t used_before = 0, used_after = 0;
+	atomic_uint_fast64_t *a, *b, *d;
+	double t0 = now_wall();
+	char *text = NULL;
+	size_t len = 0, i, failed = 0;
+	FILE *m;
+	int ret;
+
+	stats_copy(&before, &f->e.st);
+	(void)fs_used_bytes(f->root_fd, &used_before);
+	f->e.dry_run = r->dry_run;
+	ret = pass_add_paths(&f->pass, r->paths, r->npaths, &wo, &ws, &failed);
+	pass_finish(&f->pass);
+	f->e.dry_run = W.o.dry_run;
+	pthread_mutex_lock(&W.lock);
+	f->dirty = true;
+	pthread_mutex_unlock(&W.lock);
+	if (!r->dry_run)
+		(void)fs_used_bytes(f->root_fd, &used_after);
+	else
+		used_after = used_before;
+
+	a = (atomic_uint_fast64_t *)&f->e.st;
+	b = (atomic_uint_fast64_t *)&before;
+	d = (atomic_uint_fast64_t *)&diff;
+	for (i = 0; i < NSTATS; i++)
+		atomic_store(&d[i], atomic_load(&a[i]) - atomic_load(&b[i]));
+	atomic_fetch_add(&diff.files_skipped, ws.excluded + ws.small);
+	atomic_fetch_add(&diff.files_seen, ws.excluded + ws.small);
+	atomic_fetch_add(&diff.files_unreadable, ws.errors);
+	atomic_fetch_add(&diff.files_special, ws.special);
+	atomic_fetch_add(&diff.too_deep, ws.too_deep);
+	if (r->fd < 0) {
+		/* Nobody waits (no-wait): the log has the outcome. */
+		char b1[32], b2[32];
+		int64_t freed = (int64_t)(used_before - used_after);
+
+		if (ret < 0 && ret != -EINTR)
+			log_warn("request %llu: cannot read '%s': %s",
+				 (unsigned long long)r->id, r->paths[failed],
+				 strerror(-ret));
+		else
+			log_info("request %llu done: %llu files, %s deduped, %s%s freed in %.1f s",
+				 (unsigned long long)r->id,
+				 (unsigned long long)atomic_load(&diff.files_seen),
+				 fmt_bytes(atomic_load(&diff.bytes_deduped), b1,
+					   sizeof(b1)),
+				 freed < 0 ? "-" : "",
+				 fmt_bytes((uint64_t)(freed < 0 ? -freed : freed),
+					   b2, sizeof(b2)),
+				 now_wall() - t0);
+		free_request(r);
+		return;
+	}
+	hashdb_get_stats(f->e.db, &ix);
+	m = open_memstream(&text, &len);
+	if (!m) {
+		free_request(r);
+		return;
+	}
+	if (ret < 0 && ret != -EINTR) {
+		fprintf(m, "rc %d\ncannot read '%s': %s\n", EXIT_RUNTIME,
+			r->paths[failed], strerror(-ret));
+	} else {
+		fprintf(m, "rc %d\n", pass_stop ? EXIT_INTERRUPTED : EXIT_OK);
+		scan_report(m, &(struct scan_report_args){
+			.st = &diff, .ix = &ix, .fs_name = f->e.fs.name,
+			.index_result = "daemon", .dry_run = r->dry_run,
+			.json = r->json,
+			.freed = (int64_t)(used_before - used_after),
+			.secs = now_wall() - t0 });
+	}
+	fclose(m);
+	answer(r->fd, text);
+	free(text);
+	free_request(r);
+}
+
+/*
+ * Serves the handed-over scans, in order. W.lock held; dropped while
+ * serving.
+ */
+static void serve_requests(void)
+{
+	while (W.requests) {
+		struct request *r = W.requests;
+
+		W.requests = r->next;
+		if (!W.requests)
+			W.requests_tail = &W.requests;
+		W.state = "scanning (handed over)";
+		pthread_mutex_unlock(&W.lock);
+		serve_request(r);
+		pthread_mutex_lock(&W.lock);
+	}
+}
+
+/*
+ * Handed-over scans go ahead of the queue: a round or a catch-up in
+ * progress on @f stops for them once the batch being filled is done, then
+ * goes on.
+ */
+static void serve_requests_now(struct wfs *f)
+{
+	const char *state;
+
+	pthread_mutex_lock(&W.lock);
+	if (!W.requests || W.stopping) {
+		pthread_mutex_unlock(&W.lock);
+		return;
+	}
+	state = W.state;
+	pthread_mutex_unlock(&W.lock);
+	pass_finish(&f->pass);
+	pthread_mutex_lock(&W.lock);
+	serve_requests();
+	W.state = state;
+	pthread_mutex_unlock(&W.lock);
+}
+
+static void *worker(void *arg)
+{
+	struct filter flt = { 0 };
+	struct walk_opts wo = { 0 };
+	int i;
+
+	(void)arg;
+	for (;;) {
+		double now, t;
+		bool catchup = false;
+
+		pthread_mutex_lock(&W.lock);
+		for (;;) {
+			if (W.stopping)
+				break;
+			now = now_wall();
+			if (load_too_high()) {
+				struct timespec ts;
+
+				W.state = "paused (load average)";
+				clock_gettime(CLOCK_REALTIME, &ts);
+				ts.tv_sec += 5;
+				pthread_cond_timedwait(&W.cond, &W.lock, &ts);
+				continue;
+			}
+			t = next_due();
+			if (t <= now)
+				break;
+			W.state = "idle";
+			if (isinf(t)) {
+				pthread_cond_wait(&W.cond, &W.lock);
+			} else {
+				struct timespec ts;
+				double wait = t - now + 0.01;
+
+				clock_gettime(CLOCK_REALTIME, &ts);
+				ts.tv_sec += (time_t)wait;
+				ts.tv_nsec += (long)((wait - floor(wait)) * 1e9);
+				if (ts.tv_nsec >= 1000000000L) {
+					ts.tv_sec++;
+					ts.tv_nsec -= 1000000000L;
+				}
+				pthread_cond_timedwait(&W.cond, &W.lock, &ts);
+			}
+		}
+		if (W.stopping) {
+			pthread_mutex_unlock(&W.lock);
+			break;
+		}
+		copy_filter(&flt, &wo);
+		log_level = W.o.log_level;
+		serve_requests();
+		pthread_mutex_unlock(&W.lock);
+
+		for (i = 0; i < W.nfs && !W.stopping; i++) {
+			struct wfs *f = &W.fs[i];
+
+			wo.mnt_id = f->e.mnt_id;
+			pthread_mutex_lock(&W.lock);
+			catchup = f->need_catchup;
+			pthread_mutex_unlock(&W.lock);
+			if (catchup) {
+				catch_up(f, &flt, &wo);
+				checkpoint(f);
+			}
+			if (round_of(f, &flt, now_wall()))
+				pthread_cond_broadcast(&W.cond);
+			if (f->checkpoint_now ||
+			    (f->dirty && f->last_checkpoint + W.o.checkpoint <=
+						 now_wall()))
+				checkpoint(f);
+		}
+	}
+	free_filter(&flt);
+	return NULL;
+}
+
+/*
+ * The background defrag worker: one fragmented file at a time, only while
+ * the dedupe worker has nothing to do, at idle I/O priority like the rest.
+ */
+static struct wfs *defrag_pick(void)
+{
+	double now = now_wall();
+
+	if (W.requests)
+		return NULL;
+	for (int i = 0; i < W.nfs; i++) {
+		struct wfs *f = &W.fs[i];
+
+		if (f->dq_n && f->defrag && !f->q.nqueued && !f->q.nflight &&
+		    !f->need_catchup && !f->catching_up &&
+		    now - f->last_event >= W.o.defrag_idle)
+			return f;
+	}
+	return NULL;
+}
+
+static void *defragger(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&W.lock);
+	for (;;) {
+		struct file_id_handle h;
+		struct wfs *f = NULL;
+		char *path;
+		int fd;
+
+		while (!W.stopping && !(f = defrag_pick())) {
+			bool waiting = false;
+
+			for (int i = 0; i < W.nfs; i++)
+				waiting |= W.fs[i].dq_n > 0;
+			if (!waiting) {
+				pthread_cond_wait(&W.cond, &W.lock);
+			} else {
+				/* Work is waiting for the dedupe worker to
+				 * go idle: look again in a second. */
+				struct timespec ts;
+
+				clock_gettime(CLOCK_REALTIME, &ts);
+				ts.tv_sec += 1;
+				pthread_cond_timedwait(&W.cond, &W.lock, &ts);
+			}
+		}
+		if (W.stopping)
+			break;
+		h = f->dq[0];
+		pthread_mutex_unlock(&W.lock);
+
+		fd = file_handle_open(f->top_fd, &h,
+				      O_RDONLY | O_NONBLOCK | O_CLOEXEC |
+					      O_NOATIME);
+		if (fd == -EPERM)
+			fd = file_handle_open(f->top_fd, &h,
+					      O_RDONLY | O_NONBLOCK |
+						      O_CLOEXEC);
+		if (fd >= 0) {
+			path = fd_path(f, fd);
+			defrag_fd(f->defrag, fd, path);
+			free(path);
+			close(fd);
+		}
+		pthread_mutex_lock(&W.lock);
+		f->dstats = *defrag_get_stats(f->defrag);
+		/* Done, gone or stopped half-way: off the queue unless we
+		 * stop (then it waits for the next start). */
+		if (!pass_stop && f->dq_n &&
+		    !memcmp(&f->dq[0], &h, sizeof(h))) {
+			memmove(f->dq, f->dq + 1,
+				(f->dq_n - 1) * sizeof(*f->dq));
+			f->dq_n--;
+			f->dq_dirty = true;
+			f->dirty = true;
+		}
+	}
+	pthread_mutex_unlock(&W.lock);
+	return NULL;
+}
+
+/* ---- status -------------------------------------------------------------- */
+
+#define FST(f, x) ((unsigned long long)atomic_load(&(f)->e.st.x))
+
+/* One filesystem's part of the status. W.lock held. */
+static json_t *status_fs_json(struct wfs *f)
+{
+	struct hashdb_stats ix;
+	char uuid[40];
+
+	fs_uuid_format(f->e.fs.uuid, uuid);
+	hashdb_get_stats(f->e.db, &ix);
+	{
+		struct djson_field fields[] = {
+			DJSON_STR("mount", f->mount),
+			DJSON_STR("fs", f->e.fs.name),
+			DJSON_STR("uuid", uuid),
+			DJSON_STR("index", f->db_path),
+			DJSON_U64("queue", f->q.nqueued),
+			DJSON_U64("events", f->events),
+			DJSON_U64("overflows", f->overflows),
+			DJSON_U64("checkpoint_gen", f->saved_gen),
+			DJSON_U64("files_taken", FST(f, files_seen)),
+			DJSON_U64("files_scanned", FST(f, files_scanned)),
+			DJSON_U64("files_unchanged", FST(f, files_unchanged)),
+			DJSON_U64("files_vanished", FST(f, files_vanished)),
+			DJSON_U64("files_changed", FST(f, files_changed)),
+			DJSON_U64("files_special", FST(f, files_special)),
+			DJSON_U64("files_replaced", FST(f, files_replaced)),
+			DJSON_U64("too_deep", FST(f, too_deep)),
+			DJSON_U64("bytes_hashed", FST(f, bytes_hashed)),
+			DJSON_U64("bytes_deduped", FST(f, bytes_deduped)),
+			DJSON_I64("bytes_freed", f->bytes_freed),
+			DJSON_U64("rounds", f->rounds),
+			DJSON_U64("index_cells_used", ix.cells_used),
+			DJSON_U64("index_files", ix.files),
+			DJSON_U64("subvolumes", f->nsubvols),
+			DJSON_U64("defrag_queue", f->dq_n),
+			DJSON_U64("files_defragged", f->dstats.files_defragged),
+			DJSON_U64("defrag_extents_before",
+				  f->dstats.extents_before),
+			DJSON_U64("defrag_extents_after",
+				  f->dstats.extents_after),
+			DJSON_U64("defrag_bytes_moved", f->dstats.bytes_moved),
+			DJSON_U64("defrag_bytes_relinked",
+				  f->dstats.bytes_relinked),
+		};
+
+		return djson_object(fields, DJSON_NFIELDS(fields));
+	}
+}
+
+/* The status as one line of JSON, malloc'd; NULL when out of memory. */
+static char *status_json(void)
+{
+	unsigned long long q = 0, fl = 0, ev = 0, own = 0, ov = 0, cu = 0,
+			   taken = 0, hashed = 0, dup = 0, ded = 0, reloc = 0,
+			   rel = 0;
+	long long freed = 0;
+	double last_cp = -1, now = now_wall();
+	bool catching = false;
+	json_t *fss = json_array(), *status;
+	char *line;
+	int i;
+
+	pthread_mutex_lock(&W.lock);
+	for (i = 0; i < W.nfs; i++) {
+		struct wfs *f = &W.fs[i];
+
+		q += f->q.nqueued;
+		fl += f->q.nflight;
+		ev += f->events;
+		own += f->events_own;
+		ov += f->overflows;
+		cu += f->catchups;
+		taken += FST(f, files_seen);
+		hashed += FST(f, bytes_hashed);
+		dup += FST(f, bytes_duplicate);
+		ded += FST(f, bytes_deduped);
+		reloc += FST(f, bytes_relocated);
+		rel += FST(f, bytes_relinked);
+		freed += f->bytes_freed;
+		catching |= f->need_catchup || f->catching_up;
+		if (f->last_checkpoint &&
+		    (last_cp < 0 || now - f->last_checkpoint < last_cp))
+			last_cp = now - f->last_checkpoint;
+		/* out of memory: no array, so no status either */
+		if (json_array_append_new(fss, status_fs_json(f)) < 0) {
+			json_decref(fss);
+			fss = NULL;
+		}
+	}
+	{
+		struct djson_field fields[] = {
+			DJSON_I64("pid", getpid()),
+			DJSON_REAL("uptime", now - W.start, 1),
+			DJSON_STR("state", W.state),
+			DJSON_BOOL("idle", !q && !fl && !catching),
+			DJSON_U64("queue", q),
+			DJSON_U64("in_flight", fl),
+			DJSON_U64("events", ev),
+			DJSON_U64("events_own", own),
+			DJSON_U64("overflows", ov),
+			DJSON_U64("catchups", cu),
+			DJSON_BOOL("catching_up", catching),
+			DJSON_U64("files_taken", taken),
+			DJSON_U64("bytes_hashed", hashed),
+			DJSON_U64("bytes_duplicate", dup),
+			DJSON_U64("bytes_deduped", ded),
+			DJSON_U64("bytes_relocated", reloc),
+			DJSON_U64("bytes_relinked", rel),
+			DJSON_I64("bytes_freed", freed),
+			DJSON_REAL("last_checkpoint", last_cp, 1),
+			DJSON_VALUE("filesystems", fss),
+		};
+
+		status = djson_object(fields, DJSON_NFIELDS(fields));
+	}
+	pthread_mutex_unlock(&W.lock);
+	line = djson_dump_line(status);
+	json_decref(status);
+	return line;
+}
+
+static void status_line(void)
+{
+	char b1[32], b2[32], b3[32];
+	unsigned long long q = 0, ev = 0, ov = 0, hashed = 0, ded = 0;
+	long long freed = 0;
+	int i;
+
+	pthread_mutex_lock(&W.lock);
+	for (i = 0; i < W.nfs; i++) {
+		q += W.fs[i].q.nqueued + W.fs[i].q.nflight;
+		ev += W.fs[i].events;
+		ov += W.fs[i].overflows;
+		hashed += FST(&W.fs[i], bytes_hashed);
+		ded += FST(&W.fs[i], bytes_deduped);
+		freed += W.fs[i].bytes_freed;
+	}
+	log_msg(LOG_LVL_ERROR,
+		"status: %s, %llu files queued, %llu events, %llu overflows, hashed %s, deduped %s, freed %s%s",
+		W.state, q, ev, ov, fmt_bytes(hashed, b1, sizeof(b1)),
+		fmt_bytes(ded, b2, sizeof(b2)), freed < 0 ? "-" : "",
+		fmt_bytes((uint64_t)(freed < 0 ? -freed : freed), b3,
+			  sizeof(b3)));
+	pthread_mutex_unlock(&W.lock);
+}
+
+/* ---- the control socket -------------------------------------------------- */
+
+static int listen_socket(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[PATH_MAX], *slash, *answer;
+	int fd, ret;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		ret = mkdir_p(dir, 0700);
+		if (ret < 0)
+			return ret;
+	}
+	/* A live daemon answers; a dead one left its socket behind. */
+	if (watch_request(path, "ping\n", &answer) == 0) {
+		free(answer);
+		return -EADDRINUSE;
+	}
+	(void)unlink(path);
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    chmod(path, 0600) < 0 || listen(fd, 16) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+#define REQUEST_MAX (256 << 10)
+
+/* Parses a "scan" request; answers and frees it on error. */
+static void queue_scan(int fd, char *buf)
+{
+	struct request *r = xcalloc(1, sizeof(*r));
+	char *line, *save = NULL, msg[PATH_MAX + 128];
+	int i;
+
+	r->fd = fd;
+	r->buf = buf;
+	r->min_size = 1;
+	for (line = strtok_r(buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (!strcmp(line, "scan"))
+			continue;
+		if (!strcmp(line, "dry-run")) {
+			r->dry_run = true;
+		} else if (!strcmp(line, "json")) {
+			r->json = true;
+		} else if (!strcmp(line, "no-wait")) {
+			r->no_wait = true;
+		} else if (!strncmp(line, "min-size ", 9)) {
+			r->min_size = strtoull(line + 9, NULL, 10);
+			if (!r->min_size)
+				r->min_size = 1;
+		} else if (!strncmp(line, "exclude ", 8)) {
+			r->excludes = xrealloc(r->excludes,
+				(r->nexcludes + 1) * sizeof(char *));
+			r->excludes[r->nexcludes++] = line + 8;
+		} else if (!strncmp(line, "path /", 6)) {
+			r->paths = xrealloc(r->paths,
+				(r->npaths + 1) * sizeof(char *));
+			r->paths[r->npaths++] = line + 5;
+		} else {
+			answer(fd, "rc 2\nbad request to the daemon\n");
+			free_request(r);
+			return;
+		}
+	}
+	/* All on one filesystem we watch, or the client scans itself. */
+	for (size_t k = 0; k < r->npaths; k++) {
+		struct fs_info fs;
+		struct wfs *f = NULL;
+		int pfd = open(r->paths[k], O_RDONLY | O_CLOEXEC | O_NONBLOCK |
+				O_NOFOLLOW);
+
+		if (pfd < 0 || fs_probe(pfd, 0, &fs) < 0) {
+			snprintf(msg, sizeof(msg),
+				 "rc 1\ncannot open '%s': %s\n", r->paths[k],
+				 strerror(errno));
+			if (pfd >= 0)
+				close(pfd);
+			answer(fd, msg);
+			free_request(r);
+			return;
+		}
+		close(pfd);
+		for (i = 0; i < W.nfs; i++)
+			if (!memcmp(W.fs[i].e.fs.uuid, fs.uuid, 16))
+				f = &W.fs[i];
+		if (!f || (r->f && r->f != f)) {
+			answer(fd, "rc 255\nnot watched\n");
+			free_request(r);
+			return;
+		}
+		r->f = f;
+	}
+	if (!r->npaths) {
+		answer(fd, "rc 2\nno path to scan\n");
+		free_request(r);
+		return;
+	}
+	r->id = ++W.last_request_id;
+	if (r->no_wait) {
+		snprintf(msg, sizeof(msg), "rc 0\nqueued %llu\n",
+			 (unsigned long long)r->id);
+		answer(fd, msg);
+		close(fd);
+		r->fd = -1;
+		log_info("request %llu queued: %zu path%s, first '%s'",
+			 (unsigned long long)r->id, r->npaths,
+			 r->npaths == 1 ? "" : "s", r->paths[0]);
+	}
+	pthread_mutex_lock(&W.lock);
+	*W.requests_tail = r;
+	W.requests_tail = &r->next;
+	pthread_mutex_unlock(&W.lock);
+	pthread_cond_broadcast(&W.cond);
+}
+
+static void serve_client(int lfd)
+{
+	struct timeval tv = { .tv_sec = 2 };
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+	char *req = NULL, *reply = NULL;
+	size_t len = 0, cap = 0;
+	int fd;
+
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 ||
+	    (cred.uid != 0 && cred.uid != geteuid())) {
+		close(fd);
+		return;
+	}
+	/* The client writes its request and shuts its side down. */
+	for (;;) {
+		ssize_t n;
+
+		req = grow_array(req, &cap, len + 4097, 1);
+		n = read(fd, req + len, 4096);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len > REQUEST_MAX)
+			break;
+	}
+	if (!len || len > REQUEST_MAX) {
+		free(req);
+		close(fd);
+		return;
+	}
+	req[len] = '\0';
+	if (!strncmp(req, "scan\n", 5)) {
+		queue_scan(fd, req);	/* answered by the worker */
+		return;
+	}
+	req[strcspn(req, "\r\n")] = '\0';
+	if (!strcmp(req, "status"))
+		reply = status_json();
+	else if (!strcmp(req, "ping"))
+		reply = xstrdup("pong\n");
+	else if (!strcmp(req, "checkpoint")) {
+		pthread_mutex_lock(&W.lock);
+		for (int i = 0; i < W.nfs; i++)
+			W.fs[i].checkpoint_now = true;
+		pthread_mutex_unlock(&W.lock);
+		pthread_cond_broadcast(&W.cond);
+		reply = xstrdup("ok\n");
+	} else
+		reply = xstrdup("error: unknown request\n");
+	if (reply)
+		answer(fd, reply);
+	free(reply);
+	free(req);
+	close(fd);
+}
+
+/* ---- setting up a filesystem -------------------------------------------- */
+
+/* The source device of mount @mnt_id, from /proc/self/mountinfo. */
+static char *mount_source(int mnt_id)
+{
+	FILE *fp = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL, *ret = NULL;
+	size_t cap = 0;
+
+	if (!fp)
+		return NULL;
+	while (getline(&line, &cap, fp) > 0) {
+		char *sep, src[PATH_MAX];
+		int id;
+
+		if (sscanf(line, "%d", &id) != 1 || id != mnt_id)
+			continue;
+		sep = strstr(line, " - ");
+		if (sep && sscanf(sep + 3, "%*s %4095s", src) == 1)
+			ret = xstrdup(src);
+		break;
+	}
+	free(line);
+	fclose(fp);
+	return ret;
+}
+
+/*
+ * A btrfs filesystem mark must sit on the top level (subvolid=5): mount it
+ * privately, in a mount namespace of our own that dies with us.
+ */
+static int mount_top_level(struct wfs *f, const char *run_dir)
+{
+	char uuid[40], dir[PATH_MAX + 48], *src;
+	int ret;
+
+	src = mount_source(f->e.mnt_id);
+	if (!src)
+		return -ENODEV;
+	if (!W.unshared) {
+		if (unshare(CLONE_NEWNS) < 0 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) {
+			ret = -errno;
+			free(src);
+			return ret;
+		}
+		W.unshared = true;
+	}
+	fs_uuid_format(f->e.fs.uuid, uuid);
+	snprintf(dir, sizeof(dir), "%s/top-%s", run_dir, uuid);
+	ret = mkdir_p(dir, 0700);
+	if (ret == 0 && mount(src, dir, "btrfs",
+			      MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME,
+			      "subvolid=5") < 0)
+		ret = -errno;
+	free(src);
+	if (ret < 0)
+		return ret;
+	f->top_dir = xstrdup(dir);
+	return 0;
+}
+
+static int setup_fs(struct wfs *f, const struct watch_opts *o,
+		    const char *run_dir)
+{
+	struct statx stx;
+	char uuid[40];
+	int ret;
+
+	f->root_fd = f->top_fd = f->fan_fd = -1;
+	f->root_fd = open(f->mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (f->root_fd < 0) {
+		log_error("cannot open '%s': %s", f->mount, strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	ret = fs_probe(f->root_fd, 0, &f->e.fs);
+	if (ret < 0) {
+		log_error("cannot probe the filesystem of '%s': %s", f->mount,
+			  strerror(-ret));
+		return EXIT_RUNTIME;
+	}
+	if (!f->e.fs.can_dedupe) {
+		log_error("'%s' is on %s, which cannot dedupe (dedupd needs btrfs, or XFS with reflink)",
+			  f->mount, f->e.fs.name);
+		return EXIT_UNSUPPORTED_FS;
+	}
+	f->btrfs = f->e.fs.kind == FS_BTRFS;
+	if (statx(f->root_fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0) {
+		log_error("cannot stat '%s': %s", f->mount, strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	f->e.mnt_id = (int)stx.stx_mnt_id;
+
+	f->fan_fd = fan_open(o->bounded_queue ? FAN_OPEN_BOUNDED_QUEUE : 0);
+	if (f->fan_fd < 0) {
+		log_error("cannot subscribe to writes: fanotify: %s%s",
+			  strerror(-f->fan_fd),
+			  f->fan_fd == -EPERM ? " (needs root)" : "");
+		return EXIT_RUNTIME;
+	}
+	ret = fan_mark_filesystem(f->fan_fd, f->mount, FAN_WATCH_EVENTS);
+	if (ret == -EXDEV && f->btrfs) {
+		enum btrfs_util_error err;
+		char *sv = NULL;
+
+		ret = mount_top_level(f, run_dir);
+		if (ret < 0) {
+			log_error("cannot mount the top level of '%s' (needed for a filesystem mark on a subvolume mount): %s",
+				  f->mount, strerror(-ret));
+			return EXIT_RUNTIME;
+		}
+		err = btrfs_util_subvolume_path_fd(f->root_fd, 0, &sv);
+		f->subvol = err ? NULL : sv;
+		ret = fan_mark_filesystem(f->fan_fd, f->top_dir,
+					  FAN_WATCH_EVENTS);
+	}
+	if (ret < 0) {
+		log_error("cannot mark '%s' with fanotify: %s", f->mount,
+			  strerror(-ret));
+		return EXIT_RUNTIME;
+	}
+	f->top_fd = open(f->top_dir ? f->top_dir : f->mount,
+			 O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (f->top_fd < 0 ||
+	    statx(f->top_fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0) {
+		log_error("cannot open '%s': %s", f->mount, strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	f->e.mnt_id = (int)stx.stx_mnt_id;
+	f->e.tmp_dir = xstrdup(f->mount);
+	f->e.skip_snapshots = o->skip_snapshots;	/* before its relinker */
+	f->e.domain = o->domain;
+	engine_init(&f->e, f->top_fd);
+	f->engine_ready = true;
+	f->e.dry_run = o->dry_run;
+	f->e.min_size = o->min_size;
+	f->e.threads = o->threads;
+	if (f->e.by_path) {
+		log_error("cannot open files by handle on '%s' (needs CAP_DAC_READ_SEARCH)",
+			  f->mount);
+		return EXIT_RUNTIME;
+	}
+	pass_init(&f->pass, &f->e);
+
+	index_guard_sigbus();
+	f->open_result = index_open(&f->e, f->root_fd, o->state_dir,
+				    o->db_path, o->db_size, f->db_path,
+				    sizeof(f->db_path));
+	if (f->open_result == -EWOULDBLOCK)
+		return EXIT_INDEX_LOCKED;
+	if (f->open_result < 0)
+		return EXIT_RUNTIME;
+
+	/* The state sits next to the index. */
+	if (strlen(f->db_path) + 7 > sizeof(f->state_path)) {
+		log_error("index path '%s' is too long", f->db_path);
+		return EXIT_USAGE;
+	}
+	strcpy(f->state_path, f->db_path);
+	strcat(f->state_path, ".state");
+	fs_uuid_format(f->e.fs.uuid, uuid);
+	f->need_catchup = true;
+	f->catchup_from = 0;
+	if (f->btrfs && f->open_result == HASHDB_OPENED) {
+		ret = load_state(f);
+		if (ret == 1)
+			f->catchup_from = f->saved_gen;
+		else if (ret < 0)
+			log_warn("cannot read state '%s': %s, catching up on everything",
+				 f->state_path, strerror(-ret));
+	}
+	f->drained_gen = f->catchup_from;
+
+	if (f->btrfs) {
+		struct subvols_stats sst;
+		char sv[PATH_MAX + 16];
+
+		snprintf(sv, sizeof(sv), "%s.subvols", f->db_path);
+		ret = subvols_open(sv, f->top_fd, f->e.fs.uuid, &f->subvols,
+				   &sst);
+		if (ret < 0)
+			log_warn("no subvolume registry for '%s': %s",
+				 f->mount, strerror(-ret));
+		else
+			f->nsubvols = subvols_count(f->subvols);
+		if (ret == 0)
+			log_info("subvolume registry of '%s': %zu subvolumes, %zu updated%s in %.1f ms",
+				 f->mount, subvols_count(f->subvols),
+				 sst.updated,
+				 sst.rebuilt ? " (rebuilt)" : "",
+				 sst.seconds * 1000);
+	}
+	f->dopts.chunk = o->defrag_chunk;
+	f->dopts.skip_snapshots = o->skip_snapshots;
+	f->dopts.min_extent_mib = 1e9;	/* the daemon decided already */
+	f->defrag = defrag_new(&f->dopts, f->top_fd, &f->e.fs, f->mount);
+	strcpy(f->defrag_path, f->db_path);	/* fits: 8 bytes more */
+	strcat(f->defrag_path, ".defrag");
+	if (f->defrag) {
+		defrag_queue_load(f);
+		f->e.hashed_cb = file_hashed;
+		f->e.hashed_arg = f;
+	}
+	log_info("watching '%s' (%s %s), index '%s' %s", f->mount,
+		 f->e.fs.name, uuid, f->db_path,
+		 index_result_name[f->open_result]);
+	return EXIT_OK;
+}
+
+static void teardown_fs(struct wfs *f)
+{
+	f->defrag = defrag_free(f->defrag);
+	f->subvols = subvols_close(f->subvols);
+	free(f->dq);
+	if (f->engine_ready) {
+		pass_fini(&f->pass);
+		index_close(&f->e, f->db_path);
+		engine_fini(&f->e);
+	}
+	wqueue_fini(&f->q);
+	if (f->fan_fd >= 0)
+		close(f->fan_fd);
+	if (f->top_fd >= 0 && f->top_fd != f->root_fd)
+		close(f->top_fd);
+	if (f->root_fd >= 0)
+		close(f->root_fd);
+	if (f->top_dir) {
+		(void)umount2(f->top_dir, MNT_DETACH);
+		(void)rmdir(f->top_dir);
+		free(f->top_dir);
+	}
+	free(f->subvol);
+	free(f->mount);
+}
+
+/* ---- the main loop -------------------------------------------------------- */
+
+static void reload(void)
+{
+	struct watch_opts o;
+	struct config conf;
+	int i;
+
+	char note[64];
+	struct timespec ts;
+
+	/* systemd's reload protocol: RELOADING=1 with the time, then READY. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(note, sizeof(note), "RELOADING=1\nMONOTONIC_USEC=%llu",
+		 (unsigned long long)ts.tv_sec * 1000000ULL +
+			 (unsigned long long)ts.tv_nsec / 1000);
+	(void)sd_notify_send(note);
+	log_info("reloading the configuration");
+	if (load_options(W.argc, W.argv, &conf, &o) < 0) {
+		log_error("reload failed: keeping the configuration in use");
+		(void)sd_notify_send("READY=1");
+		return;
+	}
+	if (o.nmounts != W.nfs)
+		log_warn("changing the mounts needs a restart; the new ones are ignored");
+	else
+		for (i = 0; i < o.nmounts; i++)
+			if (strcmp(o.mounts[i], W.fs[i].mount))
+				log_warn("changing the mounts needs a restart; '%s' is ignored",
+					 o.mounts[i]);
+	if (o.domain != W.o.domain)
+		log_warn("changing --domain needs a restart; still the one it started with");
+	if (o.skip_snapshots != W.o.skip_snapshots)
+		log_warn("changing --snapshots needs a restart; still '%s'",
+			 W.o.skip_snapshots ? "skip" : "follow");
+	pthread_mutex_lock(&W.lock);
+	W.o.settle = o.settle;
+	W.o.min_age = o.min_age;
+	W.o.reexamine = o.reexamine;
+	W.o.checkpoint = o.checkpoint;
+	W.o.loadavg_target = o.loadavg_target;
+	W.o.defrag_threshold = o.defrag_threshold;
+	W.o.defrag_idle = o.defrag_idle;
+	W.o.min_size = o.min_size;
+	W.o.log_level = o.log_level;
+	free(W.o.includes);
+	free(W.o.excludes);
+	W.o.includes = o.includes;
+	W.o.nincludes = o.nincludes;
+	W.o.excludes = o.excludes;
+	W.o.nexcludes = o.nexcludes;
+	o.includes = o.excludes = NULL;
+	/* The option strings live in the config: keep the new one. The old
+	 * one's strings may still be in W.o (paths needing a restart). */
+	config_free(&W.conf);
+	W.conf = conf;
+	pthread_mutex_unlock(&W.lock);
+	log_level = o.log_level;
+	pthread_cond_broadcast(&W.cond);
+	(void)sd_notify_send("READY=1");
+}
+
+static void set_io_class(int cls)
+{
+	/* IOPRIO_WHO_PROCESS, class << IOPRIO_CLASS_SHIFT (13); threads
+	 * created afterwards inherit it. */
+	if (cls && syscall(SYS_ioprio_set, 1, 0, cls << 13) < 0)
+		log_warn("cannot set the I/O class: %s", strerror(errno));
+}
+
+int cmd_watch(int argc, char **argv)
+{
+	struct pollfd pfd[MAX_MOUNTS + 2];
+	char run_dir[PATH_MAX], *slash;
+	pthread_t tid, dtid;
+	sigset_t mask;
+	int sfd = -1, rc = EXIT_RUNTIME, i, ret;
+	bool worker_started = false, defragger_started = false;
+
+	W.argc = argc;
+	W.argv = argv;
+	if (load_options(argc, argv, &W.conf, &W.o) < 0)
+		return EXIT_USAGE;
+	log_level = W.o.log_level;
+	if (!W.o.nmounts) {
+		log_error("watch needs at least one MOUNT, on the command line or as 'mount' in the configuration (see 'dedupd watch --help')");
+		return EXIT_USAGE;
+	}
+	if (W.o.db_path && W.o.nmounts > 1) {
+		log_error("--db names one index: give one MOUNT");
+		return EXIT_USAGE;
+	}
+	if (geteuid() != 0)
+		log_warn("not running as root: fanotify filesystem marks need CAP_SYS_ADMIN");
+	W.start = now_wall();
+	snprintf(W.sock_path, sizeof(W.sock_path), "%s",
+		 watch_socket_path(W.o.socket_path));
+	snprintf(run_dir, sizeof(run_dir), "%s", W.sock_path);
+	slash = strrchr(run_dir, '/');
+	if (slash && slash != run_dir)
+		*slash = '\0';
+	else
+		snprintf(run_dir, sizeof(run_dir), "/run/dedupd");
+
+	/* Signals go to the main loop through a signalfd. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		log_error("signalfd: %s", strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	raise_fd_limit();
+	set_io_class(W.o.io_class);
+
+	W.listen_fd = listen_socket(W.sock_path);
+	if (W.listen_fd < 0) {
+		if (W.listen_fd == -EADDRINUSE) {
+			log_error("another dedupd watch answers on '%s'",
+				  W.sock_path);
+			rc = EXIT_INDEX_LOCKED;
+		} else {
+			log_error("cannot listen on '%s': %s", W.sock_path,
+				  strerror(-W.listen_fd));
+		}
+		goto out;
+	}
+	for (i = 0; i < W.o.nmounts; i++) {
+		struct wfs *f = &W.fs[W.nfs++];
+
+		/* Copied: a reload frees the configuration it came from. */
+		f->mount = xstrdup(W.o.mounts[i]);
+		ret = setup_fs(f, &W.o, run_dir);
+		if (ret != EXIT_OK) {
+			rc = ret;
+			goto out;
+		}
+		for (int j = 0; j < i; j++)
+			if (!memcmp(W.fs[j].e.fs.uuid, f->e.fs.uuid, 16)) {
+				log_error("'%s' and '%s' are the same filesystem: give one of them",
+					  W.fs[j].mount, f->mount);
+				rc = EXIT_USAGE;
+				goto out;
+			}
+	}
+	if (pthread_create(&tid, NULL, worker, NULL)) {
+		log_error("cannot start the worker thread");
+		goto out;
+	}
+	worker_started = true;
+	if (pthread_create(&dtid, NULL, defragger, NULL) == 0)
+		defragger_started = true;
+	(void)sd_notify_send("READY=1");
+	log_info("ready: %d filesystem%s, socket '%s'", W.nfs,
+		 W.nfs == 1 ? "" : "s", W.sock_path);
+
+	for (;;) {
+		int n = 0;
+
+		for (i = 0; i < W.nfs; i++)
+			pfd[n++] = (struct pollfd){ .fd = W.fs[i].fan_fd,
+						    .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = W.listen_fd,
+					    .events = POLLIN };
+		/* Blocks until something happens: no timer, no polling. */
+		ret = poll(pfd, (nfds_t)n, -1);
+		if (ret < 0 && errno != EINTR) {
+			log_error("poll: %s", strerror(errno));
+			break;
+		}
+		for (i = 0; i < W.nfs; i++)
+			if (pfd[i].revents & POLLIN)
+				read_events(&W.fs[i]);
+		if (pfd[W.nfs].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			bool stop = false;
+
+			while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGHUP)
+					reload();
+				else if (si.ssi_signo == SIGUSR1)
+					status_line();
+				else
+					stop = true;
+			}
+			if (stop)
+				break;
+		}
+		if (pfd[W.nfs + 1].revents & POLLIN)
+			serve_client(W.listen_fd);
+	}
+	(void)sd_notify_send("STOPPING=1");
+	log_info("stopping: finishing the files in flight");
+	rc = EXIT_OK;
+out:
+	pass_stop = 1;
+	pthread_mutex_lock(&W.lock);
+	W.stopping = true;
+	pthread_mutex_unlock(&W.lock);
+	pthread_cond_broadcast(&W.cond);
+	if (worker_started)
+		pthread_join(tid, NULL);
+	if (defragger_started)
+		pthread_join(dtid, NULL);
+	while (W.requests) {
+		struct request *r = W.requests;
+
+		W.requests = r->next;
+		answer(r->fd, "rc 130\nthe daemon is stopping\n");
+		free_request(r);
+	}
+	for (i = 0; i < W.nfs; i++) {
+		/* Events read since the last round stay owed. */
+		if (worker_started)
+			checkpoint(&W.fs[i]);
+		teardown_fs(&W.fs[i]);
+	}
+	if (W.listen_fd >= 0) {
+		close(W.listen_fd);
+		(void)unlink(W.sock_path);
+	}
+	if (sfd >= 0)
+		close(sfd);
+	opts_free(&W.o);
+	config_free(&W.conf);
+	return rc;
+}
+
+/* ---- dedupd status --------------------------------------------------------- */
+
+static void status_usage(FILE *f)
+{
+	fprintf(f,
+"Usage: dedupd status [--json] [--socket PATH]\n"
+"Ask the running 'dedupd watch' how it is doing: queue, events, overflows,\n"
+"bytes hashed, deduped and freed, last checkpoint.\n"
+"\n"
+"  -j, --json       the daemon's answer as one JSON object\n"
+"      --socket PATH  default $DEDUPD_SOCKET or " WATCH_SOCKET "\n"
+"  -h, --help       this text\n"
+"\n"
+"Exit status: 0 done; 1 no daemon answers; 2 usage error.\n");
+}
+
+/* A number of the daemon's status; 0 if it has none. */
+static double status_num(const json_t *status, const char *key)
+{
+	return json_number_value(json_object_get(status, key));
+}
+
+int cmd_status(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *sock = NULL;
+	char *answer = NULL, b1[32], b2[32], b3[32];
+	const char *state;
+	bool json = false;
+	json_t *status;
+	int c, ret;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":jh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case 's':
+			sock = optarg;
+			break;
+		case 'h':
+			status_usage(stdout);
+			return EXIT_OK;
+		default:
+			log_error("invalid option '%s' (see 'dedupd status --help')",
+				  argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		log_error("status takes no arguments (see 'dedupd status --help')");
+		return EXIT_USAGE;
+	}
+	sock = watch_socket_path(sock);
+	ret = watch_request(sock, "status\n", &answer);
+	if (ret < 0) {
+		log_error("no dedupd watch answers on '%s': %s", sock,
+			  strerror(-ret));
+		return EXIT_RUNTIME;
+	}
+	status = json ? NULL : djson_parse_object(answer);
+	if (!status) {	/* asked for JSON, or an answer that is not */
+		fputs(answer, stdout);
+		free(answer);
+		return EXIT_OK;
+	}
+	state = json_string_value(json_object_get(status, "state"));
+	printf("dedupd watch, pid %.0f, up %.0f s: %s\n",
+	       status_num(status, "pid"), status_num(status, "uptime"),
+	       state ? state : "");
+	printf("  queue      %.0f files waiting, %.0f in flight\n",
+	       status_num(status, "queue"), status_num(status, "in_flight"));
+	printf("  events     %.0f (%.0f overflows, %.0f catch-ups)\n",
+	       status_num(status, "events"), status_num(status, "overflows"),
+	       status_num(status, "catchups"));
+	printf("  hashed     %s\n",
+	       fmt_bytes((uint64_t)status_num(status, "bytes_hashed"), b1,
+			 sizeof(b1)));
+	printf("  deduped    %s\n",
+	       fmt_bytes((uint64_t)status_num(status, "bytes_deduped"), b2,
+			 sizeof(b2)));
+	{
+		double fr = status_num(status, "bytes_freed");
+
+		printf("  freed      %s%s\n", fr < 0 ? "-" : "",
+		       fmt_bytes((uint64_t)(fr < 0 ? -fr : fr), b3,
+				 sizeof(b3)));
+	}
+	if (status_num(status, "last_checkpoint") >= 0)
+		printf("  checkpoint %.0f s ago\n",
+		       status_num(status, "last_checkpoint"));
+	else
+		printf("  checkpoint none yet\n");
+	json_decref(status);
+	free(answer);
+	return EXIT_OK;
+}
