@@ -79,7 +79,7 @@ else
 PROG := dedupd
 endif
 
-.PHONY: all clean check check-unit check-asan check-integration deps demo \
+.PHONY: all clean check check-layers check-unit check-asan check-integration deps demo \
 	bench bench-watch bench-containers install uninstall microbench lib
 all: $(PROG) lib
 
@@ -248,7 +248,12 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq $$missing >/dev/null; fi
 
+# Includes point down the layers only (README, "Architecture").
+check-layers:
+	$(Q)tests/lint/layers.sh
+
 check: deps
+	$(Q)$(MAKE) --no-print-directory check-layers
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory check-unit
 	$(Q)$(MAKE) --no-print-directory check-asan

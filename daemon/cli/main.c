@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "daemon/cli/commands.h"
+#include "daemon/service/watch.h"
 #include "daemon/lib/dedupd.h"
 #include "daemon/common/log.h"
 #include "daemon/common/util.h"

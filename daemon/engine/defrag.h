@@ -13,6 +13,9 @@
 #include "daemon/engine/walk.h"
 #include "ioctl-compat/fsprobe.h"
 
+/* The chunk moved at a time, unless told otherwise. */
+#define DEFRAG_DEFAULT_CHUNK (16ULL << 20)
+
 struct defrag_opts {
 	uint64_t chunk;		/* bytes moved at a time */
 	unsigned int delay_ms;	/* pause between chunks */
@@ -37,6 +40,7 @@ struct defrag_stats {
 	uint64_t refs_pinned;	/* referrers that could not follow */
 	uint64_t bytes_pinned;	/* old data they keep */
 	uint64_t bytes_filled;	/* old data kept for backups, rewritten */
+	uint64_t files_mapped;	/* XFS: files of the referrer map */
 	uint64_t errors;
 };
 
@@ -54,6 +58,17 @@ struct defrag *defrag_new(const struct defrag_opts *o, int mount_fd,
 void defrag_fd(struct defrag *d, int fd, const char *path);
 
 const struct defrag_stats *defrag_get_stats(const struct defrag *d);
+
+/* What a progress bar shows: files and bytes looked at so far. */
+struct engine_stats;
+const struct engine_stats *defrag_progress(const struct defrag *d);
+
+/*
+ * Walks @path (not crossing mounts: @w->mnt_id is set from it) and
+ * defragments each file found, until pass_stop. Returns 0, -EINTR if
+ * stopped, or -errno if @path cannot be read.
+ */
+int defrag_tree(struct defrag *d, const char *path, struct walk_opts *w);
 
 /* NULL-safe; returns NULL. */
 struct defrag *defrag_free(struct defrag *d);

@@ -47,7 +47,8 @@
 
 #include <btrfsutil.h>
 
-#include "daemon/cli/commands.h"
+#include "daemon/engine/report.h"
+#include "daemon/service/watch.h"
 #include "daemon/common/config.h"
 #include "daemon/engine/defrag.h"
 #include "daemon/common/djson.h"
