@@ -181,6 +181,9 @@ test-hasher_OBJS := $(B)/daemon/engine/hasher.o $(B)/daemon/engine/pass.o \
 	$(B)/daemon/common/util.o $(B)/daemon/common/log.o $(B)/libhashdb.a \
 	$(B)/libioctlcompat.a
 test-hasher_WRAPS := openat64 pread64
+test-metabudget_OBJS := $(B)/daemon/engine/metabudget.o $(B)/daemon/common/util.o \
+	$(B)/daemon/common/log.o
+test-metabudget_WRAPS :=
 test-log_OBJS := $(B)/daemon/common/log.o
 test-log_WRAPS :=
 test-queue_OBJS := $(B)/daemon/service/queue.o $(B)/daemon/common/util.o
