@@ -488,9 +488,13 @@ int cmd_scan(int argc, char **argv)
 	e.min_size = o.min_size;
 	e.threads = o.threads;
 
-	/* The daemon dedupes in its own --domain: not handed over. */
+	/*
+	 * The daemon dedupes with its own --domain and --snapshots: a scan
+	 * asking for others is not handed over (it runs here, and needs an
+	 * index of its own when the daemon holds the default one).
+	 */
 	if (!o.db_path && !o.no_daemon && o.domain == DOMAIN_NONE &&
-	    hand_over(&o, argc, argv, &rc))
+	    !o.skip_snapshots && hand_over(&o, argc, argv, &rc))
 		goto out;
 	index_guard_sigbus();
 	open_result = index_open(&e, root_fd, STATE_DIR, o.db_path, o.db_size,
