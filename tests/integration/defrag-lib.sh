@@ -128,6 +128,10 @@ check_fsck() {
 	sync
 	_umount_retry "$MNT"
 	mountpoint -q "$MNT" && _fail "cannot unmount $MNT"
+	# The loop device wrote into the image's page cache; xfs_repair reads
+	# with O_DIRECT, which would see the blocks writeback has not reached
+	# yet (under load: "metadata LSN ahead of log"). Flush the image first.
+	sync "$img" || _fail "cannot sync $img"
 	case $FSTYPE in
 	btrfs) out=$(btrfs check --readonly "$img" 2>&1) || rc=$? ;;
 	xfs) out=$(xfs_repair -n -f "$img" 2>&1) || rc=$? ;;
