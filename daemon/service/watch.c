@@ -68,35 +68,7 @@
 #include "ioctl-compat/handle.h"
 
 #define ROUND_FILES 16384	/* files taken up per round at most */
-#define MAX_MOUNTS 16
 #define MAX_GLOBS 256
-
-struct watch_opts {
-	double settle, min_age, reexamine, checkpoint, loadavg_target;
-	double defrag_threshold;	/* extents per MiB; 0: no defrag */
-	double defrag_idle;		/* quiet seconds before defragging */
-	uint64_t defrag_chunk;
-	char **includes;
-	size_t nincludes;
-	char **excludes;
-	size_t nexcludes;
-	const char *db_path;
-	uint64_t db_size;
-	const char *state_dir;
-	const char *socket_path;
-	const char *config_path;
-	bool no_config;
-	int io_class;		/* 0 none, 2 best-effort, 3 idle */
-	bool bounded_queue;
-	uint64_t min_size;
-	unsigned int threads;
-	bool dry_run;
-	bool skip_snapshots;	/* --snapshots=skip: read-only ones stay */
-	enum dedupe_domain domain;	/* --domain */
-	int log_level;
-	const char *mounts[MAX_MOUNTS];
-	int nmounts;
-};
 
 struct wfs {
 	char *mount;
@@ -163,6 +135,7 @@ static struct {
 	struct config conf;
 	int argc;
 	char **argv;
+	watch_load_fn *load;	/* reads the options again */
 	bool stopping;
 	struct request *requests, **requests_tail;
 	uint64_t last_request_id;	/* main thread only */
@@ -273,7 +246,7 @@ static int parse_seconds(const char *s, double *ret)
 	return 0;
 }
 
-static void opts_free(struct watch_opts *o)
+void watch_opts_free(struct watch_opts *o)
 {
 	free(o->includes);
 	free(o->excludes);
@@ -582,11 +555,11 @@ static int load_options(int argc, char **argv, struct config *conf,
 			ret = -EINVAL;
 		}
 		if (ret < 0) {
-			opts_free(&first);
+			watch_opts_free(&first);
 			return ret;
 		}
 	}
-	opts_free(&first);
+	watch_opts_free(&first);
 	if (conf->argc) {
 		/* The file alone first: a bad value is named by its line. */
 		char *prog = argv[0];
@@ -607,7 +580,7 @@ static int load_options(int argc, char **argv, struct config *conf,
 			config_free(conf);
 			return ret;
 		}
-		opts_free(&tmp);
+		watch_opts_free(&tmp);
 		free(words);
 	}
 	merged = config_merge_argv(conf, argc, argv, &n);
@@ -2302,7 +2275,7 @@ static void reload(void)
 			 (unsigned long long)ts.tv_nsec / 1000);
 	(void)sd_notify_send(note);
 	log_info("reloading the configuration");
-	if (load_options(W.argc, W.argv, &conf, &o) < 0) {
+	if (W.load(W.argc, W.argv, &conf, &o) < 0) {
 		log_error("reload failed: keeping the configuration in use");
 		(void)sd_notify_send("READY=1");
 		return;
@@ -2356,6 +2329,26 @@ static void set_io_class(int cls)
 
 int cmd_watch(int argc, char **argv)
 {
+	struct watch_opts o;
+	struct config conf;
+
+	if (load_options(argc, argv, &conf, &o) < 0)
+		return EXIT_USAGE;
+	log_level = o.log_level;
+	if (!o.nmounts) {
+		log_error("watch needs at least one MOUNT, on the command line or as 'mount' in the configuration (see 'dedupd watch --help')");
+		return EXIT_USAGE;
+	}
+	if (o.db_path && o.nmounts > 1) {
+		log_error("--db names one index: give one MOUNT");
+		return EXIT_USAGE;
+	}
+	return watch_run(&o, &conf, load_options, argc, argv);
+}
+
+int watch_run(struct watch_opts *o, struct config *conf, watch_load_fn *load,
+	      int argc, char **argv)
+{
 	struct pollfd pfd[MAX_MOUNTS + 2];
 	char run_dir[PATH_MAX], *slash;
 	pthread_t tid, dtid;
@@ -2365,17 +2358,9 @@ int cmd_watch(int argc, char **argv)
 
 	W.argc = argc;
 	W.argv = argv;
-	if (load_options(argc, argv, &W.conf, &W.o) < 0)
-		return EXIT_USAGE;
-	log_level = W.o.log_level;
-	if (!W.o.nmounts) {
-		log_error("watch needs at least one MOUNT, on the command line or as 'mount' in the configuration (see 'dedupd watch --help')");
-		return EXIT_USAGE;
-	}
-	if (W.o.db_path && W.o.nmounts > 1) {
-		log_error("--db names one index: give one MOUNT");
-		return EXIT_USAGE;
-	}
+	W.load = load;
+	W.o = *o;
+	W.conf = *conf;
 	if (geteuid() != 0)
 		log_warn("not running as root: fanotify filesystem marks need CAP_SYS_ADMIN");
 	W.start = now_wall();
@@ -2513,7 +2498,7 @@ out:
 	}
 	if (sfd >= 0)
 		close(sfd);
-	opts_free(&W.o);
+	watch_opts_free(&W.o);
 	config_free(&W.conf);
 	return rc;
 }
