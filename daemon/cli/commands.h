@@ -11,6 +11,8 @@
 int cmd_scan(int argc, char **argv);
 int cmd_defrag(int argc, char **argv);
 int cmd_ctl(int argc, char **argv);
+int cmd_watch(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 
 #endif

@@ -3,7 +3,6 @@
 #include <string.h>
 
 #include "daemon/cli/commands.h"
-#include "daemon/service/watch.h"
 #include "daemon/lib/dedupd.h"
 #include "daemon/common/log.h"
 #include "daemon/common/util.h"

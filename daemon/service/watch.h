@@ -60,8 +60,4 @@ typedef int watch_load_fn(int argc, char **argv, struct config *conf,
 int watch_run(struct watch_opts *o, struct config *conf, watch_load_fn *load,
 	      int argc, char **argv);
 
-/* The daemon's commands. Each returns an exit status (enum exit_code). */
-int cmd_watch(int argc, char **argv);
-int cmd_status(int argc, char **argv);
-
 #endif

@@ -1,0 +1,580 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * dedupd watch and dedupd status: their command lines. watch's options come
+ * from the command line and the configuration file (common/config), then
+ * go to the daemon (service/watch.h); status asks the running daemon over
+ * its control socket and prints its answer.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon/cli/commands.h"
+#include "daemon/common/client.h"
+#include "daemon/common/config.h"
+#include "daemon/common/djson.h"
+#include "daemon/common/log.h"
+#include "daemon/common/util.h"
+#include "daemon/engine/index.h"
+#include "daemon/service/watch.h"
+
+#define MAX_GLOBS 256
+
+/* ---- options --------------------------------------------------------- */
+
+static void watch_usage(FILE *f)
+{
+	fprintf(f,
+"Usage: dedupd watch [OPTION]... [MOUNT]...\n"
+"Run as a daemon: subscribe to writes on each MOUNT's filesystem (btrfs, or\n"
+"XFS with reflink) with fanotify and dedupe new data a few seconds after it\n"
+"is written, against the same index as 'dedupd scan'. The kernel compares\n"
+"the data before sharing, so a file that changes meanwhile is never harmed.\n"
+"Needs root. MOUNTs may also come from the configuration file ('mount').\n"
+"\n"
+"      --settle SECS         take a file up once it has had no write for\n"
+"                            SECS (default 5; 500ms, 2s, 1m also work)\n"
+"      --min-age SECS        and not before SECS after its first write\n"
+"                            (default 0)\n"
+"      --reexamine SECS      a file that keeps changing is taken up again\n"
+"                            at most once per SECS (default 30)\n"
+"      --checkpoint SECS     save the index and state every SECS\n"
+"                            (default 300; also on SIGTERM)\n"
+"      --loadavg-target N    pause while the 1-minute load average is\n"
+"                            above N (default 0: never)\n"
+"      --include GLOB        only files that match GLOB (repeatable)\n"
+"  -x, --exclude GLOB        skip files that match GLOB (repeatable); a GLOB\n"
+"                            without '/' matches the name, else the path\n"
+"      --min-size N          skip files smaller than N bytes (default 1)\n"
+"      --io-class CLASS      idle (default), best-effort or none\n"
+"  -t, --threads N           hashing threads (default: one per CPU)\n"
+"  -n, --dry-run             hash and match, dedupe nothing\n"
+"      --snapshots=MODE      btrfs: follow (default): read-only snapshots\n"
+"                            that refer to data that moves (deduped,\n"
+"                            relocated, defragmented) are deduped onto its\n"
+"                            new place too, so that the old extents are\n"
+"                            freed; skip: they are left untouched (frees\n"
+"                            less, never uses more)\n"
+"      --domain=MODE         which files may share blocks: none (default):\n"
+"                            any; owner: files of the same owner;\n"
+"                            subvolume: files of the same btrfs subvolume\n"
+"      --db PATH             index file (one MOUNT only; default\n"
+"                            " STATE_DIR "/<fs-uuid>/index)\n"
+"      --db-size SIZE        index budget, 256K to 1T (see 'dedupd scan')\n"
+"      --state-dir DIR       default " STATE_DIR "\n"
+"      --socket PATH         control socket (default $DEDUPD_SOCKET or\n"
+"                            " WATCH_SOCKET ")\n"
+"      --config PATH         configuration file (default " WATCH_CONFIG ";\n"
+"                            a missing default file is fine)\n"
+"      --no-config           read no configuration file\n"
+"      --defrag-threshold N  files of 1 MiB or more found with more than N\n"
+"                            extents per MiB go to a background defrag\n"
+"                            (see 'dedupd defrag'), when nothing else is\n"
+"                            to do (default 4; 0: never)\n"
+"      --defrag-chunk SIZE   its chunk size (default 16M)\n"
+"      --defrag-idle SECS    and only after SECS without a write to the\n"
+"                            filesystem (default 10)\n"
+"      --bounded-queue       use the kernel's bounded event queue\n"
+"                            (fs.fanotify.max_queued_events): an overflow\n"
+"                            is caught up from the filesystem\n"
+"  -v, --verbose             say more (twice: debug)\n"
+"  -q, --quiet               only errors\n"
+"  -h, --help                this text\n"
+"\n"
+"The configuration file holds the same long options, one per line, as\n"
+"'name = value' or 'name'; the command line wins. Signals: SIGTERM or\n"
+"SIGINT checkpoint and stop; SIGHUP reloads the configuration; SIGUSR1 logs\n"
+"a status line. 'dedupd status' asks the running daemon.\n"
+"\n"
+"Exit status: 0 stopped by a signal; 1 runtime error; 2 usage or\n"
+"configuration error; 3 a MOUNT cannot dedupe; 4 the index is in use.\n");
+}
+
+/* "5", "0.5", "500ms", "2s", "1m", "1h". Returns 0 or -EINVAL. */
+static int parse_seconds(const char *s, double *ret)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || !isfinite(v) || v < 0)
+		return -EINVAL;
+	if (!strcmp(end, "ms"))
+		v /= 1000;
+	else if (!strcmp(end, "m"))
+		v *= 60;
+	else if (!strcmp(end, "h"))
+		v *= 3600;
+	else if (*end && strcmp(end, "s"))
+		return -EINVAL;
+	if (v > 86400 * 365)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+enum {
+	OPT_SETTLE = 256, OPT_MIN_AGE, OPT_REEXAMINE, OPT_CHECKPOINT,
+	OPT_LOADAVG, OPT_INCLUDE, OPT_MIN_SIZE, OPT_IO_CLASS, OPT_DB,
+	OPT_DB_SIZE, OPT_STATE_DIR, OPT_SOCKET, OPT_CONFIG,
+	OPT_NO_CONFIG, OPT_BOUNDED, OPT_MOUNT, OPT_DEFRAG_THRESHOLD,
+	OPT_DEFRAG_CHUNK, OPT_DEFRAG_IDLE, OPT_SNAPSHOTS, OPT_DOMAIN,
+};
+static const struct option watch_longopts[] = {
+	{ "settle", required_argument, NULL, OPT_SETTLE },
+	{ "min-age", required_argument, NULL, OPT_MIN_AGE },
+	{ "reexamine", required_argument, NULL, OPT_REEXAMINE },
+	{ "checkpoint", required_argument, NULL, OPT_CHECKPOINT },
+	{ "loadavg-target", required_argument, NULL, OPT_LOADAVG },
+	{ "include", required_argument, NULL, OPT_INCLUDE },
+	{ "exclude", required_argument, NULL, 'x' },
+	{ "min-size", required_argument, NULL, OPT_MIN_SIZE },
+	{ "io-class", required_argument, NULL, OPT_IO_CLASS },
+	{ "threads", required_argument, NULL, 't' },
+	{ "dry-run", no_argument, NULL, 'n' },
+	{ "snapshots", required_argument, NULL, OPT_SNAPSHOTS },
+	{ "domain", required_argument, NULL, OPT_DOMAIN },
+	{ "db", required_argument, NULL, OPT_DB },
+	{ "db-size", required_argument, NULL, OPT_DB_SIZE },
+	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+	{ "socket", required_argument, NULL, OPT_SOCKET },
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "no-config", no_argument, NULL, OPT_NO_CONFIG },
+	{ "bounded-queue", no_argument, NULL, OPT_BOUNDED },
+	{ "mount", required_argument, NULL, OPT_MOUNT },
+	{ "defrag-threshold", required_argument, NULL, OPT_DEFRAG_THRESHOLD },
+	{ "defrag-chunk", required_argument, NULL, OPT_DEFRAG_CHUNK },
+	{ "defrag-idle", required_argument, NULL, OPT_DEFRAG_IDLE },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int parse_args(int argc, char **argv, struct watch_opts *o)
+{
+	uint64_t v;
+	int c, li = 0;
+
+	memset(o, 0, sizeof(*o));
+	o->settle = 5;
+	o->reexamine = 30;
+	o->defrag_threshold = 4;
+	o->defrag_idle = 10;
+	o->defrag_chunk = 16ULL << 20;
+	o->checkpoint = 300;
+	o->io_class = 3;
+	o->min_size = 1;
+	o->state_dir = STATE_DIR;
+	o->config_path = WATCH_CONFIG;
+	o->log_level = LOG_LVL_WARN;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":x:t:nvqh", watch_longopts,
+				&li)) != -1) {
+		double *dp = NULL;
+
+		switch (c) {
+		case OPT_SETTLE:
+			dp = &o->settle;
+			break;
+		case OPT_MIN_AGE:
+			dp = &o->min_age;
+			break;
+		case OPT_REEXAMINE:
+			dp = &o->reexamine;
+			break;
+		case OPT_CHECKPOINT:
+			dp = &o->checkpoint;
+			break;
+		case OPT_DEFRAG_IDLE:
+			dp = &o->defrag_idle;
+			break;
+		case OPT_LOADAVG: {
+			char *end;
+
+			errno = 0;
+			o->loadavg_target = strtod(optarg, &end);
+			if (errno || end == optarg || *end ||
+			    !isfinite(o->loadavg_target) ||
+			    o->loadavg_target < 0) {
+				log_error("invalid --loadavg-target '%s' (a number, 0 for none)",
+					  optarg);
+				return -EINVAL;
+			}
+			break;
+		}
+		case OPT_INCLUDE:
+		case 'x': {
+			char ***v2 = c == 'x' ? &o->excludes : &o->includes;
+			size_t *n = c == 'x' ? &o->nexcludes : &o->nincludes;
+
+			if (!*optarg || *n >= MAX_GLOBS) {
+				log_error("invalid or too many --%s '%s'",
+					  c == 'x' ? "exclude" : "include",
+					  optarg);
+				return -EINVAL;
+			}
+			*v2 = xrealloc(*v2, (*n + 1) * sizeof(char *));
+			(*v2)[(*n)++] = optarg;
+			break;
+		}
+		case OPT_MIN_SIZE:
+			if (parse_size(optarg, &v)) {
+				log_error("invalid --min-size '%s'", optarg);
+				return -EINVAL;
+			}
+			o->min_size = v ? v : 1;
+			break;
+		case OPT_IO_CLASS:
+			if (!strcmp(optarg, "idle"))
+				o->io_class = 3;
+			else if (!strcmp(optarg, "best-effort"))
+				o->io_class = 2;
+			else if (!strcmp(optarg, "none"))
+				o->io_class = 0;
+			else {
+				log_error("invalid --io-class '%s' (idle, best-effort or none)",
+					  optarg);
+				return -EINVAL;
+			}
+			break;
+		case 't':
+			if (parse_size(optarg, &v) || v < 1 || v > 256) {
+				log_error("invalid --threads '%s' (1 to 256)",
+					  optarg);
+				return -EINVAL;
+			}
+			o->threads = (unsigned int)v;
+			break;
+		case 'n':
+			o->dry_run = true;
+			break;
+		case OPT_DB:
+			if (!*optarg) {
+				log_error("--db needs a path");
+				return -EINVAL;
+			}
+			o->db_path = optarg;
+			break;
+		case OPT_DB_SIZE:
+			if (parse_size(optarg, &v) || v < HASHDB_MIN_SIZE ||
+			    v > HASHDB_MAX_SIZE) {
+				log_error("invalid --db-size '%s' (256K to 1T, e.g. 64M)",
+					  optarg);
+				return -EINVAL;
+			}
+			o->db_size = v;
+			break;
+		case OPT_STATE_DIR:
+			if (optarg[0] != '/') {
+				log_error("--state-dir needs an absolute path");
+				return -EINVAL;
+			}
+			o->state_dir = optarg;
+			break;
+		case OPT_SOCKET:
+			if (!*optarg || strlen(optarg) >=
+				sizeof(((struct sockaddr_un *)0)->sun_path)) {
+				log_error("invalid --socket '%s'", optarg);
+				return -EINVAL;
+			}
+			o->socket_path = optarg;
+			break;
+		case OPT_CONFIG:
+			o->config_path = optarg;
+			break;
+		case OPT_NO_CONFIG:
+			o->no_config = true;
+			break;
+		case OPT_BOUNDED:
+			o->bounded_queue = true;
+			break;
+		case OPT_DEFRAG_THRESHOLD: {
+			char *end;
+
+			errno = 0;
+			o->defrag_threshold = strtod(optarg, &end);
+			if (errno || end == optarg || *end ||
+			    !isfinite(o->defrag_threshold) ||
+			    o->defrag_threshold < 0) {
+				log_error("invalid --defrag-threshold '%s' (extents per MiB, 0: no defrag)",
+					  optarg);
+				return -EINVAL;
+			}
+			break;
+		}
+		case OPT_DEFRAG_CHUNK:
+			if (parse_size(optarg, &v) || v < (1 << 20) ||
+			    v > (1ULL << 30) || v % 4096) {
+				log_error("invalid --defrag-chunk '%s' (1M to 1G)",
+					  optarg);
+				return -EINVAL;
+			}
+			o->defrag_chunk = v;
+			break;
+		case OPT_SNAPSHOTS:
+			if (parse_snapshots_mode(optarg, &o->skip_snapshots)) {
+				log_error("invalid --snapshots '%s' (follow or skip)",
+					  optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_DOMAIN:
+			if (parse_domain(optarg, &o->domain)) {
+				log_error("invalid --domain '%s' (none, owner or subvolume)",
+					  optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_MOUNT:
+			if (o->nmounts >= MAX_MOUNTS) {
+				log_error("too many mounts (at most %d)",
+					  MAX_MOUNTS);
+				return -EINVAL;
+			}
+			o->mounts[o->nmounts++] = optarg;
+			break;
+		case 'v':
+			if (o->log_level < LOG_LVL_DEBUG)
+				o->log_level++;
+			break;
+		case 'q':
+			o->log_level = LOG_LVL_ERROR;
+			break;
+		case 'h':
+			watch_usage(stdout);
+			exit(EXIT_OK);
+		case ':':
+			log_error("option '%s' needs an argument (see 'dedupd watch --help')",
+				  argv[optind - 1]);
+			return -EINVAL;
+		default:
+			if (optopt)
+				log_error("unknown option '-%c' (see 'dedupd watch --help')",
+					  optopt);
+			else
+				log_error("unknown option '%s' (see 'dedupd watch --help')",
+					  argv[optind - 1]);
+			return -EINVAL;
+		}
+		if (dp && parse_seconds(optarg, dp) < 0) {
+			log_error("invalid duration '%s' for --%s (e.g. 5, 500ms, 2m)",
+				  optarg, watch_longopts[li].name);
+			return -EINVAL;
+		}
+	}
+	for (; optind < argc; optind++) {
+		if (o->nmounts >= MAX_MOUNTS) {
+			log_error("too many mounts (at most %d)", MAX_MOUNTS);
+			return -EINVAL;
+		}
+		o->mounts[o->nmounts++] = argv[optind];
+	}
+	if (!o->threads) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		o->threads = n > 0 ? (unsigned int)n : 1;
+	}
+	return 0;
+}
+
+/*
+ * The command line, with the configuration file's options first. The
+ * --config / --no-config of the command line decide which file is read.
+ */
+static int load_options(int argc, char **argv, struct config *conf,
+			struct watch_opts *o)
+{
+	struct watch_opts first;
+	char err[512], **merged;
+	int ret, n, saved = log_level;
+
+	/* A first parse only to find --config and --no-config. */
+	log_level = -1;
+	ret = parse_args(argc, argv, &first);
+	log_level = saved;
+	if (ret < 0)
+		return parse_args(argc, argv, o);	/* to say why */
+	memset(conf, 0, sizeof(*conf));
+	if (!first.no_config) {
+		ret = config_load(first.config_path, conf, err, sizeof(err));
+		if (ret == -ENOENT &&
+		    !strcmp(first.config_path, WATCH_CONFIG)) {
+			ret = 0;	/* no file at the default place: fine */
+		} else if (ret == -EINVAL) {
+			log_error("%s", err);
+		} else if (ret < 0) {
+			log_error("cannot read configuration '%s': %s",
+				  first.config_path, strerror(-ret));
+		}
+		if (ret == 0 && conf->argc &&
+		    config_check(conf, watch_longopts, err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			config_free(conf);
+			ret = -EINVAL;
+		}
+		if (ret < 0) {
+			watch_opts_free(&first);
+			return ret;
+		}
+	}
+	watch_opts_free(&first);
+	if (conf->argc) {
+		/* The file alone first: a bad value is named by its line. */
+		char *prog = argv[0];
+		char **words = config_merge_argv(conf, 1, &prog, &n);
+		struct watch_opts tmp;
+
+		log_level = -1;
+		ret = parse_args(n, words, &tmp);
+		log_level = saved;
+		if (ret < 0) {
+			int bad = optind - 1 >= 1 && optind - 1 <= conf->argc ?
+					  optind - 1 : 1;
+
+			log_error("%s:%u: invalid option or value '%s' (see 'dedupd watch --help')",
+				  conf->path, conf->lines[bad - 1],
+				  words[bad]);
+			free(words);
+			config_free(conf);
+			return ret;
+		}
+		watch_opts_free(&tmp);
+		free(words);
+	}
+	merged = config_merge_argv(conf, argc, argv, &n);
+	ret = parse_args(n, merged, o);
+	free(merged);
+	return ret;
+}
+
+int cmd_watch(int argc, char **argv)
+{
+	struct watch_opts o;
+	struct config conf;
+
+	if (load_options(argc, argv, &conf, &o) < 0)
+		return EXIT_USAGE;
+	log_level = o.log_level;
+	if (!o.nmounts) {
+		log_error("watch needs at least one MOUNT, on the command line or as 'mount' in the configuration (see 'dedupd watch --help')");
+		return EXIT_USAGE;
+	}
+	if (o.db_path && o.nmounts > 1) {
+		log_error("--db names one index: give one MOUNT");
+		return EXIT_USAGE;
+	}
+	return watch_run(&o, &conf, load_options, argc, argv);
+}
+
+/* ---- dedupd status --------------------------------------------------------- */
+
+static void status_usage(FILE *f)
+{
+	fprintf(f,
+"Usage: dedupd status [--json] [--socket PATH]\n"
+"Ask the running 'dedupd watch' how it is doing: queue, events, overflows,\n"
+"bytes hashed, deduped and freed, last checkpoint.\n"
+"\n"
+"  -j, --json       the daemon's answer as one JSON object\n"
+"      --socket PATH  default $DEDUPD_SOCKET or " WATCH_SOCKET "\n"
+"  -h, --help       this text\n"
+"\n"
+"Exit status: 0 done; 1 no daemon answers; 2 usage error.\n");
+}
+
+/* A number of the daemon's status; 0 if it has none. */
+static double status_num(const json_t *status, const char *key)
+{
+	return json_number_value(json_object_get(status, key));
+}
+
+int cmd_status(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *sock = NULL;
+	char *answer = NULL, b1[32], b2[32], b3[32];
+	const char *state;
+	bool json = false;
+	json_t *status;
+	int c, ret;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":jh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case 's':
+			sock = optarg;
+			break;
+		case 'h':
+			status_usage(stdout);
+			return EXIT_OK;
+		default:
+			log_error("invalid option '%s' (see 'dedupd status --help')",
+				  argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		log_error("status takes no arguments (see 'dedupd status --help')");
+		return EXIT_USAGE;
+	}
+	sock = watch_socket_path(sock);
+	ret = watch_request(sock, "status\n", &answer);
+	if (ret < 0) {
+		log_error("no dedupd watch answers on '%s': %s", sock,
+			  strerror(-ret));
+		return EXIT_RUNTIME;
+	}
+	status = json ? NULL : djson_parse_object(answer);
+	if (!status) {	/* asked for JSON, or an answer that is not */
+		fputs(answer, stdout);
+		free(answer);
+		return EXIT_OK;
+	}
+	state = json_string_value(json_object_get(status, "state"));
+	printf("dedupd watch, pid %.0f, up %.0f s: %s\n",
+	       status_num(status, "pid"), status_num(status, "uptime"),
+	       state ? state : "");
+	printf("  queue      %.0f files waiting, %.0f in flight\n",
+	       status_num(status, "queue"), status_num(status, "in_flight"));
+	printf("  events     %.0f (%.0f overflows, %.0f catch-ups)\n",
+	       status_num(status, "events"), status_num(status, "overflows"),
+	       status_num(status, "catchups"));
+	printf("  hashed     %s\n",
+	       fmt_bytes((uint64_t)status_num(status, "bytes_hashed"), b1,
+			 sizeof(b1)));
+	printf("  deduped    %s\n",
+	       fmt_bytes((uint64_t)status_num(status, "bytes_deduped"), b2,
+			 sizeof(b2)));
+	{
+		double fr = status_num(status, "bytes_freed");
+
+		printf("  freed      %s%s\n", fr < 0 ? "-" : "",
+		       fmt_bytes((uint64_t)(fr < 0 ? -fr : fr), b3,
+				 sizeof(b3)));
+	}
+	if (status_num(status, "last_checkpoint") >= 0)
+		printf("  checkpoint %.0f s ago\n",
+		       status_num(status, "last_checkpoint"));
+	else
+		printf("  checkpoint none yet\n");
+	json_decref(status);
+	free(answer);
+	return EXIT_OK;
+}
