@@ -1,28 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * dedupd watch: the daemon. It marks each filesystem with fanotify and
- * dedupes what is written, a few seconds after it lands.
- *
- * Events are hints, never a record: they only name files, coalesced per
- * inode in a map, and a file is taken up once it has been quiet for the
- * settle delay. What events cannot tell (the daemon was not running, the
- * queue overflowed, an mmap store) is caught up from the filesystem itself:
- * on btrfs every extent item written after the checkpointed transaction id
- * (find-new), on XFS a walk that compares the index's file cookies.
- *
- * Threads: the main thread reads events, signals and the control socket and
- * never blocks on file I/O; one worker thread takes settled files up in
- * rounds through the same pass (hash, match, execute) as `dedupd scan`, and
- * checkpoints. Shared state is under W.lock.
- *
- * The btrfs checkpoint is a transaction id K such that every write of a
- * generation <= K has been hashed. A write's event is read, at the latest,
- * by the first read(2) of the fanotify queue that finds it empty after the
- * write's transaction committed; so the committed generation read before a
- * read that returns EAGAIN (drained_gen) bounds what is done, except for the
- * files still queued: each carries the drained_gen current when it was
- * queued, below the generation of the write that queued it. K is the least
- * of those.
+ * dedupd watch: the daemon's run loop, and for now the rest of the daemon
+ * (its design and shared state: internal.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -48,6 +27,7 @@
 #include <btrfsutil.h>
 
 #include "daemon/engine/report.h"
+#include "daemon/service/internal.h"
 #include "daemon/service/watch.h"
 #include "daemon/common/config.h"
 #include "daemon/engine/defrag.h"
@@ -69,81 +49,7 @@
 
 #define ROUND_FILES 16384	/* files taken up per round at most */
 
-struct wfs {
-	char *mount;
-	int root_fd;		/* the mount as given */
-	int top_fd;		/* where handles are opened and marks sit */
-	char *top_dir;		/* our private btrfs top-level mount, or NULL */
-	char *subvol;		/* btrfs: the given mount's subvolume path */
-	int fan_fd;
-	bool btrfs;
-	struct engine e;
-	struct pass pass;
-	char db_path[PATH_MAX];
-	char state_path[PATH_MAX];
-	char defrag_path[PATH_MAX + 8];	/* the persistent defrag queue */
-	struct subvols *subvols;	/* btrfs: the subvolume registry */
-	struct defrag *defrag;
-	struct defrag_opts dopts;
-	int open_result;
-	bool engine_ready;
-
-	/* under W.lock */
-	struct wqueue q;
-	uint64_t drained_gen;	/* see the top of this file */
-	uint64_t saved_gen;	/* checkpointed */
-	uint64_t catchup_from;
-	bool need_catchup, catching_up;
-	uint64_t events, events_own, overflows, catchups, rounds;
-	double last_event;
-	int64_t bytes_freed;
-	double last_checkpoint;	/* 0: none yet */
-	bool dirty;		/* work done since the last checkpoint */
-	bool index_retry_said;	/* a lost index could not be made afresh */
-	/* files to defragment, in order; under W.lock */
-	struct file_id_handle *dq;
-	size_t dq_n, dq_cap;
-	bool dq_dirty;
-	struct defrag_stats dstats;	/* copied after each file */
-	size_t nsubvols;
-	bool checkpoint_now;	/* asked for over the socket */
-};
-
-/* A scan handed over by `dedupd scan` (or `dedupd ctl`), ahead of the queue. */
-struct request {
-	struct request *next;
-	uint64_t id;		/* for log lines */
-	int fd;			/* the client, answered when done; -1: it
-				 * asked not to wait */
-	struct wfs *f;
-	bool dry_run, json, no_wait;
-	uint64_t min_size;
-	char **excludes;
-	size_t nexcludes;
-	char **paths;
-	size_t npaths;
-	char *buf;		/* the request text the strings point into */
-};
-
-static struct {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct wfs fs[MAX_MOUNTS];
-	int nfs;
-	struct watch_opts o;	/* reloadable parts read under lock */
-	struct config conf;
-	int argc;
-	char **argv;
-	watch_load_fn *load;	/* reads the options again */
-	bool stopping;
-	struct request *requests, **requests_tail;
-	uint64_t last_request_id;	/* main thread only */
-	const char *state;	/* what the worker does */
-	double start;
-	int listen_fd;
-	char sock_path[PATH_MAX];
-	bool unshared;
-} W = {
+struct watch_daemon W = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.cond = PTHREAD_COND_INITIALIZER,
 	.listen_fd = -1,
@@ -160,11 +66,6 @@ void watch_opts_free(struct watch_opts *o)
 
 /* ---- the queue of files -------------------------------------------------- */
 
-static double now_wall(void)
-{
-	return now_sec();
-}
-
 static struct queue_timing timing(void)
 {
 	return (struct queue_timing){ .settle = W.o.settle,
@@ -174,7 +75,7 @@ static struct queue_timing timing(void)
 
 /* ---- events (main thread) -------------------------------------------- */
 
-static void read_events(struct wfs *f)
+void read_events(struct wfs *f)
 {
 	static uint8_t buf[64 << 10] __attribute__((aligned(8)));
 	pid_t self = getpid();
@@ -265,7 +166,7 @@ static void defrag_queue_add(struct wfs *f, const struct file_id_handle *h)
 }
 
 /* From the hashing threads: a fragmented file goes to the defrag queue. */
-static void file_hashed(void *arg, const struct file_job *job)
+void file_hashed(void *arg, const struct file_job *job)
 {
 	struct wfs *f = arg;
 	struct file_id_handle h;
@@ -287,7 +188,7 @@ static void file_hashed(void *arg, const struct file_job *job)
 }
 
 /* One handle per line: type, length, hex bytes. */
-static void defrag_queue_load(struct wfs *f)
+void defrag_queue_load(struct wfs *f)
 {
 	FILE *fp = fopen(f->defrag_path, "re");
 	char line[256];
@@ -324,7 +225,7 @@ static void defrag_queue_load(struct wfs *f)
 			 f->mount);
 }
 
-static int defrag_queue_save(struct wfs *f)
+int defrag_queue_save(struct wfs *f)
 {
 	char tmp[PATH_MAX + 16];
 	FILE *fp;
@@ -366,7 +267,7 @@ static int defrag_queue_save(struct wfs *f)
 
 /* ---- checkpoints ------------------------------------------------------ */
 
-static int load_state(struct wfs *f)
+int load_state(struct wfs *f)
 {
 	char line[128];
 	unsigned long long gen;
@@ -445,7 +346,7 @@ static bool replace_lost_index(struct wfs *f)
 }
 
 /* Saves the index, and on btrfs the transaction id all is done up to. */
-static void checkpoint(struct wfs *f)
+void checkpoint(struct wfs *f)
 {
 	uint64_t k;
 	int ret;
@@ -500,7 +401,7 @@ static bool matches(char **globs, size_t n, const char *path)
 }
 
 /* A name for @fd: the path the user knows where we can tell it. */
-static char *fd_path(struct wfs *f, int fd)
+char *fd_path(struct wfs *f, int fd)
 {
 	char proc[64], buf[PATH_MAX];
 	ssize_t n;
@@ -565,14 +466,8 @@ static char *file_path(struct wfs *f, int fd, const struct file_id_handle *dir,
 	return path;
 }
 
-struct filter {
-	char **inc, **exc;
-	size_t ninc, nexc;
-	uint64_t min_size;
-};
-
 /* Whether the file at @path passes --include / --exclude. */
-static bool wanted(const struct filter *flt, const char *path)
+bool wanted(const struct filter *flt, const char *path)
 {
 	if (matches(flt->exc, flt->nexc, path))
 		return false;
@@ -581,13 +476,11 @@ static bool wanted(const struct filter *flt, const char *path)
 	return true;
 }
 
-static void serve_requests_now(struct wfs *f);
-
 /*
  * Opens a queued file and adds it to the pass. @dir and @name, if not NULL,
  * say where an event saw it.
  */
-static void take_file(struct wfs *f, const struct file_id_handle *h,
+void take_file(struct wfs *f, const struct file_id_handle *h,
 		      const struct file_id_handle *dir, const char *name,
 		      const struct filter *flt)
 {
@@ -751,7 +644,7 @@ static int walked_file(void *arg, int dfd, const char *name, const char *path,
 	return 0;
 }
 
-static void catch_up(struct wfs *f, const struct filter *flt,
+void catch_up(struct wfs *f, const struct filter *flt,
 		     const struct walk_opts *wo)
 {
 	double t0 = now_wall();
@@ -886,7 +779,7 @@ static double next_due(void)
 	return t;
 }
 
-static void free_filter(struct filter *flt)
+void free_filter(struct filter *flt)
 {
 	for (size_t i = 0; i < flt->ninc; i++)
 		free(flt->inc[i]);
@@ -897,7 +790,7 @@ static void free_filter(struct filter *flt)
 	memset(flt, 0, sizeof(*flt));
 }
 
-static void copy_filter(struct filter *flt, struct walk_opts *wo)
+void copy_filter(struct filter *flt, struct walk_opts *wo)
 {
 	/* Under W.lock: a reload may replace the lists. */
 	free_filter(flt);
@@ -923,7 +816,7 @@ static bool load_too_high(void)
 	       la[0] > W.o.loadavg_target;
 }
 
-static void free_request(struct request *r)
+void free_request(struct request *r)
 {
 	if (r->fd >= 0)
 		close(r->fd);
@@ -933,7 +826,7 @@ static void free_request(struct request *r)
 	free(r);
 }
 
-static void answer(int fd, const char *text)
+void answer(int fd, const char *text)
 {
 	size_t len = strlen(text);
 
@@ -1054,7 +947,7 @@ static void serve_request(struct request *r)
  * Serves the handed-over scans, in order. W.lock held; dropped while
  * serving.
  */
-static void serve_requests(void)
+void serve_requests(void)
 {
 	while (W.requests) {
 		struct request *r = W.requests;
@@ -1074,7 +967,7 @@ static void serve_requests(void)
  * progress on @f stops for them once the batch being filled is done, then
  * goes on.
  */
-static void serve_requests_now(struct wfs *f)
+void serve_requests_now(struct wfs *f)
 {
 	const char *state;
 
@@ -1092,7 +985,7 @@ static void serve_requests_now(struct wfs *f)
 	pthread_mutex_unlock(&W.lock);
 }
 
-static void *worker(void *arg)
+void *worker(void *arg)
 {
 	struct filter flt = { 0 };
 	struct walk_opts wo = { 0 };
@@ -1190,7 +1083,7 @@ static struct wfs *defrag_pick(void)
 	return NULL;
 }
 
-static void *defragger(void *arg)
+void *defragger(void *arg)
 {
 	(void)arg;
 	pthread_mutex_lock(&W.lock);
@@ -1305,7 +1198,7 @@ static json_t *status_fs_json(struct wfs *f)
 }
 
 /* The status as one line of JSON, malloc'd; NULL when out of memory. */
-static char *status_json(void)
+char *status_json(void)
 {
 	unsigned long long q = 0, fl = 0, ev = 0, own = 0, ov = 0, cu = 0,
 			   taken = 0, hashed = 0, dup = 0, ded = 0, reloc = 0,
@@ -1376,7 +1269,7 @@ static char *status_json(void)
 	return line;
 }
 
-static void status_line(void)
+void status_line(void)
 {
 	char b1[32], b2[32], b3[32];
 	unsigned long long q = 0, ev = 0, ov = 0, hashed = 0, ded = 0;
@@ -1403,7 +1296,7 @@ static void status_line(void)
 
 /* ---- the control socket -------------------------------------------------- */
 
-static int listen_socket(const char *path)
+int listen_socket(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char dir[PATH_MAX], *slash, *answer;
@@ -1527,7 +1420,7 @@ static void queue_scan(int fd, char *buf)
 	pthread_cond_broadcast(&W.cond);
 }
 
-static void serve_client(int lfd)
+void serve_client(int lfd)
 {
 	struct timeval tv = { .tv_sec = 2 };
 	struct ucred cred;
@@ -1622,7 +1515,7 @@ static char *mount_source(int mnt_id)
  * A btrfs filesystem mark must sit on the top level (subvolid=5): mount it
  * privately, in a mount namespace of our own that dies with us.
  */
-static int mount_top_level(struct wfs *f, const char *run_dir)
+int mount_top_level(struct wfs *f, const char *run_dir)
 {
 	char uuid[40], dir[PATH_MAX + 48], *src;
 	int ret;
@@ -1653,7 +1546,7 @@ static int mount_top_level(struct wfs *f, const char *run_dir)
 	return 0;
 }
 
-static int setup_fs(struct wfs *f, const struct watch_opts *o,
+int setup_fs(struct wfs *f, const struct watch_opts *o,
 		    const char *run_dir)
 {
 	struct statx stx;
@@ -1800,7 +1693,7 @@ static int setup_fs(struct wfs *f, const struct watch_opts *o,
 	return EXIT_OK;
 }
 
-static void teardown_fs(struct wfs *f)
+void teardown_fs(struct wfs *f)
 {
 	f->defrag = defrag_free(f->defrag);
 	f->subvols = subvols_close(f->subvols);
@@ -1828,7 +1721,7 @@ static void teardown_fs(struct wfs *f)
 
 /* ---- the main loop -------------------------------------------------------- */
 
-static void reload(void)
+void reload(void)
 {
 	struct watch_opts o;
 	struct config conf;
