@@ -62,68 +62,6 @@ void watch_opts_free(struct watch_opts *o)
 	memset(o, 0, sizeof(*o));
 }
 
-/* ---- setting up a filesystem -------------------------------------------- */
-
-/* The source device of mount @mnt_id, from /proc/self/mountinfo. */
-static char *mount_source(int mnt_id)
-{
-	FILE *fp = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL, *ret = NULL;
-	size_t cap = 0;
-
-	if (!fp)
-		return NULL;
-	while (getline(&line, &cap, fp) > 0) {
-		char *sep, src[PATH_MAX];
-		int id;
-
-		if (sscanf(line, "%d", &id) != 1 || id != mnt_id)
-			continue;
-		sep = strstr(line, " - ");
-		if (sep && sscanf(sep + 3, "%*s %4095s", src) == 1)
-			ret = xstrdup(src);
-		break;
-	}
-	free(line);
-	fclose(fp);
-	return ret;
-}
-
-/*
- * A btrfs filesystem mark must sit on the top level (subvolid=5): mount it
- * privately, in a mount namespace of our own that dies with us.
- */
-int mount_top_level(struct wfs *f, const char *run_dir)
-{
-	char uuid[40], dir[PATH_MAX + 48], *src;
-	int ret;
-
-	src = mount_source(f->e.mnt_id);
-	if (!src)
-		return -ENODEV;
-	if (!W.unshared) {
-		if (unshare(CLONE_NEWNS) < 0 ||
-		    mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) {
-			ret = -errno;
-			free(src);
-			return ret;
-		}
-		W.unshared = true;
-	}
-	fs_uuid_format(f->e.fs.uuid, uuid);
-	snprintf(dir, sizeof(dir), "%s/top-%s", run_dir, uuid);
-	ret = mkdir_p(dir, 0700);
-	if (ret == 0 && mount(src, dir, "btrfs",
-			      MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME,
-			      "subvolid=5") < 0)
-		ret = -errno;
-	free(src);
-	if (ret < 0)
-		return ret;
-	f->top_dir = xstrdup(dir);
-	return 0;
-}
-
 int setup_fs(struct wfs *f, const struct watch_opts *o,
 		    const char *run_dir)
 {
