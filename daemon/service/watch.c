@@ -1,51 +1,28 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * dedupd watch: the daemon's run loop, and for now the rest of the daemon
- * (its design and shared state: internal.h).
+ * dedupd watch: the daemon's entry point and main loop. watch_run() sets up
+ * each filesystem, starts the worker and defrag threads, and then the main
+ * thread waits in poll(2) for fanotify events, signals and control clients
+ * until SIGTERM or SIGINT; then it stops the threads and checkpoints. The
+ * design and the state the threads share: internal.h.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
-#include <math.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <btrfsutil.h>
-
-#include "daemon/engine/report.h"
-#include "daemon/service/internal.h"
-#include "daemon/service/watch.h"
-#include "daemon/common/config.h"
-#include "daemon/engine/defrag.h"
-#include "daemon/common/djson.h"
-#include "daemon/engine/engine.h"
-#include "daemon/engine/index.h"
-#include "daemon/common/log.h"
-#include "daemon/engine/pass.h"
-#include "daemon/service/queue.h"
-#include "daemon/service/sdnotify.h"
-#include "daemon/engine/subvols.h"
-#include "daemon/common/util.h"
-#include "daemon/engine/walk.h"
 #include "daemon/common/client.h"
-#include "ioctl-compat/btrfs.h"
-#include "ioctl-compat/fanotify.h"
-#include "ioctl-compat/fsprobe.h"
-#include "ioctl-compat/handle.h"
+#include "daemon/common/log.h"
+#include "daemon/service/internal.h"
+#include "daemon/service/sdnotify.h"
+#include "daemon/service/watch.h"
 
 struct watch_daemon W = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -61,8 +38,6 @@ void watch_opts_free(struct watch_opts *o)
 	free(o->excludes);
 	memset(o, 0, sizeof(*o));
 }
-
-/* ---- the main loop -------------------------------------------------------- */
 
 static void set_io_class(int cls)
 {
