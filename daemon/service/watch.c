@@ -47,34 +47,25 @@ static void set_io_class(int cls)
 		log_warn("cannot set the I/O class: %s", strerror(errno));
 }
 
-int watch_run(struct watch_opts *o, struct config *conf, watch_load_fn *load,
-	      int argc, char **argv)
+/* The directory of the control socket, where private mounts go too. */
+static void run_dir_of(const char *sock_path, char *run_dir, size_t size)
 {
-	struct pollfd pfd[MAX_MOUNTS + 2];
-	char run_dir[PATH_MAX], *slash;
-	pthread_t tid, dtid;
-	sigset_t mask;
-	int sfd = -1, rc = EXIT_RUNTIME, i, ret;
-	bool worker_started = false, defragger_started = false;
+	char *slash;
 
-	W.argc = argc;
-	W.argv = argv;
-	W.load = load;
-	W.o = *o;
-	W.conf = *conf;
-	if (geteuid() != 0)
-		log_warn("not running as root: fanotify filesystem marks need CAP_SYS_ADMIN");
-	W.start = now_wall();
-	snprintf(W.sock_path, sizeof(W.sock_path), "%s",
-		 watch_socket_path(W.o.socket_path));
-	snprintf(run_dir, sizeof(run_dir), "%s", W.sock_path);
+	snprintf(run_dir, size, "%s", sock_path);
 	slash = strrchr(run_dir, '/');
 	if (slash && slash != run_dir)
 		*slash = '\0';
 	else
-		snprintf(run_dir, sizeof(run_dir), "/run/dedupd");
+		snprintf(run_dir, size, "/run/dedupd");
+}
 
-	/* Signals go to the main loop through a signalfd. */
+/* Signals go to the main loop through a signalfd. Returns it, or -errno. */
+static int signals_open(void)
+{
+	sigset_t mask;
+	int sfd;
+
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -83,24 +74,30 @@ int watch_run(struct watch_opts *o, struct config *conf, watch_load_fn *load,
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0) {
-		log_error("signalfd: %s", strerror(errno));
-		return EXIT_RUNTIME;
-	}
-	raise_fd_limit();
-	set_io_class(W.o.io_class);
+	if (sfd < 0)
+		return -errno;
+	return sfd;
+}
+
+/*
+ * The control socket, then each filesystem of W.o. Returns EXIT_OK, or an
+ * exit status with the reason logged (what was set up stays in W, for
+ * shut_down()).
+ */
+static int set_up(const char *run_dir)
+{
+	int i, ret;
 
 	W.listen_fd = listen_socket(W.sock_path);
 	if (W.listen_fd < 0) {
 		if (W.listen_fd == -EADDRINUSE) {
 			log_error("another dedupd watch answers on '%s'",
 				  W.sock_path);
-			rc = EXIT_INDEX_LOCKED;
-		} else {
-			log_error("cannot listen on '%s': %s", W.sock_path,
-				  strerror(-W.listen_fd));
+			return EXIT_INDEX_LOCKED;
 		}
-		goto out;
+		log_error("cannot listen on '%s': %s", W.sock_path,
+			  strerror(-W.listen_fd));
+		return EXIT_RUNTIME;
 	}
 	for (i = 0; i < W.o.nmounts; i++) {
 		struct wfs *f = &W.fs[W.nfs++];
@@ -108,28 +105,43 @@ int watch_run(struct watch_opts *o, struct config *conf, watch_load_fn *load,
 		/* Copied: a reload frees the configuration it came from. */
 		f->mount = xstrdup(W.o.mounts[i]);
 		ret = setup_fs(f, &W.o, run_dir);
-		if (ret != EXIT_OK) {
-			rc = ret;
-			goto out;
-		}
+		if (ret != EXIT_OK)
+			return ret;
 		for (int j = 0; j < i; j++)
 			if (!memcmp(W.fs[j].e.fs.uuid, f->e.fs.uuid, 16)) {
 				log_error("'%s' and '%s' are the same filesystem: give one of them",
 					  W.fs[j].mount, f->mount);
-				rc = EXIT_USAGE;
-				goto out;
+				return EXIT_USAGE;
 			}
 	}
-	if (pthread_create(&tid, NULL, worker, NULL)) {
-		log_error("cannot start the worker thread");
-		goto out;
+	return EXIT_OK;
+}
+
+/* Reads the signals that arrived. Returns true if one asks to stop. */
+static bool read_signals(int sfd)
+{
+	struct signalfd_siginfo si;
+	bool stop = false;
+
+	while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			reload();
+		else if (si.ssi_signo == SIGUSR1)
+			status_line();
+		else
+			stop = true;
 	}
-	worker_started = true;
-	if (pthread_create(&dtid, NULL, defragger, NULL) == 0)
-		defragger_started = true;
-	(void)sd_notify_send("READY=1");
-	log_info("ready: %d filesystem%s, socket '%s'", W.nfs,
-		 W.nfs == 1 ? "" : "s", W.sock_path);
+	return stop;
+}
+
+/*
+ * The main thread: events, signals and control clients, until a signal
+ * asks to stop (or poll fails).
+ */
+static void main_loop(int sfd)
+{
+	struct pollfd pfd[MAX_MOUNTS + 2];
+	int i, ret;
 
 	for (;;) {
 		int n = 0;
@@ -149,37 +161,30 @@ int watch_run(struct watch_opts *o, struct config *conf, watch_load_fn *load,
 		for (i = 0; i < W.nfs; i++)
 			if (pfd[i].revents & POLLIN)
 				read_events(&W.fs[i]);
-		if (pfd[W.nfs].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			bool stop = false;
-
-			while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-				if (si.ssi_signo == SIGHUP)
-					reload();
-				else if (si.ssi_signo == SIGUSR1)
-					status_line();
-				else
-					stop = true;
-			}
-			if (stop)
-				break;
-		}
+		if ((pfd[W.nfs].revents & POLLIN) && read_signals(sfd))
+			break;
 		if (pfd[W.nfs + 1].revents & POLLIN)
 			serve_client(W.listen_fd);
 	}
-	(void)sd_notify_send("STOPPING=1");
-	log_info("stopping: finishing the files in flight");
-	rc = EXIT_OK;
-out:
+}
+
+/*
+ * Stops the threads (NULL: not started), answers the scans still queued,
+ * checkpoints and tears down every filesystem, and frees the options.
+ */
+static void shut_down(pthread_t *worker_tid, pthread_t *defrag_tid)
+{
+	int i;
+
 	pass_stop = 1;
 	pthread_mutex_lock(&W.lock);
 	W.stopping = true;
 	pthread_mutex_unlock(&W.lock);
 	pthread_cond_broadcast(&W.cond);
-	if (worker_started)
-		pthread_join(tid, NULL);
-	if (defragger_started)
-		pthread_join(dtid, NULL);
+	if (worker_tid)
+		pthread_join(*worker_tid, NULL);
+	if (defrag_tid)
+		pthread_join(*defrag_tid, NULL);
 	while (W.requests) {
 		struct request *r = W.requests;
 
@@ -189,7 +194,7 @@ out:
 	}
 	for (i = 0; i < W.nfs; i++) {
 		/* Events read since the last round stay owed. */
-		if (worker_started)
+		if (worker_tid)
 			checkpoint(&W.fs[i]);
 		teardown_fs(&W.fs[i]);
 	}
@@ -197,9 +202,58 @@ out:
 		close(W.listen_fd);
 		(void)unlink(W.sock_path);
 	}
-	if (sfd >= 0)
-		close(sfd);
 	watch_opts_free(&W.o);
 	config_free(&W.conf);
+}
+
+int watch_run(struct watch_opts *o, struct config *conf, watch_load_fn *load,
+	      int argc, char **argv)
+{
+	char run_dir[PATH_MAX];
+	pthread_t tid, dtid;
+	int sfd, rc;
+	bool worker_started = false, defragger_started = false;
+
+	W.argc = argc;
+	W.argv = argv;
+	W.load = load;
+	W.o = *o;
+	W.conf = *conf;
+	if (geteuid() != 0)
+		log_warn("not running as root: fanotify filesystem marks need CAP_SYS_ADMIN");
+	W.start = now_wall();
+	snprintf(W.sock_path, sizeof(W.sock_path), "%s",
+		 watch_socket_path(W.o.socket_path));
+	run_dir_of(W.sock_path, run_dir, sizeof(run_dir));
+	sfd = signals_open();
+	if (sfd < 0) {
+		log_error("signalfd: %s", strerror(-sfd));
+		return EXIT_RUNTIME;
+	}
+	raise_fd_limit();
+	set_io_class(W.o.io_class);
+
+	rc = set_up(run_dir);
+	if (rc != EXIT_OK)
+		goto out;
+	rc = EXIT_RUNTIME;
+	if (pthread_create(&tid, NULL, worker, NULL)) {
+		log_error("cannot start the worker thread");
+		goto out;
+	}
+	worker_started = true;
+	if (pthread_create(&dtid, NULL, defragger, NULL) == 0)
+		defragger_started = true;
+	(void)sd_notify_send("READY=1");
+	log_info("ready: %d filesystem%s, socket '%s'", W.nfs,
+		 W.nfs == 1 ? "" : "s", W.sock_path);
+	main_loop(sfd);
+	(void)sd_notify_send("STOPPING=1");
+	log_info("stopping: finishing the files in flight");
+	rc = EXIT_OK;
+out:
+	shut_down(worker_started ? &tid : NULL,
+		  defragger_started ? &dtid : NULL);
+	close(sfd);
 	return rc;
 }
