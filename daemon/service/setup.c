@@ -22,11 +22,10 @@
 #include "ioctl-compat/fanotify.h"
 #include "ioctl-compat/fsprobe.h"
 
-int setup_fs(struct wfs *f, const struct watch_opts *o,
-		    const char *run_dir)
+/* Opens and probes the mount. Returns an exit status, the failure logged. */
+static int probe_fs(struct wfs *f)
 {
 	struct statx stx;
-	char uuid[40];
 	int ret;
 
 	f->root_fd = f->top_fd = f->fan_fd = -1;
@@ -52,6 +51,19 @@ int setup_fs(struct wfs *f, const struct watch_opts *o,
 		return EXIT_RUNTIME;
 	}
 	f->e.mnt_id = (int)stx.stx_mnt_id;
+	return EXIT_OK;
+}
+
+/*
+ * A fanotify filesystem mark, on btrfs through a private mount of the top
+ * level if the mount is a subvolume's; the top fd, where handles are
+ * opened. Returns an exit status, the failure logged.
+ */
+static int mark_fs(struct wfs *f, const struct watch_opts *o,
+		   const char *run_dir)
+{
+	struct statx stx;
+	int ret;
 
 	f->fan_fd = fan_open(o->bounded_queue ? FAN_OPEN_BOUNDED_QUEUE : 0);
 	if (f->fan_fd < 0) {
@@ -89,6 +101,12 @@ int setup_fs(struct wfs *f, const struct watch_opts *o,
 		return EXIT_RUNTIME;
 	}
 	f->e.mnt_id = (int)stx.stx_mnt_id;
+	return EXIT_OK;
+}
+
+/* The engine, the pass and the index. Returns an exit status. */
+static int open_engine(struct wfs *f, const struct watch_opts *o)
+{
 	f->e.tmp_dir = xstrdup(f->mount);
 	f->e.skip_snapshots = o->skip_snapshots;	/* before its relinker */
 	f->e.domain = o->domain;
@@ -112,15 +130,23 @@ int setup_fs(struct wfs *f, const struct watch_opts *o,
 		return EXIT_INDEX_LOCKED;
 	if (f->open_result < 0)
 		return EXIT_RUNTIME;
+	return EXIT_OK;
+}
 
-	/* The state sits next to the index. */
+/*
+ * The state sits next to the index; on btrfs it says where a catch-up
+ * starts. Returns an exit status.
+ */
+static int open_state(struct wfs *f)
+{
+	int ret;
+
 	if (strlen(f->db_path) + 7 > sizeof(f->state_path)) {
 		log_error("index path '%s' is too long", f->db_path);
 		return EXIT_USAGE;
 	}
 	strcpy(f->state_path, f->db_path);
 	strcat(f->state_path, ".state");
-	fs_uuid_format(f->e.fs.uuid, uuid);
 	f->need_catchup = true;
 	f->catchup_from = 0;
 	if (f->btrfs && f->open_result == HASHDB_OPENED) {
@@ -132,26 +158,32 @@ int setup_fs(struct wfs *f, const struct watch_opts *o,
 				 f->state_path, strerror(-ret));
 	}
 	f->drained_gen = f->catchup_from;
+	return EXIT_OK;
+}
 
-	if (f->btrfs) {
-		struct subvols_stats sst;
-		char sv[PATH_MAX + 16];
+/* btrfs: the subvolume registry, next to the index. */
+static void open_subvols(struct wfs *f)
+{
+	struct subvols_stats sst;
+	char sv[PATH_MAX + 16];
+	int ret;
 
-		snprintf(sv, sizeof(sv), "%s.subvols", f->db_path);
-		ret = subvols_open(sv, f->top_fd, f->e.fs.uuid, &f->subvols,
-				   &sst);
-		if (ret < 0)
-			log_warn("no subvolume registry for '%s': %s",
-				 f->mount, strerror(-ret));
-		else
-			f->nsubvols = subvols_count(f->subvols);
-		if (ret == 0)
-			log_info("subvolume registry of '%s': %zu subvolumes, %zu updated%s in %.1f ms",
-				 f->mount, subvols_count(f->subvols),
-				 sst.updated,
-				 sst.rebuilt ? " (rebuilt)" : "",
-				 sst.seconds * 1000);
-	}
+	snprintf(sv, sizeof(sv), "%s.subvols", f->db_path);
+	ret = subvols_open(sv, f->top_fd, f->e.fs.uuid, &f->subvols, &sst);
+	if (ret < 0)
+		log_warn("no subvolume registry for '%s': %s", f->mount,
+			 strerror(-ret));
+	else
+		f->nsubvols = subvols_count(f->subvols);
+	if (ret == 0)
+		log_info("subvolume registry of '%s': %zu subvolumes, %zu updated%s in %.1f ms",
+			 f->mount, subvols_count(f->subvols), sst.updated,
+			 sst.rebuilt ? " (rebuilt)" : "", sst.seconds * 1000);
+}
+
+/* The defragmenter and the defrag queue, next to the index. */
+static void open_defrag(struct wfs *f, const struct watch_opts *o)
+{
 	f->dopts.chunk = o->defrag_chunk;
 	f->dopts.skip_snapshots = o->skip_snapshots;
 	f->dopts.min_extent_mib = 1e9;	/* the daemon decided already */
@@ -163,6 +195,26 @@ int setup_fs(struct wfs *f, const struct watch_opts *o,
 		f->e.hashed_cb = file_hashed;
 		f->e.hashed_arg = f;
 	}
+}
+
+int setup_fs(struct wfs *f, const struct watch_opts *o, const char *run_dir)
+{
+	char uuid[40];
+	int ret;
+
+	ret = probe_fs(f);
+	if (ret == EXIT_OK)
+		ret = mark_fs(f, o, run_dir);
+	if (ret == EXIT_OK)
+		ret = open_engine(f, o);
+	if (ret == EXIT_OK)
+		ret = open_state(f);
+	if (ret != EXIT_OK)
+		return ret;
+	if (f->btrfs)
+		open_subvols(f);
+	open_defrag(f, o);
+	fs_uuid_format(f->e.fs.uuid, uuid);
 	log_info("watching '%s' (%s %s), index '%s' %s", f->mount,
 		 f->e.fs.name, uuid, f->db_path,
 		 index_result_name[f->open_result]);
