@@ -157,11 +157,241 @@ static const struct option watch_longopts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-static int parse_args(int argc, char **argv, struct watch_opts *o)
+/* Where a duration option goes; NULL if @c is not one. */
+static double *duration_of(int c, struct watch_opts *o)
+{
+	switch (c) {
+	case OPT_SETTLE:
+		return &o->settle;
+	case OPT_MIN_AGE:
+		return &o->min_age;
+	case OPT_REEXAMINE:
+		return &o->reexamine;
+	case OPT_CHECKPOINT:
+		return &o->checkpoint;
+	case OPT_DEFRAG_IDLE:
+		return &o->defrag_idle;
+	}
+	return NULL;
+}
+
+/* A number of at least 0, as "2.5". Returns 0 or -EINVAL. */
+static int parse_real(const char *s, double *ret)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v) || v < 0)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+/*
+ * The options that take a number or a size. Returns 0, -EINVAL with the
+ * reason logged, or 1 if @c is none of them.
+ */
+static int parse_number(int c, const char *arg, struct watch_opts *o)
 {
 	uint64_t v;
-	int c, li = 0;
 
+	switch (c) {
+	case OPT_LOADAVG:
+		if (parse_real(arg, &o->loadavg_target) < 0) {
+			log_error("invalid --loadavg-target '%s' (a number, 0 for none)",
+				  arg);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_DEFRAG_THRESHOLD:
+		if (parse_real(arg, &o->defrag_threshold) < 0) {
+			log_error("invalid --defrag-threshold '%s' (extents per MiB, 0: no defrag)",
+				  arg);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_MIN_SIZE:
+		if (parse_size(arg, &v)) {
+			log_error("invalid --min-size '%s'", arg);
+			return -EINVAL;
+		}
+		o->min_size = v ? v : 1;
+		return 0;
+	case 't':
+		if (parse_size(arg, &v) || v < 1 || v > 256) {
+			log_error("invalid --threads '%s' (1 to 256)", arg);
+			return -EINVAL;
+		}
+		o->threads = (unsigned int)v;
+		return 0;
+	case OPT_DB_SIZE:
+		if (parse_size(arg, &v) || v < HASHDB_MIN_SIZE ||
+		    v > HASHDB_MAX_SIZE) {
+			log_error("invalid --db-size '%s' (256K to 1T, e.g. 64M)",
+				  arg);
+			return -EINVAL;
+		}
+		o->db_size = v;
+		return 0;
+	case OPT_DEFRAG_CHUNK:
+		if (parse_size(arg, &v) || v < (1 << 20) || v > (1ULL << 30) ||
+		    v % 4096) {
+			log_error("invalid --defrag-chunk '%s' (1M to 1G)", arg);
+			return -EINVAL;
+		}
+		o->defrag_chunk = v;
+		return 0;
+	}
+	return 1;
+}
+
+/* Adds a mount. Returns 0 or -EINVAL with the reason logged. */
+static int add_mount(struct watch_opts *o, const char *mount)
+{
+	if (o->nmounts >= MAX_MOUNTS) {
+		log_error("too many mounts (at most %d)", MAX_MOUNTS);
+		return -EINVAL;
+	}
+	o->mounts[o->nmounts++] = mount;
+	return 0;
+}
+
+/*
+ * The options that name paths, globs and mounts (@arg is kept, not
+ * copied). Returns 0, -EINVAL with the reason logged, or 1 if @c is none
+ * of them.
+ */
+static int parse_place(int c, char *arg, struct watch_opts *o)
+{
+	switch (c) {
+	case OPT_INCLUDE:
+	case 'x': {
+		char ***v2 = c == 'x' ? &o->excludes : &o->includes;
+		size_t *n = c == 'x' ? &o->nexcludes : &o->nincludes;
+
+		if (!*arg || *n >= MAX_GLOBS) {
+			log_error("invalid or too many --%s '%s'",
+				  c == 'x' ? "exclude" : "include", arg);
+			return -EINVAL;
+		}
+		*v2 = xrealloc(*v2, (*n + 1) * sizeof(char *));
+		(*v2)[(*n)++] = arg;
+		return 0;
+	}
+	case OPT_DB:
+		if (!*arg) {
+			log_error("--db needs a path");
+			return -EINVAL;
+		}
+		o->db_path = arg;
+		return 0;
+	case OPT_STATE_DIR:
+		if (arg[0] != '/') {
+			log_error("--state-dir needs an absolute path");
+			return -EINVAL;
+		}
+		o->state_dir = arg;
+		return 0;
+	case OPT_SOCKET:
+		if (!*arg || strlen(arg) >=
+			sizeof(((struct sockaddr_un *)0)->sun_path)) {
+			log_error("invalid --socket '%s'", arg);
+			return -EINVAL;
+		}
+		o->socket_path = arg;
+		return 0;
+	case OPT_CONFIG:
+		o->config_path = arg;
+		return 0;
+	case OPT_MOUNT:
+		return add_mount(o, arg);
+	}
+	return 1;
+}
+
+/*
+ * The options that choose a mode. Returns 0, -EINVAL with the reason
+ * logged, or 1 if @c is none of them.
+ */
+static int parse_mode(int c, const char *arg, struct watch_opts *o)
+{
+	switch (c) {
+	case OPT_IO_CLASS:
+		if (!strcmp(arg, "idle"))
+			o->io_class = 3;
+		else if (!strcmp(arg, "best-effort"))
+			o->io_class = 2;
+		else if (!strcmp(arg, "none"))
+			o->io_class = 0;
+		else {
+			log_error("invalid --io-class '%s' (idle, best-effort or none)",
+				  arg);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_SNAPSHOTS:
+		if (parse_snapshots_mode(arg, &o->skip_snapshots)) {
+			log_error("invalid --snapshots '%s' (follow or skip)",
+				  arg);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_DOMAIN:
+		if (parse_domain(arg, &o->domain)) {
+			log_error("invalid --domain '%s' (none, owner or subvolume)",
+				  arg);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * The options without a value, and what getopt found wrong. Returns 0 or
+ * -EINVAL with the reason logged; exits after --help.
+ */
+static int parse_switch(int c, char **argv, struct watch_opts *o)
+{
+	switch (c) {
+	case 'n':
+		o->dry_run = true;
+		return 0;
+	case OPT_NO_CONFIG:
+		o->no_config = true;
+		return 0;
+	case OPT_BOUNDED:
+		o->bounded_queue = true;
+		return 0;
+	case 'v':
+		if (o->log_level < LOG_LVL_DEBUG)
+			o->log_level++;
+		return 0;
+	case 'q':
+		o->log_level = LOG_LVL_ERROR;
+		return 0;
+	case 'h':
+		watch_usage(stdout);
+		exit(EXIT_OK);
+	case ':':
+		log_error("option '%s' needs an argument (see 'dedupd watch --help')",
+			  argv[optind - 1]);
+		return -EINVAL;
+	default:
+		if (optopt)
+			log_error("unknown option '-%c' (see 'dedupd watch --help')",
+				  optopt);
+		else
+			log_error("unknown option '%s' (see 'dedupd watch --help')",
+				  argv[optind - 1]);
+		return -EINVAL;
+	}
+}
+
+static void set_defaults(struct watch_opts *o)
+{
 	memset(o, 0, sizeof(*o));
 	o->settle = 5;
 	o->reexamine = 30;
@@ -174,209 +404,44 @@ static int parse_args(int argc, char **argv, struct watch_opts *o)
 	o->state_dir = STATE_DIR;
 	o->config_path = WATCH_CONFIG;
 	o->log_level = LOG_LVL_WARN;
+}
+
+/*
+ * @argc/@argv into *@o (whose strings point into @argv). Returns 0 or
+ * -EINVAL with the reason logged; exits after --help.
+ */
+static int parse_args(int argc, char **argv, struct watch_opts *o)
+{
+	int c, li = 0, ret;
+
+	set_defaults(o);
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":x:t:nvqh", watch_longopts,
 				&li)) != -1) {
-		double *dp = NULL;
+		double *dp = duration_of(c, o);
 
-		switch (c) {
-		case OPT_SETTLE:
-			dp = &o->settle;
-			break;
-		case OPT_MIN_AGE:
-			dp = &o->min_age;
-			break;
-		case OPT_REEXAMINE:
-			dp = &o->reexamine;
-			break;
-		case OPT_CHECKPOINT:
-			dp = &o->checkpoint;
-			break;
-		case OPT_DEFRAG_IDLE:
-			dp = &o->defrag_idle;
-			break;
-		case OPT_LOADAVG: {
-			char *end;
-
-			errno = 0;
-			o->loadavg_target = strtod(optarg, &end);
-			if (errno || end == optarg || *end ||
-			    !isfinite(o->loadavg_target) ||
-			    o->loadavg_target < 0) {
-				log_error("invalid --loadavg-target '%s' (a number, 0 for none)",
-					  optarg);
+		if (dp) {
+			if (parse_seconds(optarg, dp) < 0) {
+				log_error("invalid duration '%s' for --%s (e.g. 5, 500ms, 2m)",
+					  optarg, watch_longopts[li].name);
 				return -EINVAL;
 			}
-			break;
+			continue;
 		}
-		case OPT_INCLUDE:
-		case 'x': {
-			char ***v2 = c == 'x' ? &o->excludes : &o->includes;
-			size_t *n = c == 'x' ? &o->nexcludes : &o->nincludes;
-
-			if (!*optarg || *n >= MAX_GLOBS) {
-				log_error("invalid or too many --%s '%s'",
-					  c == 'x' ? "exclude" : "include",
-					  optarg);
-				return -EINVAL;
-			}
-			*v2 = xrealloc(*v2, (*n + 1) * sizeof(char *));
-			(*v2)[(*n)++] = optarg;
-			break;
-		}
-		case OPT_MIN_SIZE:
-			if (parse_size(optarg, &v)) {
-				log_error("invalid --min-size '%s'", optarg);
-				return -EINVAL;
-			}
-			o->min_size = v ? v : 1;
-			break;
-		case OPT_IO_CLASS:
-			if (!strcmp(optarg, "idle"))
-				o->io_class = 3;
-			else if (!strcmp(optarg, "best-effort"))
-				o->io_class = 2;
-			else if (!strcmp(optarg, "none"))
-				o->io_class = 0;
-			else {
-				log_error("invalid --io-class '%s' (idle, best-effort or none)",
-					  optarg);
-				return -EINVAL;
-			}
-			break;
-		case 't':
-			if (parse_size(optarg, &v) || v < 1 || v > 256) {
-				log_error("invalid --threads '%s' (1 to 256)",
-					  optarg);
-				return -EINVAL;
-			}
-			o->threads = (unsigned int)v;
-			break;
-		case 'n':
-			o->dry_run = true;
-			break;
-		case OPT_DB:
-			if (!*optarg) {
-				log_error("--db needs a path");
-				return -EINVAL;
-			}
-			o->db_path = optarg;
-			break;
-		case OPT_DB_SIZE:
-			if (parse_size(optarg, &v) || v < HASHDB_MIN_SIZE ||
-			    v > HASHDB_MAX_SIZE) {
-				log_error("invalid --db-size '%s' (256K to 1T, e.g. 64M)",
-					  optarg);
-				return -EINVAL;
-			}
-			o->db_size = v;
-			break;
-		case OPT_STATE_DIR:
-			if (optarg[0] != '/') {
-				log_error("--state-dir needs an absolute path");
-				return -EINVAL;
-			}
-			o->state_dir = optarg;
-			break;
-		case OPT_SOCKET:
-			if (!*optarg || strlen(optarg) >=
-				sizeof(((struct sockaddr_un *)0)->sun_path)) {
-				log_error("invalid --socket '%s'", optarg);
-				return -EINVAL;
-			}
-			o->socket_path = optarg;
-			break;
-		case OPT_CONFIG:
-			o->config_path = optarg;
-			break;
-		case OPT_NO_CONFIG:
-			o->no_config = true;
-			break;
-		case OPT_BOUNDED:
-			o->bounded_queue = true;
-			break;
-		case OPT_DEFRAG_THRESHOLD: {
-			char *end;
-
-			errno = 0;
-			o->defrag_threshold = strtod(optarg, &end);
-			if (errno || end == optarg || *end ||
-			    !isfinite(o->defrag_threshold) ||
-			    o->defrag_threshold < 0) {
-				log_error("invalid --defrag-threshold '%s' (extents per MiB, 0: no defrag)",
-					  optarg);
-				return -EINVAL;
-			}
-			break;
-		}
-		case OPT_DEFRAG_CHUNK:
-			if (parse_size(optarg, &v) || v < (1 << 20) ||
-			    v > (1ULL << 30) || v % 4096) {
-				log_error("invalid --defrag-chunk '%s' (1M to 1G)",
-					  optarg);
-				return -EINVAL;
-			}
-			o->defrag_chunk = v;
-			break;
-		case OPT_SNAPSHOTS:
-			if (parse_snapshots_mode(optarg, &o->skip_snapshots)) {
-				log_error("invalid --snapshots '%s' (follow or skip)",
-					  optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_DOMAIN:
-			if (parse_domain(optarg, &o->domain)) {
-				log_error("invalid --domain '%s' (none, owner or subvolume)",
-					  optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_MOUNT:
-			if (o->nmounts >= MAX_MOUNTS) {
-				log_error("too many mounts (at most %d)",
-					  MAX_MOUNTS);
-				return -EINVAL;
-			}
-			o->mounts[o->nmounts++] = optarg;
-			break;
-		case 'v':
-			if (o->log_level < LOG_LVL_DEBUG)
-				o->log_level++;
-			break;
-		case 'q':
-			o->log_level = LOG_LVL_ERROR;
-			break;
-		case 'h':
-			watch_usage(stdout);
-			exit(EXIT_OK);
-		case ':':
-			log_error("option '%s' needs an argument (see 'dedupd watch --help')",
-				  argv[optind - 1]);
-			return -EINVAL;
-		default:
-			if (optopt)
-				log_error("unknown option '-%c' (see 'dedupd watch --help')",
-					  optopt);
-			else
-				log_error("unknown option '%s' (see 'dedupd watch --help')",
-					  argv[optind - 1]);
-			return -EINVAL;
-		}
-		if (dp && parse_seconds(optarg, dp) < 0) {
-			log_error("invalid duration '%s' for --%s (e.g. 5, 500ms, 2m)",
-				  optarg, watch_longopts[li].name);
-			return -EINVAL;
-		}
+		ret = parse_number(c, optarg, o);
+		if (ret == 1)
+			ret = parse_place(c, optarg, o);
+		if (ret == 1)
+			ret = parse_mode(c, optarg, o);
+		if (ret == 1)
+			ret = parse_switch(c, argv, o);
+		if (ret < 0)
+			return ret;
 	}
-	for (; optind < argc; optind++) {
-		if (o->nmounts >= MAX_MOUNTS) {
-			log_error("too many mounts (at most %d)", MAX_MOUNTS);
+	for (; optind < argc; optind++)
+		if (add_mount(o, argv[optind]) < 0)
 			return -EINVAL;
-		}
-		o->mounts[o->nmounts++] = argv[optind];
-	}
 	if (!o->threads) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 
