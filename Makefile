@@ -101,9 +101,12 @@ $(PROG): $(DAEMON_OBJS) $(B)/libhashdb.a $(B)/libioctlcompat.a
 # relocatable object whose other symbols are made local, so that they cannot
 # clash with a program's either.
 DEDUPD_VERSION := $(shell sed -n 's/^\#define DEDUPD_VERSION_STRING "\(.*\)"/\1/p' daemon/lib/dedupd.h)
+# The relinker and the executor are a few files each (relink-*.c, executor-*.c).
+RELINK_SRCS := $(sort $(wildcard daemon/engine/relink*.c))
+RELINK_OBJS = $(RELINK_SRCS:%.c=$(B)/%.o)
 LIB_SRCS := daemon/lib/lib.c daemon/common/client.c daemon/common/config.c daemon/engine/engine.c \
 	daemon/engine/hasher.c daemon/engine/executor.c daemon/engine/plan.c daemon/engine/pass.c \
-	daemon/engine/index.c daemon/engine/walk.c daemon/common/util.c daemon/common/log.c daemon/engine/relink.c \
+	daemon/engine/index.c daemon/engine/walk.c daemon/common/util.c daemon/common/log.c $(RELINK_SRCS) \
 	daemon/engine/physmap.c daemon/common/djson.c daemon/engine/metabudget.c \
 	$(HASHDB_SRCS) ioctl-compat/btrfs.c ioctl-compat/btrfs-search.c \
 	ioctl-compat/dedupe.c \
@@ -170,13 +173,13 @@ test-handle_OBJS := $(B)/ioctl-compat/handle.o
 test-handle_WRAPS := name_to_handle_at
 test-hashdb_OBJS := $(B)/libhashdb.a
 test-hashdb_WRAPS :=
-test-executor_OBJS := $(B)/daemon/engine/executor.o $(B)/daemon/engine/engine.o $(B)/daemon/engine/relink.o $(B)/daemon/engine/metabudget.o \
+test-executor_OBJS := $(B)/daemon/engine/executor.o $(B)/daemon/engine/engine.o $(RELINK_OBJS) $(B)/daemon/engine/metabudget.o \
 	$(B)/daemon/engine/physmap.o $(B)/daemon/engine/walk.o \
 	$(B)/daemon/engine/plan.o $(B)/daemon/common/util.o $(B)/daemon/common/log.o \
 	$(B)/libhashdb.a $(B)/libioctlcompat.a
 test-executor_WRAPS := dedupe_submit engine_open_file close
 test-hasher_OBJS := $(B)/daemon/engine/hasher.o $(B)/daemon/engine/pass.o \
-	$(B)/daemon/engine/executor.o $(B)/daemon/engine/engine.o $(B)/daemon/engine/relink.o $(B)/daemon/engine/metabudget.o \
+	$(B)/daemon/engine/executor.o $(B)/daemon/engine/engine.o $(RELINK_OBJS) $(B)/daemon/engine/metabudget.o \
 	$(B)/daemon/engine/physmap.o $(B)/daemon/engine/walk.o $(B)/daemon/engine/plan.o \
 	$(B)/daemon/common/util.o $(B)/daemon/common/log.o $(B)/libhashdb.a \
 	$(B)/libioctlcompat.a
@@ -190,7 +193,7 @@ test-queue_OBJS := $(B)/daemon/service/queue.o $(B)/daemon/common/util.o
 test-queue_WRAPS :=
 test-plan_OBJS := $(B)/daemon/engine/plan.o $(B)/daemon/common/util.o
 test-plan_WRAPS :=
-test-phys_OBJS := $(B)/daemon/engine/engine.o $(B)/daemon/engine/relink.o $(B)/daemon/engine/metabudget.o \
+test-phys_OBJS := $(B)/daemon/engine/engine.o $(RELINK_OBJS) $(B)/daemon/engine/metabudget.o \
 	$(B)/daemon/engine/physmap.o $(B)/daemon/engine/walk.o $(B)/daemon/common/log.o $(B)/daemon/common/util.o $(B)/libhashdb.a \
 	$(B)/libioctlcompat.a
 test-phys_WRAPS :=
