@@ -101,13 +101,16 @@ $(PROG): $(DAEMON_OBJS) $(B)/libhashdb.a $(B)/libioctlcompat.a
 # relocatable object whose other symbols are made local, so that they cannot
 # clash with a program's either.
 DEDUPD_VERSION := $(shell sed -n 's/^\#define DEDUPD_VERSION_STRING "\(.*\)"/\1/p' daemon/lib/dedupd.h)
-# The relinker and the executor are a few files each (relink-*.c, executor-*.c).
+# The relinker, the executor and the hasher are a few files each
+# (relink-*.c, executor-*.c, hasher-*.c).
 RELINK_SRCS := $(sort $(wildcard daemon/engine/relink*.c))
 RELINK_OBJS = $(RELINK_SRCS:%.c=$(B)/%.o)
 EXECUTOR_SRCS := $(sort $(wildcard daemon/engine/executor*.c))
 EXECUTOR_OBJS = $(EXECUTOR_SRCS:%.c=$(B)/%.o)
+HASHER_SRCS := $(sort $(wildcard daemon/engine/hasher*.c))
+HASHER_OBJS = $(HASHER_SRCS:%.c=$(B)/%.o)
 LIB_SRCS := daemon/lib/lib.c daemon/common/client.c daemon/common/config.c daemon/engine/engine.c \
-	daemon/engine/hasher.c $(EXECUTOR_SRCS) daemon/engine/plan.c daemon/engine/pass.c \
+	$(HASHER_SRCS) $(EXECUTOR_SRCS) daemon/engine/plan.c daemon/engine/pass.c \
 	daemon/engine/index.c daemon/engine/walk.c daemon/common/util.c daemon/common/log.c $(RELINK_SRCS) \
 	daemon/engine/physmap.c daemon/common/djson.c daemon/engine/metabudget.c \
 	$(HASHDB_SRCS) ioctl-compat/btrfs.c ioctl-compat/btrfs-search.c \
@@ -180,7 +183,7 @@ test-executor_OBJS := $(EXECUTOR_OBJS) $(B)/daemon/engine/engine.o $(RELINK_OBJS
 	$(B)/daemon/engine/plan.o $(B)/daemon/common/util.o $(B)/daemon/common/log.o \
 	$(B)/libhashdb.a $(B)/libioctlcompat.a
 test-executor_WRAPS := dedupe_submit engine_open_file close
-test-hasher_OBJS := $(B)/daemon/engine/hasher.o $(B)/daemon/engine/pass.o \
+test-hasher_OBJS := $(HASHER_OBJS) $(B)/daemon/engine/pass.o \
 	$(EXECUTOR_OBJS) $(B)/daemon/engine/engine.o $(RELINK_OBJS) $(B)/daemon/engine/metabudget.o \
 	$(B)/daemon/engine/physmap.o $(B)/daemon/engine/walk.o $(B)/daemon/engine/plan.o \
 	$(B)/daemon/common/util.o $(B)/daemon/common/log.o $(B)/libhashdb.a \

@@ -6,7 +6,8 @@
  * with large sequential reads. Each full block is hashed with xxh3; the
  * partial block at EOF gets a hash seeded with its length, so it can match
  * only an identical tail. All-zero blocks are left out: sharing them would
- * pile references on one extent for no gain over a hole.
+ * pile references on one extent for no gain over a hole. Whether a file is
+ * to be hashed at all, and its record in the index, are hasher-file.c's.
  */
 #include <endian.h>
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "daemon/engine/hasher-internal.h"
 #include "daemon/engine/engine.h"
 #include "daemon/common/log.h"
 #include "daemon/engine/phys.h"
@@ -25,29 +27,8 @@
 #include "ioctl-compat/btrfs.h"
 #include "ioctl-compat/handle.h"
 
-#define SEG_BLOCKS (1u << 16)	/* blocks matched at a time: bounds memory */
 #define TAIL_SEED 0x7a11ULL
 #define DOMAIN_SEED 0xd0a1ULL
-#define EXTEND_BLOCKS 64	/* source blocks read at a time to grow a run */
-
-struct hash_state {
-	struct engine *e;
-	struct file_job *job;
-	uint64_t *seg;		/* hashes of the current segment, 0 = none */
-	uint64_t seg_start;	/* first block of the segment */
-	uint64_t seg_used;	/* blocks of the segment seen so far */
-	uint64_t nblocks;	/* blocks in the file, the tail included */
-	uint32_t tail_len;	/* bytes in the last block if partial, else 0 */
-	XXH3_state_t *digest;
-	uint64_t zero_run;	/* zero blocks pending in the digest */
-	bool digest_valid;
-	uint64_t zero_hash;
-	uint32_t src_id;	/* source open for extension, or 0 */
-	int src_fd;
-	uint8_t *xbuf;		/* EXTEND_BLOCKS blocks */
-	uint64_t bad_off;	/* where a read failed */
-	uint64_t salt;		/* --domain: the file's, or 0 */
-};
 
 static bool block_is_zero(const uint8_t *p, size_t len)
 {
@@ -448,161 +429,6 @@ static void add_extent(struct file_job *job, const struct extent *ex)
 	job->extents[job->nextents++] = *ex;
 }
 
-/*
- * Marks file @id taken up in this pass. Returns true if it already was: a
- * hard link to a file seen under another name. Called under db_lock.
- */
-static bool take_id(struct engine *e, uint32_t id)
-{
-	bool was;
-
-	if (id >= e->ids_cap) {
-		size_t bytes = e->ids_cap / 8, need = ((size_t)id + 1) / 8 + 1;
-
-		need = need < 4096 ? 4096 : need * 2;
-		e->ids_taken = xrealloc(e->ids_taken, need);
-		memset(e->ids_taken + bytes, 0, need - bytes);
-		e->ids_cap = need * 8;
-	}
-	was = e->ids_taken[id / 8] & (1u << (id % 8));
-	e->ids_taken[id / 8] |= (uint8_t)(1u << (id % 8));
-	return was;
-}
-
-/*
- * Finds or adds the file in the index. Returns 1 if it is unchanged since it
- * was last indexed, 2 if it is a hard link to a file already taken up in
- * this pass, 0 if it is to be hashed (job->file_id set), or -errno.
- */
-static int lookup_file(struct engine *e, struct file_job *job,
-		       const struct file_id_handle *h)
-{
-	struct hashdb_file rec;
-	uint32_t id;
-	int ret;
-
-	pthread_mutex_lock(&e->db_lock);
-	ret = hashdb_file_find(e->db, h->type, h->data, h->len, &id);
-	if (ret == 1 && take_id(e, id)) {
-		pthread_mutex_unlock(&e->db_lock);
-		return 2;
-	}
-	if (ret == 1 && !hashdb_file_get(e->db, id, &rec)) {
-		if (rec.cookie == job->cookie && rec.size == job->size) {
-			pthread_mutex_unlock(&e->db_lock);
-			return 1;
-		}
-		job->prev_gen = rec.gen;
-	}
-	if (ret != 1) {
-		ret = hashdb_file_add(e->db, h->type, h->data, h->len, &id);
-		if (ret < 0) {
-			pthread_mutex_unlock(&e->db_lock);
-			return ret;
-		}
-		(void)take_id(e, id);
-	}
-	engine_remember_path(e, id, job->path);
-	pthread_mutex_unlock(&e->db_lock);
-	job->file_id = id;
-	return 0;
-}
-
-static void finish_digest(struct hash_state *hs)
-{
-	struct engine *e = hs->e;
-	struct file_job *job = hs->job;
-	struct hashdb_file rec;
-	uint64_t digest;
-	uint32_t id;
-
-	if (hs->zero_run) {
-		uint64_t mark[2] = { 0, hs->zero_run };
-
-		XXH3_64bits_update(hs->digest, mark, sizeof(mark));
-	}
-	XXH3_64bits_update(hs->digest, &job->size, sizeof(job->size));
-	digest = XXH3_64bits_digest(hs->digest);
-
-	pthread_mutex_lock(&e->db_lock);
-	if (hashdb_digest_lookup(e->db, digest, &id) == 1 &&
-	    id != job->file_id && !hashdb_file_get(e->db, id, &rec) &&
-	    rec.size == job->size) {
-		/* The whole file: one run, whatever its extent layout. */
-		pthread_mutex_unlock(&e->db_lock);
-		job->nruns = 0;
-		job->runs = grow_array(job->runs, &job->cap_runs, 1,
-				       sizeof(*job->runs));
-		job->runs[job->nruns++] = (struct match_run){
-			.src_id = id,
-			.src_blk = 0,
-			.dst_blk = 0,
-			.nblk = hs->nblocks,
-			.len = job->size,
-		};
-		return;
-	}
-	(void)hashdb_digest_insert(e->db, digest, job->file_id);
-	pthread_mutex_unlock(&e->db_lock);
-}
-
-/*
- * btrfs: the byte ranges of a changed file written after the generation its
- * last hashing covered. Data already indexed is not hashed again.
- */
-#define NEW_RANGES_MAX 4096
-
-struct new_ranges {
-	struct byte_range *v;
-	size_t n, cap;
-	uint32_t blksz;
-};
-
-static int add_new_range(void *arg, uint64_t off, uint64_t len)
-{
-	struct new_ranges *nr = arg;
-	uint64_t end = off + len;
-
-	/* Whole blocks: extent items are block-aligned but inline ones. */
-	off -= off % nr->blksz;
-	end = (end + nr->blksz - 1) / nr->blksz * nr->blksz;
-	if (nr->n && nr->v[nr->n - 1].off + nr->v[nr->n - 1].len >= off) {
-		struct byte_range *last = &nr->v[nr->n - 1];
-
-		if (end > last->off + last->len)
-			last->len = end - last->off;
-		return 0;
-	}
-	if (nr->n == NEW_RANGES_MAX)
-		return -E2BIG;	/* too scattered: hash it all */
-	nr->v = grow_array(nr->v, &nr->cap, nr->n + 1, sizeof(*nr->v));
-	nr->v[nr->n++] = (struct byte_range){ off, end - off };
-	return 0;
-}
-
-/*
- * Fills @nr for @job. Returns 1 if only those ranges need hashing, 0 if the
- * whole file does.
- */
-static int find_new_ranges(struct engine *e, struct file_job *job,
-			   const struct file_id_handle *h,
-			   struct new_ranges *nr)
-{
-	uint64_t ino, root;
-
-	if (e->fs.kind != FS_BTRFS || !job->prev_gen || !job->gen ||
-	    h->type != BTRFS_FID_TYPE || h->len < BTRFS_FID_LEN)
-		return 0;
-	memcpy(&ino, h->data, 8);
-	memcpy(&root, h->data + 8, 8);
-	nr->blksz = e->blksz;
-	if (btrfs_inode_new_ranges(job->fd, le64toh(root), le64toh(ino),
-				   job->prev_gen, add_new_range, nr) < 0) {
-		nr->n = 0;
-		return 0;
-	}
-	return 1;
-}
 
 /* Hashes the parts of extent @ex that are in @nr. */
 static int hash_new_parts(struct hash_state *hs, const struct extent *ex,
@@ -699,7 +525,7 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 		atomic_fetch_add(&e->st.files_skipped, 1);
 		goto out_close;
 	}
-	ret = lookup_file(e, job, &h);
+	ret = hasher_lookup_file(e, job, &h);
 	if (ret == 1) {
 		atomic_fetch_add(&e->st.files_unchanged, 1);
 		goto out_close;
@@ -718,7 +544,7 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 	if (e->fs.kind == FS_BTRFS && !e->dry_run &&
 	    btrfs_fs_generation(fd, &job->gen) < 0)
 		job->gen = 0;
-	only_new = find_new_ranges(e, job, &h, &nr) == 1;
+	only_new = hasher_find_new_ranges(e, job, &h, &nr) == 1;
 
 	hs.nblocks = (job->size + e->blksz - 1) / e->blksz;
 	hs.tail_len = job->size % e->blksz;
@@ -841,7 +667,7 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 	 * at once never match each other both ways.
 	 */
 	if (hs.digest_valid && !job->nruns)
-		finish_digest(&hs);
+		hasher_finish_digest(&hs);
 	plan_trim_encoded(job, e->blksz);
 	plan_trim_self_overlap(job, e->blksz);
 	for (i = 0; i < job->nruns; i++)

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef DEDUPD_HASHER_INTERNAL_H
+#define DEDUPD_HASHER_INTERNAL_H
+
+/*
+ * What the hasher's files share (hasher.c, hasher-file.c): the state of one
+ * file being hashed. Not for use outside them; engine_hash_file()
+ * (engine.h) is the hasher's one entry.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <xxhash.h>
+
+#include "daemon/engine/engine.h"
+#include "ioctl-compat/handle.h"
+
+#define SEG_BLOCKS (1u << 16)	/* blocks matched at a time: bounds memory */
+#define EXTEND_BLOCKS 64	/* source blocks read at a time to grow a run */
+
+struct hash_state {
+	struct engine *e;
+	struct file_job *job;
+	uint64_t *seg;		/* hashes of the current segment, 0 = none */
+	uint64_t seg_start;	/* first block of the segment */
+	uint64_t seg_used;	/* blocks of the segment seen so far */
+	uint64_t nblocks;	/* blocks in the file, the tail included */
+	uint32_t tail_len;	/* bytes in the last block if partial, else 0 */
+	XXH3_state_t *digest;
+	uint64_t zero_run;	/* zero blocks pending in the digest */
+	bool digest_valid;
+	uint64_t zero_hash;
+	uint32_t src_id;	/* source open for extension, or 0 */
+	int src_fd;
+	uint8_t *xbuf;		/* EXTEND_BLOCKS blocks */
+	uint64_t bad_off;	/* where a read failed */
+	uint64_t salt;		/* --domain: the file's, or 0 */
+};
+
+/*
+ * btrfs: the byte ranges of a changed file written after the generation its
+ * last hashing covered. Data already indexed is not hashed again.
+ */
+struct new_ranges {
+	struct byte_range *v;
+	size_t n, cap;
+	uint32_t blksz;
+};
+
+/*
+ * Finds or adds the file in the index. Returns 1 if it is unchanged since it
+ * was last indexed, 2 if it is a hard link to a file already taken up in
+ * this pass, 0 if it is to be hashed (job->file_id set), or -errno.
+ */
+int hasher_lookup_file(struct engine *e, struct file_job *job,
+		       const struct file_id_handle *h);
+
+/* Looks the whole file's digest up, or records it (finishing it first). */
+void hasher_finish_digest(struct hash_state *hs);
+
+/*
+ * Fills @nr for @job. Returns 1 if only those ranges need hashing, 0 if the
+ * whole file does.
+ */
+int hasher_find_new_ranges(struct engine *e, struct file_job *job,
+			   const struct file_id_handle *h,
+			   struct new_ranges *nr);
+
+#endif
