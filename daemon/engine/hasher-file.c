@@ -3,15 +3,19 @@
  * The hasher's files in the index (hasher-internal.h): which file a job is
  * (found or added by its handle, a hard link taken up once), whether it
  * changed since it was last indexed and, on btrfs, which of its ranges are
- * new since; the whole-file digest.
+ * new since; the whole-file digest. And whether a job is to be hashed at
+ * all (hasher_open_file).
  */
 #include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "daemon/engine/hasher-internal.h"
+#include "daemon/common/log.h"
 #include "daemon/common/util.h"
 #include "ioctl-compat/btrfs.h"
 
@@ -150,4 +154,89 @@ int hasher_find_new_ranges(struct engine *e, struct file_job *job,
 		return 0;
 	}
 	return 1;
+}
+
+int hasher_open_file(struct engine *e, struct file_job *job, struct stat *st,
+		     struct file_id_handle *h)
+{
+	bool given_fd = job->fd >= 0;
+	int fd, ret, mnt_id;
+
+	fd = given_fd ? job->fd : engine_open_path(job->path);
+	if (fd < 0) {
+		if (fd == -EACCES || fd == -EPERM) {
+			log_info("cannot read '%s', skipping", job->path);
+			atomic_fetch_add(&e->st.files_unreadable, 1);
+		} else if (fd == -ELOOP) {
+			/* O_NOFOLLOW: a symlink is at the name now. */
+			log_info("'%s' was replaced by a symlink since the walk, skipping",
+				 job->path);
+			atomic_fetch_add(&e->st.files_replaced, 1);
+		} else if (fd == -ENOENT || fd == -ENOTDIR) {
+			atomic_fetch_add(&e->st.files_vanished, 1);
+		} else {
+			log_info("cannot open '%s': %s, skipping", job->path,
+				 strerror(-fd));
+			atomic_fetch_add(&e->st.errors, 1);
+		}
+		return -1;
+	}
+	job->fd = fd;
+	if (fstat(fd, st) < 0) {
+		atomic_fetch_add(&e->st.files_vanished, 1);
+		goto out_close;
+	}
+	/*
+	 * Not what the walk found: a FIFO (opened without blocking), or
+	 * another inode, put there or reached through a directory replaced by
+	 * a symlink (O_NOFOLLOW guards the last component only). Its data are
+	 * not the walked file's: leave it.
+	 */
+	if (!S_ISREG(st->st_mode) ||
+	    (job->walked_ino && ((uint64_t)st->st_dev != job->walked_dev ||
+				 (uint64_t)st->st_ino != job->walked_ino))) {
+		log_info("'%s' was replaced since the walk, skipping",
+			 job->path);
+		atomic_fetch_add(&e->st.files_replaced, 1);
+		goto out_close;
+	}
+	job->size = (uint64_t)st->st_size;
+	if (job->size < e->min_size || job->size == 0) {
+		atomic_fetch_add(&e->st.files_skipped, 1);
+		goto out_close;
+	}
+	job->cookie = stat_cookie(st);
+	ret = file_handle_get(fd, "", h, &mnt_id);
+	if (ret < 0) {
+		log_info("no file handle for '%s': %s, skipping", job->path,
+			 strerror(-ret));
+		atomic_fetch_add(&e->st.files_skipped, 1);
+		goto out_close;
+	}
+	if (mnt_id != e->mnt_id && !given_fd) {
+		/* A file bind-mounted into the tree: another mount (a
+		 * caller that opened the file itself has vetted it). */
+		atomic_fetch_add(&e->st.files_skipped, 1);
+		goto out_close;
+	}
+	ret = hasher_lookup_file(e, job, h);
+	if (ret == 1) {
+		atomic_fetch_add(&e->st.files_unchanged, 1);
+		goto out_close;
+	}
+	if (ret == 2) {
+		atomic_fetch_add(&e->st.files_hardlinks, 1);
+		goto out_close;
+	}
+	if (ret < 0) {
+		log_warn("cannot index '%s': %s, skipping", job->path,
+			 strerror(-ret));
+		atomic_fetch_add(&e->st.errors, 1);
+		goto out_close;
+	}
+	return fd;
+out_close:
+	close(fd);
+	job->fd = -1;
+	return -1;
 }

@@ -48,6 +48,17 @@ struct new_ranges {
 	uint32_t blksz;
 };
 
+struct stat;
+
+/*
+ * Opens @job (or takes the fd it came with) and decides whether to hash
+ * it: the file the walk found, not too small, on this mount, changed since
+ * it was last indexed (hasher_lookup_file). Returns the fd (job->fd too),
+ * with @st and @h filled; or -1, counted, with nothing left open.
+ */
+int hasher_open_file(struct engine *e, struct file_job *job, struct stat *st,
+		     struct file_id_handle *h);
+
 /*
  * Finds or adds the file in the index. Returns 1 if it is unchanged since it
  * was last indexed, 2 if it is a hard link to a file already taken up in

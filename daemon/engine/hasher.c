@@ -452,121 +452,77 @@ static int hash_new_parts(struct hash_state *hs, const struct extent *ex,
 	return 0;
 }
 
-void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
-		      size_t buflen)
+/* Sets @hs up for its file. Returns 0, or -ENOMEM (nothing to free). */
+static int hash_state_init(struct hash_state *hs, const struct stat *st,
+			   uint8_t *buf, size_t buflen)
 {
-	struct new_ranges nr = { 0 };
-	bool only_new = false;
-	struct hash_state hs = { .e = e, .job = job, .src_fd = -1 };
-	struct file_id_handle h;
-	struct fiemap_iter *it = NULL;
-	struct extent ex;
-	struct stat st;
-	uint64_t next_blk = 0, dup = 0;
-	int fd, ret, mnt_id;
-	bool given_fd;
-	size_t i;
+	struct engine *e = hs->e;
+	struct file_job *job = hs->job;
 
-	given_fd = job->fd >= 0;
-	fd = given_fd ? job->fd : engine_open_path(job->path);
-	if (fd < 0) {
-		if (fd == -EACCES || fd == -EPERM) {
-			log_info("cannot read '%s', skipping", job->path);
-			atomic_fetch_add(&e->st.files_unreadable, 1);
-		} else if (fd == -ELOOP) {
-			/* O_NOFOLLOW: a symlink is at the name now. */
-			log_info("'%s' was replaced by a symlink since the walk, skipping",
-				 job->path);
-			atomic_fetch_add(&e->st.files_replaced, 1);
-		} else if (fd == -ENOENT || fd == -ENOTDIR) {
-			atomic_fetch_add(&e->st.files_vanished, 1);
-		} else {
-			log_info("cannot open '%s': %s, skipping", job->path,
-				 strerror(-fd));
-			atomic_fetch_add(&e->st.errors, 1);
-		}
-		return;
-	}
-	job->fd = fd;
-	if (fstat(fd, &st) < 0) {
-		atomic_fetch_add(&e->st.files_vanished, 1);
-		goto out_close;
-	}
-	/*
-	 * Not what the walk found: a FIFO (opened without blocking), or
-	 * another inode, put there or reached through a directory replaced by
-	 * a symlink (O_NOFOLLOW guards the last component only). Its data are
-	 * not the walked file's: leave it.
-	 */
-	if (!S_ISREG(st.st_mode) ||
-	    (job->walked_ino && ((uint64_t)st.st_dev != job->walked_dev ||
-				 (uint64_t)st.st_ino != job->walked_ino))) {
-		log_info("'%s' was replaced since the walk, skipping",
-			 job->path);
-		atomic_fetch_add(&e->st.files_replaced, 1);
-		goto out_close;
-	}
-	job->size = (uint64_t)st.st_size;
-	if (job->size < e->min_size || job->size == 0) {
-		atomic_fetch_add(&e->st.files_skipped, 1);
-		goto out_close;
-	}
-	job->cookie = stat_cookie(&st);
-	ret = file_handle_get(fd, "", &h, &mnt_id);
-	if (ret < 0) {
-		log_info("no file handle for '%s': %s, skipping", job->path,
-			 strerror(-ret));
-		atomic_fetch_add(&e->st.files_skipped, 1);
-		goto out_close;
-	}
-	if (mnt_id != e->mnt_id && !given_fd) {
-		/* A file bind-mounted into the tree: another mount (a
-		 * caller that opened the file itself has vetted it). */
-		atomic_fetch_add(&e->st.files_skipped, 1);
-		goto out_close;
-	}
-	ret = hasher_lookup_file(e, job, &h);
-	if (ret == 1) {
-		atomic_fetch_add(&e->st.files_unchanged, 1);
-		goto out_close;
-	}
-	if (ret == 2) {
-		atomic_fetch_add(&e->st.files_hardlinks, 1);
-		goto out_close;
-	}
-	if (ret < 0) {
-		log_warn("cannot index '%s': %s, skipping", job->path,
-			 strerror(-ret));
-		atomic_fetch_add(&e->st.errors, 1);
-		goto out_close;
-	}
-
-	if (e->fs.kind == FS_BTRFS && !e->dry_run &&
-	    btrfs_fs_generation(fd, &job->gen) < 0)
-		job->gen = 0;
-	only_new = hasher_find_new_ranges(e, job, &h, &nr) == 1;
-
-	hs.nblocks = (job->size + e->blksz - 1) / e->blksz;
-	hs.tail_len = job->size % e->blksz;
+	hs->nblocks = (job->size + e->blksz - 1) / e->blksz;
+	hs->tail_len = job->size % e->blksz;
 	/* Sized to the file: most files are small, and zeroing 512 KiB for
 	 * each of them was the scan's largest CPU cost. */
-	hs.seg = xcalloc(hs.nblocks < SEG_BLOCKS ? hs.nblocks : SEG_BLOCKS,
-			 sizeof(*hs.seg));
-	hs.digest = XXH3_createState();
-	if (!hs.digest) {
-		free(hs.seg);
-		goto out_close;
+	hs->seg = xcalloc(hs->nblocks < SEG_BLOCKS ? hs->nblocks : SEG_BLOCKS,
+			  sizeof(*hs->seg));
+	hs->digest = XXH3_createState();
+	if (!hs->digest) {
+		free(hs->seg);
+		return -ENOMEM;
 	}
-	XXH3_64bits_reset(hs.digest);
-	hs.digest_valid = true;
+	XXH3_64bits_reset(hs->digest);
+	hs->digest_valid = true;
 	memset(buf, 0, e->blksz);
-	hs.zero_hash = XXH3_64bits(buf, e->blksz);
+	hs->zero_hash = XXH3_64bits(buf, e->blksz);
 	if (e->domain == DOMAIN_SUBVOLUME && e->fs.kind == FS_BTRFS &&
-	    !job->root && btrfs_file_root(fd, &job->root, &job->ino) < 0)
+	    !job->root && btrfs_file_root(job->fd, &job->root, &job->ino) < 0)
 		job->root = 0;	/* XFS and ext4: one domain */
-	hs.salt = domain_salt(e, job, &st);
+	hs->salt = domain_salt(e, job, st);
 	if (job->size > buflen)	/* more than one read: ask for readahead */
-		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+		(void)posix_fadvise(job->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	return 0;
+}
+
+/* Hashes one extent of the file's map, if it is data. Returns 0 or -errno. */
+static int hash_extent(struct hash_state *hs, const struct extent *ex,
+		       const struct new_ranges *nr, bool only_new,
+		       uint8_t *buf, size_t buflen, uint64_t *next_blk)
+{
+	if (ex->flags & (EXTENT_HOLE | EXTENT_UNWRITTEN)) {
+		/* Holes are not data: block runs skip them,
+		 * a whole-file run would count them. */
+		hs->digest_valid = false;
+		return 0;
+	}
+	if (ex->flags & EXTENT_INLINE) {
+		/* In metadata: nothing on disk to free. */
+		hs->digest_valid = false;
+		return 0;
+	}
+	add_extent(hs->job, ex);
+	if (only_new)
+		return hash_new_parts(hs, ex, nr, buf, buflen, next_blk);
+	/* Pieces another file hashed become aliases,
+	 * which follow that file: not across domains. */
+	if ((ex->flags & EXTENT_SHARED) && hs->e->domain == DOMAIN_NONE &&
+	    !(ex->flags & (EXTENT_UNKNOWN | EXTENT_DELALLOC | EXTENT_ENCODED)))
+		return hash_shared_extent(hs, ex, buf, buflen, next_blk);
+	return hash_range(hs, ex->logical, ex->length, buf, buflen, next_blk);
+}
+
+/*
+ * Hashes the file's data, extent by extent (with @only_new, only the
+ * ranges of @nr). Returns 0 or -errno.
+ */
+static int hash_data(struct hash_state *hs, const struct new_ranges *nr,
+		     bool only_new, uint8_t *buf, size_t buflen,
+		     uint64_t *next_blk)
+{
+	struct engine *e = hs->e;
+	struct file_job *job = hs->job;
+	struct fiemap_iter *it = NULL;
+	struct extent ex;
+	int ret;
 
 	/*
 	 * On XFS a file of one block has no inline data and a hole in it
@@ -576,101 +532,73 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 	if (only_new) {
 		/* Old data keep their cells; the whole-file digest would be
 		 * of the new parts only. */
-		hs.digest_valid = false;
+		hs->digest_valid = false;
 	}
-	if (only_new && !nr.n)
+	if (only_new && !nr->n)
 		ret = 1;	/* nothing new: only metadata changed */
 	else if (e->fs.kind == FS_XFS && job->size <= e->blksz)
 		ret = -EOPNOTSUPP;
 	else
-		ret = fiemap_iter_open(fd, 0, job->size, FIEMAP_ITER_SYNC,
+		ret = fiemap_iter_open(job->fd, 0, job->size, FIEMAP_ITER_SYNC,
 				       &it);
-	if (ret == 1) {
-		ret = 0;
-	} else if (ret < 0) {
+	if (ret == 1)
+		return 0;
+	if (ret < 0) {
 		/* No extent map: hash all of it, place unknown. */
 		ex = (struct extent){ .logical = 0, .length = job->size };
-		ret = only_new ? hash_new_parts(&hs, &ex, &nr, buf, buflen,
-						&next_blk) :
-				 hash_range(&hs, 0, job->size, buf, buflen,
-					    &next_blk);
-	} else {
-		while ((ret = fiemap_iter_next(it, &ex)) == 1) {
-			if (ex.flags & (EXTENT_HOLE | EXTENT_UNWRITTEN)) {
-				/* Holes are not data: block runs skip them,
-				 * a whole-file run would count them. */
-				hs.digest_valid = false;
-				continue;
-			}
-			if (ex.flags & EXTENT_INLINE) {
-				/* In metadata: nothing on disk to free. */
-				hs.digest_valid = false;
-				continue;
-			}
-			add_extent(job, &ex);
-			if (only_new) {
-				ret = hash_new_parts(&hs, &ex, &nr, buf, buflen,
-						     &next_blk);
-				if (ret < 0)
-					break;
-				continue;
-			}
-			/* Pieces another file hashed become aliases,
-			 * which follow that file: not across domains. */
-			if ((ex.flags & EXTENT_SHARED) &&
-			    e->domain == DOMAIN_NONE &&
-			    !(ex.flags & (EXTENT_UNKNOWN | EXTENT_DELALLOC |
-					  EXTENT_ENCODED))) {
-				ret = hash_shared_extent(&hs, &ex, buf, buflen,
-							 &next_blk);
-				if (ret < 0)
-					break;
-				continue;
-			}
-			ret = hash_range(&hs, ex.logical, ex.length, buf,
-					 buflen, &next_blk);
-			if (ret < 0)
-				break;
-		}
-		it = fiemap_iter_free(it);
+		return only_new ? hash_new_parts(hs, &ex, nr, buf, buflen,
+						 next_blk) :
+				  hash_range(hs, 0, job->size, buf, buflen,
+					     next_blk);
 	}
-	if (ret < 0) {
-		if (ret == -ESTALE) {
-			atomic_fetch_add(&e->st.files_changed, 1);
-		} else if (ret == -EIO) {
-			/* A bad block (btrfs: its checksum fails): the disk's
-			 * problem, not ours; the rest of the pass goes on. */
-			log_warn("cannot read '%s' at offset %llu: %s, skipping",
-				 job->path, (unsigned long long)hs.bad_off,
-				 strerror(-ret));
-			atomic_fetch_add(&e->st.files_unreadable, 1);
-		} else {
-			log_info("cannot read '%s': %s, skipping", job->path,
-				 strerror(-ret));
-			atomic_fetch_add(&e->st.errors, 1);
-		}
-		job->nruns = 0;
-		goto out_free;
+	while ((ret = fiemap_iter_next(it, &ex)) == 1) {
+		ret = hash_extent(hs, &ex, nr, only_new, buf, buflen, next_blk);
+		if (ret < 0)
+			break;
 	}
-	digest_skip_to(&hs, &next_blk, hs.nblocks);
-	match_segment(&hs);
+	fiemap_iter_free(it);
+	return ret;
+}
 
-	/* Changed while we read it? Then our hashes may be of neither. */
-	if (fstat(fd, &st) < 0 || stat_cookie(&st) != job->cookie) {
+/* Counts, and logs, a read of the file that failed with @err. */
+static void read_failed(const struct hash_state *hs, int err)
+{
+	struct engine *e = hs->e;
+	const struct file_job *job = hs->job;
+
+	if (err == -ESTALE) {
 		atomic_fetch_add(&e->st.files_changed, 1);
-		job->nruns = 0;
-		goto out_free;
+	} else if (err == -EIO) {
+		/* A bad block (btrfs: its checksum fails): the disk's
+		 * problem, not ours; the rest of the pass goes on. */
+		log_warn("cannot read '%s' at offset %llu: %s, skipping",
+			 job->path, (unsigned long long)hs->bad_off,
+			 strerror(-err));
+		atomic_fetch_add(&e->st.files_unreadable, 1);
+	} else {
+		log_info("cannot read '%s': %s, skipping", job->path,
+			 strerror(-err));
+		atomic_fetch_add(&e->st.errors, 1);
 	}
+}
+
+/* The file is hashed and unchanged: its runs trimmed, counted, recorded. */
+static void file_hashed(struct hash_state *hs)
+{
+	struct engine *e = hs->e;
+	struct file_job *job = hs->job;
+	uint64_t dup = 0;
+
 	/*
 	 * The digest serves files whose blocks found nothing (sampling left
 	 * them out): only those look up and record it, so two copies hashed
 	 * at once never match each other both ways.
 	 */
-	if (hs.digest_valid && !job->nruns)
-		hasher_finish_digest(&hs);
+	if (hs->digest_valid && !job->nruns)
+		hasher_finish_digest(hs);
 	plan_trim_encoded(job, e->blksz);
 	plan_trim_self_overlap(job, e->blksz);
-	for (i = 0; i < job->nruns; i++)
+	for (size_t i = 0; i < job->nruns; i++)
 		dup += job->runs[i].len;
 	atomic_fetch_add(&e->st.bytes_duplicate, dup);
 	atomic_fetch_add(&e->st.files_scanned, 1);
@@ -686,6 +614,44 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 						  job->gen);
 		pthread_mutex_unlock(&e->db_lock);
 	}
+}
+
+void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
+		      size_t buflen)
+{
+	struct new_ranges nr = { 0 };
+	struct hash_state hs = { .e = e, .job = job, .src_fd = -1 };
+	struct file_id_handle h;
+	struct stat st;
+	uint64_t next_blk = 0;
+	bool only_new;
+	int fd, ret;
+
+	fd = hasher_open_file(e, job, &st, &h);
+	if (fd < 0)
+		return;
+	if (e->fs.kind == FS_BTRFS && !e->dry_run &&
+	    btrfs_fs_generation(fd, &job->gen) < 0)
+		job->gen = 0;
+	only_new = hasher_find_new_ranges(e, job, &h, &nr) == 1;
+	if (hash_state_init(&hs, &st, buf, buflen) < 0)
+		goto out_close;
+	ret = hash_data(&hs, &nr, only_new, buf, buflen, &next_blk);
+	if (ret < 0) {
+		read_failed(&hs, ret);
+		job->nruns = 0;
+		goto out_free;
+	}
+	digest_skip_to(&hs, &next_blk, hs.nblocks);
+	match_segment(&hs);
+
+	/* Changed while we read it? Then our hashes may be of neither. */
+	if (fstat(fd, &st) < 0 || stat_cookie(&st) != job->cookie) {
+		atomic_fetch_add(&e->st.files_changed, 1);
+		job->nruns = 0;
+		goto out_free;
+	}
+	file_hashed(&hs);
 out_free:
 	free(nr.v);
 	XXH3_freeState(hs.digest);
