@@ -179,6 +179,54 @@ static bool shrank_under(int fd, uint64_t off, uint64_t len)
 	return fstat(fd, &st) == 0 && (uint64_t)st.st_size < off + len;
 }
 
+/*
+ * The outcome of one destination of a dedupe of @len bytes from @src at
+ * @src_off: counted; what moved is recorded, and its referrers follow.
+ */
+static void dest_done(struct engine *e, struct moved_list *moved,
+		      const struct op *op, const struct dedupe_dest *dest,
+		      bool follow, struct relink_items *items, int src,
+		      uint64_t src_off, uint64_t len)
+{
+	if (dest->status == 0 && dest->bytes) {
+		atomic_fetch_add(op->alias ? &e->st.bytes_relinked :
+					     &e->st.bytes_deduped,
+				 dest->bytes);
+		add_done(op->dst, op->dst_off, dest->bytes);
+		/* A relink or a re-run moves a range whose old place
+		 * the original dedupe recorded, with this source. */
+		if (!op->alias)
+			executor_record_relinks(e, op, src_off, dest->bytes);
+		executor_add_moved(moved, op->dst->file_id, op->dst_off,
+				   dest->bytes);
+		if (follow &&
+		    executor_may_have_referrers(e, op->dst, op->dst_off,
+						dest->bytes)) {
+			executor_follow_referrers(e, op->dst, items,
+						  op->dst_off, dest->bytes, src,
+						  src_off);
+			if (op->plan > 0 && op->others)
+				metabudget_spend(e->budget, op->cand);
+		}
+	} else if (dest->status == -EBADE ||
+		   (dest->status == -EINVAL &&
+		    (shrank_under(src, src_off, len) ||
+		     shrank_under(dest->fd, dest->offset, len)))) {
+		/* Changed since hashing: the kernel kept both. */
+		atomic_fetch_add(&e->st.differs, 1);
+	} else if (dest->status == -EIO) {
+		log_warn("cannot compare '%s' at %llu (%llu bytes) with its "
+			 "copy: %s, skipping",
+			 op->dst->path, (unsigned long long)op->dst_off,
+			 (unsigned long long)len, strerror(-dest->status));
+		atomic_fetch_add(&e->st.errors, 1);
+	} else if (dest->status < 0) {
+		log_debug("dedupe onto '%s' at %llu, %llu bytes: %s",
+			  op->dst->path, (unsigned long long)op->dst_off,
+			  (unsigned long long)len, strerror(-dest->status));
+	}
+}
+
 static void run_group(struct engine *e, struct src_file **cache,
 		      struct moved_list *moved, struct op *ops, size_t n)
 {
@@ -260,55 +308,9 @@ static void run_group(struct engine *e, struct src_file **cache,
 		}
 		goto out;
 	}
-	for (i = 0; i < nd; i++) {
-		if (dests[i].status == 0 && dests[i].bytes) {
-			atomic_fetch_add(live[i]->alias ?
-						 &e->st.bytes_relinked :
-						 &e->st.bytes_deduped,
-					 dests[i].bytes);
-			add_done(live[i]->dst, live[i]->dst_off,
-				 dests[i].bytes);
-			/* A relink or a re-run moves a range whose old place
-			 * the original dedupe recorded, with this source. */
-			if (!live[i]->alias)
-				executor_record_relinks(e, live[i], src_off,
-							dests[i].bytes);
-			executor_add_moved(moved, live[i]->dst->file_id,
-					   live[i]->dst_off, dests[i].bytes);
-			if (follow[i] &&
-			    executor_may_have_referrers(e, live[i]->dst,
-							live[i]->dst_off,
-							dests[i].bytes)) {
-				executor_follow_referrers(
-					e, live[i]->dst, &items[i],
-					live[i]->dst_off, dests[i].bytes, src,
-					src_off);
-				if (live[i]->plan > 0 && live[i]->others)
-					metabudget_spend(e->budget,
-							 live[i]->cand);
-			}
-		} else if (dests[i].status == -EBADE ||
-			   (dests[i].status == -EINVAL &&
-			    (shrank_under(src, src_off, o->len) ||
-			     shrank_under(dests[i].fd, dests[i].offset,
-					  o->len)))) {
-			/* Changed since hashing: the kernel kept both. */
-			atomic_fetch_add(&e->st.differs, 1);
-		} else if (dests[i].status == -EIO) {
-			log_warn("cannot compare '%s' at %llu (%llu bytes) with its copy: %s, skipping",
-				 live[i]->dst->path,
-				 (unsigned long long)live[i]->dst_off,
-				 (unsigned long long)o->len,
-				 strerror(-dests[i].status));
-			atomic_fetch_add(&e->st.errors, 1);
-		} else if (dests[i].status < 0) {
-			log_debug("dedupe onto '%s' at %llu, %llu bytes: %s",
-				  live[i]->dst->path,
-				  (unsigned long long)live[i]->dst_off,
-				  (unsigned long long)o->len,
-				  strerror(-dests[i].status));
-		}
-	}
+	for (i = 0; i < nd; i++)
+		dest_done(e, moved, live[i], &dests[i], follow[i], &items[i],
+			  src, src_off, o->len);
 out:
 	for (i = 0; i < nd; i++)
 		relink_items_release(&items[i]);
