@@ -440,16 +440,82 @@ static void defrag_file(struct defrag *d, int dfd, const char *name,
 	close(orig);
 }
 
+/*
+ * Moves the fragmented @chunks of @orig (@size bytes, inode @ino of @root on
+ * btrfs) through @tmp. Changed chunks are retried after the others, RETRIES
+ * times, then skipped.
+ */
+static void move_chunks(struct defrag *d, int orig, int tmp,
+			struct chunk_state *chunks, size_t nchunks,
+			uint64_t size, uint64_t root, uint64_t ino,
+			const char *path)
+{
+	const struct defrag_opts *o = d->o;
+	size_t i;
+	int pass;
+
+	for (pass = 0; pass < RETRIES && !pass_stop; pass++) {
+		bool again = false;
+
+		for (i = 0; i < nchunks && !pass_stop; i++) {
+			struct chunk_state *c = &chunks[i];
+			int ret;
+
+			if (c->done)
+				continue;
+			d->st.chunks++;
+			ret = move_chunk(d, orig, tmp, c->off, c->len,
+					 size, root, ino);
+			c->tries++;
+			if (ret == 0) {
+				c->done = true;
+				atomic_fetch_add(&d->pst.bytes_seen, c->len);
+			} else if (ret == -EBADE || ret == -EAGAIN) {
+				d->st.chunks_retried++;
+				again = true;
+			} else {
+				if (ret == -ENOSPC || ret == -EDQUOT)
+					log_warn("no space for a %llu-byte chunk of '%s', skipping the file",
+						 (unsigned long long)c->len,
+						 path);
+				else
+					log_warn("cannot move %llu bytes at %llu of '%s': %s, skipping",
+						 (unsigned long long)c->len,
+						 (unsigned long long)c->off,
+						 path, strerror(-ret));
+				d->st.errors++;
+				c->done = true;
+				if (ret == -ENOSPC || ret == -EDQUOT)
+					goto skip_rest;
+			}
+			if (o->delay_ms)
+				sleep_ms(o->delay_ms);
+		}
+		if (!again)
+			break;
+		sleep_ms(o->delay_ms > 100 ? o->delay_ms : 100);
+	}
+skip_rest:
+	for (i = 0; i < nchunks; i++)
+		if (!chunks[i].done) {
+			d->st.chunks_skipped++;
+			chunks[i].done = true;
+			if (!pass_stop)
+				log_warn("'%s' kept changing at %llu (+%llu bytes) during defrag, skipping that chunk",
+					 path, (unsigned long long)chunks[i].off,
+					 (unsigned long long)chunks[i].len);
+		}
+}
+
 void defrag_fd(struct defrag *d, int orig, const char *path)
 {
 	const struct defrag_opts *o = d->o;
 	struct chunk_state *chunks = NULL;
-	size_t nchunks = 0, cap = 0, i;
+	size_t nchunks = 0, cap = 0;
 	uint64_t size, data = 0, root = 0, ino = 0;
 	int64_t before, after;
 	int tmp = -1;
 	struct stat st;
-	int pass;
 
 	if (fstat(orig, &st) < 0 || !S_ISREG(st.st_mode)) {
 		d->st.files_skipped++;
@@ -522,58 +588,7 @@ void defrag_fd(struct defrag *d, int orig, const char *path)
 			d->fill_fd = -1;
 	}
 	map_referrers(d, orig, path, size);
-	/* Changed chunks are retried after the others, RETRIES times. */
-	for (pass = 0; pass < RETRIES && !pass_stop; pass++) {
-		bool again = false;
-
-		for (i = 0; i < nchunks && !pass_stop; i++) {
-			struct chunk_state *c = &chunks[i];
-			int ret;
-
-			if (c->done)
-				continue;
-			d->st.chunks++;
-			ret = move_chunk(d, orig, tmp, c->off, c->len,
-					 size, root, ino);
-			c->tries++;
-			if (ret == 0) {
-				c->done = true;
-				atomic_fetch_add(&d->pst.bytes_seen, c->len);
-			} else if (ret == -EBADE || ret == -EAGAIN) {
-				d->st.chunks_retried++;
-				again = true;
-			} else {
-				if (ret == -ENOSPC || ret == -EDQUOT)
-					log_warn("no space for a %llu-byte chunk of '%s', skipping the file",
-						 (unsigned long long)c->len,
-						 path);
-				else
-					log_warn("cannot move %llu bytes at %llu of '%s': %s, skipping",
-						 (unsigned long long)c->len,
-						 (unsigned long long)c->off,
-						 path, strerror(-ret));
-				d->st.errors++;
-				c->done = true;
-				if (ret == -ENOSPC || ret == -EDQUOT)
-					goto skip_rest;
-			}
-			if (o->delay_ms)
-				sleep_ms(o->delay_ms);
-		}
-		if (!again)
-			break;
-		sleep_ms(o->delay_ms > 100 ? o->delay_ms : 100);
-	}
-skip_rest:
-	for (i = 0; i < nchunks; i++)
-		if (!chunks[i].done) {
-			d->st.chunks_skipped++;
-			chunks[i].done = true;
-			if (!pass_stop)
-				log_warn("'%s' kept changing at %llu (+%llu bytes) during defrag, skipping that chunk",
-					 path, (unsigned long long)chunks[i].off,
-					 (unsigned long long)chunks[i].len);
-		}
+	move_chunks(d, orig, tmp, chunks, nchunks, size, root, ino, path);
 	d->st.files_defragged++;
 	relink_reset(d->relink);
 	d->mapped = false;
