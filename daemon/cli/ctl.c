@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "daemon/cli/commands.h"
+#include "daemon/cli/options.h"
 #include "daemon/lib/dedupd.h"
 #include "daemon/common/djson.h"
 #include "daemon/engine/index.h"
@@ -200,13 +201,74 @@ static int parse_timeout(const char *s, int *ret_ms)
 	return 0;
 }
 
-static int cmd_ctl_dedupe(int argc, char **argv)
+enum {
+	OPT_WAIT = 256, OPT_NO_WAIT, OPT_SOCKET, OPT_DB, OPT_STATE_DIR,
+	OPT_CONFIG, OPT_NO_CONFIG, OPT_NO_DAEMON, OPT_LOCK_TIMEOUT,
+	OPT_MIN_SIZE,
+};
+
+struct dedupe_args {
+	struct dedupd_options o;
+	bool json;
+};
+
+/* One of ctl dedupe's own options (options.h). */
+static int dedupe_option(void *ctx, int c, const char *opt, const char *arg)
 {
-	enum {
-		OPT_WAIT = 256, OPT_NO_WAIT, OPT_SOCKET, OPT_DB, OPT_STATE_DIR,
-		OPT_CONFIG, OPT_NO_CONFIG, OPT_NO_DAEMON, OPT_LOCK_TIMEOUT,
-		OPT_MIN_SIZE,
-	};
+	struct dedupe_args *a = ctx;
+	struct dedupd_options *o = &a->o;
+
+	switch (c) {
+	case OPT_WAIT:
+		o->flags &= ~DEDUPD_NO_WAIT;
+		return 0;
+	case OPT_NO_WAIT:
+		o->flags |= DEDUPD_NO_WAIT;
+		return 0;
+	case 'j':
+		a->json = true;
+		return 0;
+	case 'n':
+		o->flags |= DEDUPD_DRY_RUN;
+		return 0;
+	case OPT_SOCKET:
+		o->socket_path = arg;
+		return cli_path(opt, arg);
+	case OPT_DB:
+		o->index_path = arg;
+		return cli_path(opt, arg);
+	case OPT_STATE_DIR:
+		o->state_dir = arg;
+		return cli_path(opt, arg);
+	case OPT_CONFIG:
+		o->config_path = arg;
+		return cli_path(opt, arg);
+	case OPT_NO_CONFIG:
+		o->flags |= DEDUPD_NO_CONFIG;
+		return 0;
+	case OPT_NO_DAEMON:
+		o->flags |= DEDUPD_NO_DAEMON;
+		return 0;
+	case OPT_LOCK_TIMEOUT:
+		if (parse_timeout(arg, &o->lock_timeout_ms)) {
+			log_error("invalid --lock-timeout '%s' (seconds, e.g. 60 or 500ms)",
+				  arg);
+			return -EINVAL;
+		}
+		if (!o->lock_timeout_ms)
+			o->lock_timeout_ms = -1;	/* do not wait */
+		return 0;
+	case OPT_MIN_SIZE:
+		return cli_min_size(arg, &o->min_size);
+	case 't':
+		return cli_threads(arg, &o->threads);
+	}
+	return -EINVAL;
+}
+
+/* Returns 0, 1 after --help, or -EINVAL after a usage error. */
+static int parse_dedupe_args(int argc, char **argv, struct dedupe_args *a)
+{
 	static const struct option longopts[] = {
 		{ "wait", no_argument, NULL, OPT_WAIT },
 		{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
@@ -221,115 +283,85 @@ static int cmd_ctl_dedupe(int argc, char **argv)
 		{ "lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT },
 		{ "min-size", required_argument, NULL, OPT_MIN_SIZE },
 		{ "threads", required_argument, NULL, 't' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct dedupd_options o = DEDUPD_OPTIONS_INIT;
-	struct dedupd_stats st;
-	struct dedupd *d;
-	bool json = false;
-	const char *by;
-	uint64_t v;
-	int c, ret, rc;
+	const struct cli_command cmd = {
+		.name = "ctl dedupe", .verb = "dedupe", .shortopts = "jnt:",
+		.longopts = longopts, .usage = dedupe_usage,
+		.option = dedupe_option, .ctx = a,
+	};
+	int ret;
 
-	o.lock_timeout_ms = 60000;
-	optind = 1;
-	opterr = 0;	/* our own one-line errors */
-	while ((c = getopt_long(argc, argv, ":jnt:vqh", longopts, NULL)) !=
-	       -1) {
-		switch (c) {
-		case OPT_WAIT:
-			o.flags &= ~DEDUPD_NO_WAIT;
-			break;
-		case OPT_NO_WAIT:
-			o.flags |= DEDUPD_NO_WAIT;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 'n':
-			o.flags |= DEDUPD_DRY_RUN;
-			break;
-		case OPT_SOCKET:
-		case OPT_DB:
-		case OPT_STATE_DIR:
-		case OPT_CONFIG:
-			if (!*optarg) {
-				log_error("%s needs a path", argv[optind - 1]);
-				return EXIT_USAGE;
-			}
-			if (c == OPT_SOCKET)
-				o.socket_path = optarg;
-			else if (c == OPT_DB)
-				o.index_path = optarg;
-			else if (c == OPT_STATE_DIR)
-				o.state_dir = optarg;
-			else
-				o.config_path = optarg;
-			break;
-		case OPT_NO_CONFIG:
-			o.flags |= DEDUPD_NO_CONFIG;
-			break;
-		case OPT_NO_DAEMON:
-			o.flags |= DEDUPD_NO_DAEMON;
-			break;
-		case OPT_LOCK_TIMEOUT:
-			if (parse_timeout(optarg, &o.lock_timeout_ms)) {
-				log_error("invalid --lock-timeout '%s' (seconds, e.g. 60 or 500ms)",
-					  optarg);
-				return EXIT_USAGE;
-			}
-			if (!o.lock_timeout_ms)
-				o.lock_timeout_ms = -1;	/* do not wait */
-			break;
-		case OPT_MIN_SIZE:
-			if (parse_size(optarg, &v)) {
-				log_error("invalid --min-size '%s'", optarg);
-				return EXIT_USAGE;
-			}
-			o.min_size = v;
-			break;
-		case 't':
-			if (parse_size(optarg, &v) || v < 1 || v > 256) {
-				log_error("invalid --threads '%s' (1 to 256)",
-					  optarg);
-				return EXIT_USAGE;
-			}
-			o.threads = (unsigned int)v;
-			break;
-		case 'v':
-			if (log_level < LOG_LVL_DEBUG)
-				log_level++;
-			break;
-		case 'q':
-			log_level = LOG_LVL_ERROR;
-			break;
-		case 'h':
-			dedupe_usage(stdout);
-			return EXIT_OK;
-		case ':':
-			log_error("option '%s' needs an argument (see 'dedupd ctl dedupe --help')",
-				  argv[optind - 1]);
-			return EXIT_USAGE;
-		default:
-			if (optopt)
-				log_error("unknown option '-%c' (see 'dedupd ctl dedupe --help')",
-					  optopt);
-			else
-				log_error("unknown option '%s' (see 'dedupd ctl dedupe --help')",
-					  argv[optind - 1]);
-			return EXIT_USAGE;
+	a->o.lock_timeout_ms = 60000;
+	ret = cli_parse(argc, argv, &cmd);
+	if (ret)
+		return ret;
+	return cli_need_paths(argc, &cmd);
+}
+
+/* The exit status (enum exit_code) of dedupd_dedupe_paths()'s @ret. */
+static int dedupe_exit_code(int ret)
+{
+	switch (ret) {
+	case 0:
+		return EXIT_OK;
+	case -EINTR:
+	case -ECANCELED:
+		return EXIT_INTERRUPTED;
+	case -EWOULDBLOCK:
+		return EXIT_INDEX_LOCKED;
+	case -EOPNOTSUPP:
+		return EXIT_UNSUPPORTED_FS;
+	default:
+		return EXIT_RUNTIME;
+	}
+}
+
+/* Says how the dedupe of @d went (@ret): queued, or its report. */
+static void dedupe_outcome(struct dedupd *d, int ret,
+			   const struct dedupe_args *a)
+{
+	struct dedupd_stats st;
+	const char *by;
+
+	(void)dedupd_get_stats(d, &st, sizeof(st));
+	by = dedupd_served_by(d);
+	if (ret < 0)
+		log_error("%s", dedupd_errmsg(d) ? dedupd_errmsg(d) :
+						   dedupd_strerror(ret));
+	if (st.calls_queued) {
+		log_info("handed to the running dedupd watch, which does it after returning");
+		if (a->json) {
+			struct djson_field f[] = {
+				DJSON_STR("served_by", "daemon"),
+				DJSON_BOOL("queued", true),
+			};
+			int err = djson_print_fields(stdout, f,
+						     DJSON_NFIELDS(f));
+
+			if (err < 0)
+				log_error("cannot write the report: %s",
+					  strerror(-err));
 		}
+	} else if (by && (!ret || (ret == -EINTR && !strcmp(by, "local"))) &&
+		   (a->json || log_level >= LOG_LVL_WARN)) {
+		print_report(stdout, &st, by, a->o.flags & DEDUPD_DRY_RUN,
+			     a->json);
 	}
-	if (optind >= argc) {
-		log_error("dedupe needs at least one PATH (see 'dedupd ctl dedupe --help')");
-		return EXIT_USAGE;
-	}
+}
+
+static int cmd_ctl_dedupe(int argc, char **argv)
+{
+	struct dedupe_args a = { .o = DEDUPD_OPTIONS_INIT };
+	struct dedupd *d;
+	int ret, rc;
+
+	ret = parse_dedupe_args(argc, argv, &a);
+	if (ret)
+		return ret > 0 ? EXIT_OK : EXIT_USAGE;
 	raise_fd_limit();
 
-	d = dedupd_open(argv[optind], &o, &ret);
+	d = dedupd_open(argv[optind], &a.o, &ret);
 	if (!d) {
 		if (ret == -EOPNOTSUPP) {
 			log_error("'%s' is on a filesystem that cannot dedupe (dedupd needs btrfs, or XFS with reflink)",
@@ -345,47 +377,8 @@ static int cmd_ctl_dedupe(int argc, char **argv)
 	ret = dedupd_dedupe_paths(d, (const char *const *)argv + optind,
 				  (size_t)(argc - optind));
 	ctl_handle = NULL;
-	(void)dedupd_get_stats(d, &st, sizeof(st));
-	by = dedupd_served_by(d);
-	switch (ret) {
-	case 0:
-		rc = EXIT_OK;
-		break;
-	case -EINTR:
-	case -ECANCELED:
-		rc = EXIT_INTERRUPTED;
-		break;
-	case -EWOULDBLOCK:
-		rc = EXIT_INDEX_LOCKED;
-		break;
-	case -EOPNOTSUPP:
-		rc = EXIT_UNSUPPORTED_FS;
-		break;
-	default:
-		rc = EXIT_RUNTIME;
-		break;
-	}
-	if (ret < 0)
-		log_error("%s", dedupd_errmsg(d) ? dedupd_errmsg(d) :
-						   dedupd_strerror(ret));
-	if (st.calls_queued) {
-		log_info("handed to the running dedupd watch, which does it after returning");
-		if (json) {
-			struct djson_field f[] = {
-				DJSON_STR("served_by", "daemon"),
-				DJSON_BOOL("queued", true),
-			};
-			int err = djson_print_fields(stdout, f,
-						     DJSON_NFIELDS(f));
-
-			if (err < 0)
-				log_error("cannot write the report: %s",
-					  strerror(-err));
-		}
-	} else if (by && (!ret || (ret == -EINTR && !strcmp(by, "local"))) &&
-		   (json || log_level >= LOG_LVL_WARN)) {
-		print_report(stdout, &st, by, o.flags & DEDUPD_DRY_RUN, json);
-	}
+	rc = dedupe_exit_code(ret);
+	dedupe_outcome(d, ret, &a);
 	dedupd_close(d);
 	return rc;
 }

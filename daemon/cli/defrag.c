@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "daemon/cli/commands.h"
+#include "daemon/cli/options.h"
 #include "daemon/cli/progress.h"
 #include "daemon/common/djson.h"
 #include "daemon/common/log.h"
@@ -71,10 +72,90 @@ static void defrag_usage(FILE *f)
 "was finished).\n");
 }
 
+enum { OPT_DELAY = 256, OPT_MIN_EXTENT, OPT_NO_PROGRESS, OPT_SNAPSHOTS,
+       OPT_REWRITE_BACKUPS, OPT_SCOPE };
+
+/* --delay: milliseconds, up to 600000. */
+static int parse_delay(const char *arg, unsigned int *ret_ms)
+{
+	uint64_t v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (errno || end == arg || *end || v > 600000) {
+		log_error("invalid --delay '%s' (milliseconds, up to 600000)",
+			  arg);
+		return -EINVAL;
+	}
+	*ret_ms = (unsigned int)v;
+	return 0;
+}
+
+/* --min-extent: MiB, more than 0, up to 1024. */
+static int parse_min_extent(const char *arg, double *ret_mib)
+{
+	char *end;
+
+	errno = 0;
+	*ret_mib = strtod(arg, &end);
+	if (errno || end == arg || *end || !(*ret_mib > 0) ||
+	    *ret_mib > 1024) {
+		log_error("invalid --min-extent '%s' (MiB, more than 0, up to 1024)",
+			  arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* One of defrag's own options (options.h). */
+static int defrag_option(void *ctx, int c, const char *opt, const char *arg)
+{
+	struct defrag_opts *o = ctx;
+	uint64_t v;
+
+	(void)opt;
+	switch (c) {
+	case 'c':
+		if (parse_size(arg, &v) || v < (1 << 20) ||
+		    v > (1ULL << 30) || v % 4096) {
+			log_error("invalid --chunk-size '%s' (1M to 1G, a multiple of 4K)",
+				  arg);
+			return -EINVAL;
+		}
+		o->chunk = v;
+		return 0;
+	case OPT_DELAY:
+		return parse_delay(arg, &o->delay_ms);
+	case OPT_MIN_EXTENT:
+		return parse_min_extent(arg, &o->min_extent_mib);
+	case 'n':
+		o->dry_run = true;
+		return 0;
+	case 'j':
+		o->json = true;
+		return 0;
+	case 'x':
+		cli_add_exclude(&o->walk, arg);
+		return 0;
+	case OPT_NO_PROGRESS:
+		o->progress = false;
+		return 0;
+	case OPT_REWRITE_BACKUPS:
+		o->rewrite_backups = true;
+		return 0;
+	case OPT_SCOPE:
+		o->scope = arg;
+		return 0;
+	case OPT_SNAPSHOTS:
+		return cli_snapshots(arg, &o->skip_snapshots);
+	}
+	return -EINVAL;
+}
+
+/* Returns 0, 1 after --help, or -EINVAL after a usage error. */
 static int parse_defrag_args(int argc, char **argv, struct defrag_opts *o)
 {
-	enum { OPT_DELAY = 256, OPT_MIN_EXTENT, OPT_NO_PROGRESS, OPT_SNAPSHOTS,
-	       OPT_REWRITE_BACKUPS, OPT_SCOPE };
 	static const struct option longopts[] = {
 		{ "chunk-size", required_argument, NULL, 'c' },
 		{ "delay", required_argument, NULL, OPT_DELAY },
@@ -86,104 +167,23 @@ static int parse_defrag_args(int argc, char **argv, struct defrag_opts *o)
 		{ "snapshots", required_argument, NULL, OPT_SNAPSHOTS },
 		{ "rewrite-backups", no_argument, NULL, OPT_REWRITE_BACKUPS },
 		{ "scope", required_argument, NULL, OPT_SCOPE },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	uint64_t v;
-	char *end;
-	int c;
+	const struct cli_command cmd = {
+		.name = "defrag", .verb = "defrag", .shortopts = "c:njx:",
+		.longopts = longopts, .usage = defrag_usage,
+		.option = defrag_option, .ctx = o,
+	};
+	int ret;
 
 	o->chunk = DEFRAG_DEFAULT_CHUNK;
 	o->min_extent_mib = 8;
 	o->progress = true;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":c:njx:vqh", longopts, NULL)) !=
-	       -1) {
-		switch (c) {
-		case 'c':
-			if (parse_size(optarg, &v) || v < (1 << 20) ||
-			    v > (1ULL << 30) || v % 4096) {
-				log_error("invalid --chunk-size '%s' (1M to 1G, a multiple of 4K)",
-					  optarg);
-				return -EINVAL;
-			}
-			o->chunk = v;
-			break;
-		case OPT_DELAY:
-			errno = 0;
-			v = strtoull(optarg, &end, 10);
-			if (errno || end == optarg || *end || v > 600000) {
-				log_error("invalid --delay '%s' (milliseconds, up to 600000)",
-					  optarg);
-				return -EINVAL;
-			}
-			o->delay_ms = (unsigned int)v;
-			break;
-		case OPT_MIN_EXTENT:
-			errno = 0;
-			o->min_extent_mib = strtod(optarg, &end);
-			if (errno || end == optarg || *end ||
-			    !(o->min_extent_mib > 0) ||
-			    o->min_extent_mib > 1024) {
-				log_error("invalid --min-extent '%s' (MiB, more than 0, up to 1024)",
-					  optarg);
-				return -EINVAL;
-			}
-			break;
-		case 'n':
-			o->dry_run = true;
-			break;
-		case 'j':
-			o->json = true;
-			break;
-		case 'x':
-			o->walk.excludes = xrealloc(o->walk.excludes,
-				(o->walk.nexcludes + 1) * sizeof(char *));
-			o->walk.excludes[o->walk.nexcludes++] = optarg;
-			break;
-		case OPT_NO_PROGRESS:
-			o->progress = false;
-			break;
-		case OPT_REWRITE_BACKUPS:
-			o->rewrite_backups = true;
-			break;
-		case OPT_SCOPE:
-			o->scope = optarg;
-			break;
-		case OPT_SNAPSHOTS:
-			if (parse_snapshots_mode(optarg, &o->skip_snapshots)) {
-				log_error("invalid --snapshots '%s' (follow or skip)",
-					  optarg);
-				return -EINVAL;
-			}
-			break;
-		case 'v':
-			if (log_level < LOG_LVL_DEBUG)
-				log_level++;
-			break;
-		case 'q':
-			log_level = LOG_LVL_ERROR;
-			break;
-		case 'h':
-			defrag_usage(stdout);
-			exit(EXIT_OK);
-		case ':':
-			log_error("option '%s' needs an argument (see 'dedupd defrag --help')",
-				  argv[optind - 1]);
-			return -EINVAL;
-		default:
-			log_error("unknown option '%s' (see 'dedupd defrag --help')",
-				  argv[optind - 1]);
-			return -EINVAL;
-		}
-	}
-	if (optind >= argc) {
-		log_error("defrag needs at least one PATH (see 'dedupd defrag --help')");
+	ret = cli_parse(argc, argv, &cmd);
+	if (ret)
+		return ret;
+	if (cli_need_paths(argc, &cmd))
 		return -EINVAL;
-	}
 	o->walk.min_size = 1;
 	return 0;
 }
@@ -274,8 +274,11 @@ int cmd_defrag(int argc, char **argv)
 	double t0 = now_sec();
 	int rc = EXIT_RUNTIME, mount_fd = -1, i, ret;
 
-	if (parse_defrag_args(argc, argv, &o) < 0)
-		return EXIT_USAGE;
+	ret = parse_defrag_args(argc, argv, &o);
+	if (ret) {
+		free(o.walk.excludes);
+		return ret > 0 ? EXIT_OK : EXIT_USAGE;
+	}
 	sigemptyset(&sa.sa_mask);
 	(void)sigaction(SIGINT, &sa, NULL);
 	(void)sigaction(SIGTERM, &sa, NULL);

@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <signal.h>
 #include <libgen.h>
 #include <limits.h>
@@ -22,6 +21,7 @@
 #include <unistd.h>
 
 #include "daemon/cli/commands.h"
+#include "daemon/cli/options.h"
 #include "daemon/engine/report.h"
 #include "daemon/common/djson.h"
 #include "daemon/engine/engine.h"
@@ -95,12 +95,64 @@ static void scan_usage(FILE *f)
 "were finished, the index saved and the report printed).\n");
 }
 
+enum {
+	OPT_DB = 256, OPT_DB_SIZE, OPT_MIN_SIZE, OPT_NO_PROGRESS,
+	OPT_NO_DAEMON, OPT_SNAPSHOTS, OPT_DOMAIN,
+};
+
+/* One of scan's own options (options.h). */
+static int scan_option(void *ctx, int c, const char *opt, const char *arg)
+{
+	struct scan_opts *o = ctx;
+	uint64_t v;
+
+	(void)opt;
+	switch (c) {
+	case 'n':
+		o->dry_run = true;
+		return 0;
+	case 'j':
+		o->json = true;
+		return 0;
+	case OPT_DB:
+		o->db_path = arg;
+		return cli_path("--db", arg);
+	case OPT_DB_SIZE:
+		if (parse_size(arg, &v) || v < HASHDB_MIN_SIZE ||
+		    v > HASHDB_MAX_SIZE) {
+			log_error("invalid --db-size '%s' (256K to 1T, e.g. 64M)",
+				  arg);
+			return -EINVAL;
+		}
+		o->db_size = v;
+		return 0;
+	case 'x':
+		cli_add_exclude(&o->walk, arg);
+		return 0;
+	case OPT_MIN_SIZE:
+		if (cli_min_size(arg, &v))
+			return -EINVAL;
+		o->min_size = v ? v : 1;
+		return 0;
+	case 't':
+		return cli_threads(arg, &o->threads);
+	case OPT_NO_PROGRESS:
+		o->progress = false;
+		return 0;
+	case OPT_NO_DAEMON:
+		o->no_daemon = true;
+		return 0;
+	case OPT_SNAPSHOTS:
+		return cli_snapshots(arg, &o->skip_snapshots);
+	case OPT_DOMAIN:
+		return cli_domain(arg, &o->domain);
+	}
+	return -EINVAL;
+}
+
+/* Returns 0, 1 after --help, or -EINVAL after a usage error. */
 static int parse_args(int argc, char **argv, struct scan_opts *o)
 {
-	enum {
-		OPT_DB = 256, OPT_DB_SIZE, OPT_MIN_SIZE, OPT_NO_PROGRESS,
-		OPT_NO_DAEMON, OPT_SNAPSHOTS, OPT_DOMAIN,
-	};
 	static const struct option longopts[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
@@ -113,111 +165,22 @@ static int parse_args(int argc, char **argv, struct scan_opts *o)
 		{ "no-daemon", no_argument, NULL, OPT_NO_DAEMON },
 		{ "snapshots", required_argument, NULL, OPT_SNAPSHOTS },
 		{ "domain", required_argument, NULL, OPT_DOMAIN },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	uint64_t v;
-	int c;
+	const struct cli_command cmd = {
+		.name = "scan", .verb = "scan", .shortopts = "njx:t:",
+		.longopts = longopts, .usage = scan_usage,
+		.option = scan_option, .ctx = o,
+	};
+	int ret;
 
 	o->progress = true;
 	o->min_size = 1;
-	optind = 1;
-	opterr = 0;	/* our own one-line errors */
-	while ((c = getopt_long(argc, argv, ":njx:t:vqh", longopts, NULL)) !=
-	       -1) {
-		switch (c) {
-		case 'n':
-			o->dry_run = true;
-			break;
-		case 'j':
-			o->json = true;
-			break;
-		case OPT_DB:
-			if (!*optarg) {
-				log_error("--db needs a path");
-				return -EINVAL;
-			}
-			o->db_path = optarg;
-			break;
-		case OPT_DB_SIZE:
-			if (parse_size(optarg, &v) || v < HASHDB_MIN_SIZE ||
-			    v > HASHDB_MAX_SIZE) {
-				log_error("invalid --db-size '%s' (256K to 1T, e.g. 64M)",
-					  optarg);
-				return -EINVAL;
-			}
-			o->db_size = v;
-			break;
-		case 'x':
-			o->walk.excludes = xrealloc(o->walk.excludes,
-				(o->walk.nexcludes + 1) * sizeof(char *));
-			o->walk.excludes[o->walk.nexcludes++] = optarg;
-			break;
-		case OPT_MIN_SIZE:
-			if (parse_size(optarg, &v)) {
-				log_error("invalid --min-size '%s'", optarg);
-				return -EINVAL;
-			}
-			o->min_size = v ? v : 1;
-			break;
-		case 't':
-			if (parse_size(optarg, &v) || v < 1 || v > 256) {
-				log_error("invalid --threads '%s' (1 to 256)",
-					  optarg);
-				return -EINVAL;
-			}
-			o->threads = (unsigned int)v;
-			break;
-		case OPT_NO_PROGRESS:
-			o->progress = false;
-			break;
-		case OPT_NO_DAEMON:
-			o->no_daemon = true;
-			break;
-		case OPT_SNAPSHOTS:
-			if (parse_snapshots_mode(optarg, &o->skip_snapshots)) {
-				log_error("invalid --snapshots '%s' (follow or skip)",
-					  optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_DOMAIN:
-			if (parse_domain(optarg, &o->domain)) {
-				log_error("invalid --domain '%s' (none, owner or subvolume)",
-					  optarg);
-				return -EINVAL;
-			}
-			break;
-		case 'v':
-			if (log_level < LOG_LVL_DEBUG)
-				log_level++;
-			break;
-		case 'q':
-			log_level = LOG_LVL_ERROR;
-			break;
-		case 'h':
-			scan_usage(stdout);
-			exit(EXIT_OK);
-		case ':':
-			log_error("option '%s' needs an argument (see 'dedupd scan --help')",
-				  argv[optind - 1]);
-			return -EINVAL;
-		default:
-			if (optopt)
-				log_error("unknown option '-%c' (see 'dedupd scan --help')",
-					  optopt);
-			else
-				log_error("unknown option '%s' (see 'dedupd scan --help')",
-					  argv[optind - 1]);
-			return -EINVAL;
-		}
-	}
-	if (optind >= argc) {
-		log_error("scan needs at least one PATH (see 'dedupd scan --help')");
+	ret = cli_parse(argc, argv, &cmd);
+	if (ret)
+		return ret;
+	if (cli_need_paths(argc, &cmd))
 		return -EINVAL;
-	}
 	if (!o->threads) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -416,8 +379,9 @@ int cmd_scan(int argc, char **argv)
 	int i;
 
 	pass_init(&pipe, &e);
-	if (parse_args(argc, argv, &o) < 0)
-		return EXIT_USAGE;
+	ret = parse_args(argc, argv, &o);
+	if (ret)
+		return ret > 0 ? EXIT_OK : EXIT_USAGE;
 	raise_fd_limit();
 	catch_signals();
 
