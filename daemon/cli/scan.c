@@ -363,6 +363,137 @@ static int hand_over(const struct scan_opts *o, int argc, char **argv,
 	return 1;
 }
 
+/*
+ * Opens the PATHs (argv[optind] on), which must all be on one filesystem
+ * that can dedupe: @fs is set to it. Returns the first PATH's fd, or -1
+ * once the error is logged (*@rc set when it is not EXIT_RUNTIME).
+ */
+static int open_paths(int argc, char **argv, struct fs_info *fs0, int *rc)
+{
+	int root_fd = -1, ret, i;
+
+	for (i = optind; i < argc; i++) {
+		struct fs_info fs;
+		int fd = open(argv[i], O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+		if (fd < 0) {
+			log_error("cannot open '%s': %s", argv[i],
+				  strerror(errno));
+			goto fail;
+		}
+		ret = fs_probe(fd, 0, &fs);
+		if (ret < 0) {
+			log_error("cannot probe the filesystem of '%s': %s",
+				  argv[i], strerror(-ret));
+			close(fd);
+			goto fail;
+		}
+		if (!fs.can_dedupe) {
+			log_error("'%s' is on %s, which cannot dedupe (dedupd needs btrfs, or XFS with reflink)",
+				  argv[i], fs.name);
+			close(fd);
+			*rc = EXIT_UNSUPPORTED_FS;
+			goto fail;
+		}
+		if (root_fd < 0) {
+			*fs0 = fs;
+			root_fd = fd;
+			continue;
+		}
+		if (memcmp(fs.uuid, fs0->uuid, sizeof(fs.uuid))) {
+			log_error("'%s' is on another filesystem than '%s': scan one filesystem at a time",
+				  argv[i], argv[optind]);
+			close(fd);
+			goto fail;
+		}
+		close(fd);
+	}
+	return root_fd;
+fail:
+	if (root_fd >= 0)
+		close(root_fd);
+	return -1;
+}
+
+/*
+ * Sets @e up for the filesystem of @root_fd (@path, the first PATH), as
+ * @o asks. Returns 0, or -1 once the error is logged.
+ */
+static int setup_engine(struct engine *e, struct scan_opts *o, int root_fd,
+			const char *path)
+{
+	struct statx stx;
+	struct stat sb;
+
+	if (fstat(root_fd, &sb) < 0)
+		return -1;
+	if (!S_ISDIR(sb.st_mode)) {
+		/* A file: relocation temp files go in its directory. */
+		char *dup = xstrdup(path);
+
+		e->tmp_dir = xstrdup(dirname(dup));
+		free(dup);
+	} else {
+		e->tmp_dir = xstrdup(path);
+	}
+	e->skip_snapshots = o->skip_snapshots;
+	e->domain = o->domain;
+	if (engine_init(e, root_fd) < 0)
+		return -1;
+	if (statx(root_fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0) {
+		log_error("cannot stat '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	e->mnt_id = (int)stx.stx_mnt_id;
+	o->walk.mnt_id = e->mnt_id;
+	e->dry_run = o->dry_run;
+	e->min_size = o->min_size;
+	e->threads = o->threads;
+	return 0;
+}
+
+/*
+ * Walks the @n @paths into @p, in a thread of its own if one can be made.
+ * Returns 0, or the walk's -errno once it is logged.
+ */
+static int walk_paths(char **paths, int n, const struct walk_opts *opts,
+		      struct walk_stats *ws, struct pass *p)
+{
+	static struct walk_queue q;
+	pthread_t tid;
+
+	memset(&q, 0, sizeof(q));
+	pthread_mutex_init(&q.lock, NULL);
+	pthread_cond_init(&q.cond, NULL);
+	q.paths = paths;
+	q.npaths = n;
+	q.opts = opts;
+	q.stats = ws;
+	if (pthread_create(&tid, NULL, walk_thread, &q)) {
+		q.direct = p;
+		walk_thread(&q);
+	} else {
+		consume_walk(&q, p);
+		pthread_join(tid, NULL);
+	}
+	if (q.ret < 0) {
+		progress_stop();
+		log_error("cannot read '%s': %s", q.failed, strerror(-q.ret));
+	}
+	return q.ret < 0 ? q.ret : 0;
+}
+
+/* What the walk left out counts in the pass's report. */
+static void add_walk_stats(struct engine *e, const struct walk_stats *ws)
+{
+	atomic_fetch_add(&e->st.files_skipped, ws->excluded + ws->small);
+	atomic_fetch_add(&e->st.files_seen, ws->excluded + ws->small);
+	if (ws->errors)
+		atomic_fetch_add(&e->st.files_unreadable, ws->errors);
+	atomic_fetch_add(&e->st.files_special, ws->special);
+	atomic_fetch_add(&e->st.too_deep, ws->too_deep);
+}
+
 int cmd_scan(int argc, char **argv)
 {
 	struct scan_opts o = { 0 };
@@ -375,7 +506,6 @@ int cmd_scan(int argc, char **argv)
 	double t0 = now_sec();
 	int root_fd = -1, ret, rc = EXIT_RUNTIME, open_result;
 	bool index_lost_now = false;
-	struct stat sb;
 	int i;
 
 	pass_init(&pipe, &e);
@@ -386,72 +516,11 @@ int cmd_scan(int argc, char **argv)
 	catch_signals();
 
 	/* Every PATH must be on one filesystem that can dedupe. */
-	for (i = optind; i < argc; i++) {
-		struct fs_info fs;
-		int fd = open(argv[i], O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-
-		if (fd < 0) {
-			log_error("cannot open '%s': %s", argv[i],
-				  strerror(errno));
-			goto out;
-		}
-		ret = fs_probe(fd, 0, &fs);
-		if (ret < 0) {
-			log_error("cannot probe the filesystem of '%s': %s",
-				  argv[i], strerror(-ret));
-			close(fd);
-			goto out;
-		}
-		if (!fs.can_dedupe) {
-			log_error("'%s' is on %s, which cannot dedupe (dedupd needs btrfs, or XFS with reflink)",
-				  argv[i], fs.name);
-			close(fd);
-			rc = EXIT_UNSUPPORTED_FS;
-			goto out;
-		}
-		if (root_fd < 0) {
-			e.fs = fs;
-			root_fd = fd;
-			continue;
-		}
-		if (memcmp(fs.uuid, e.fs.uuid, sizeof(fs.uuid))) {
-			log_error("'%s' is on another filesystem than '%s': scan one filesystem at a time",
-				  argv[i], argv[optind]);
-			close(fd);
-			goto out;
-		}
-		close(fd);
-	}
-	if (fstat(root_fd, &sb) < 0)
+	root_fd = open_paths(argc, argv, &e.fs, &rc);
+	if (root_fd < 0)
 		goto out;
-	if (!S_ISDIR(sb.st_mode)) {
-		/* A file: relocation temp files go in its directory. */
-		char *dup = xstrdup(argv[optind]);
-
-		e.tmp_dir = xstrdup(dirname(dup));
-		free(dup);
-	} else {
-		e.tmp_dir = xstrdup(argv[optind]);
-	}
-	e.skip_snapshots = o.skip_snapshots;
-	e.domain = o.domain;
-	if (engine_init(&e, root_fd) < 0)
+	if (setup_engine(&e, &o, root_fd, argv[optind]) < 0)
 		goto out;
-	{
-		struct statx stx;
-
-		if (statx(root_fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0) {
-			log_error("cannot stat '%s': %s", argv[optind],
-				  strerror(errno));
-			goto out;
-		}
-		e.mnt_id = (int)stx.stx_mnt_id;
-		o.walk.mnt_id = e.mnt_id;
-	}
-	e.dry_run = o.dry_run;
-	e.min_size = o.min_size;
-	e.threads = o.threads;
-
 	/*
 	 * The daemon dedupes with its own --domain and --snapshots: a scan
 	 * asking for others is not handed over (it runs here, and needs an
@@ -481,41 +550,13 @@ int cmd_scan(int argc, char **argv)
 					&total);
 		progress_start(&e.st, total);
 	}
-	{
-		static struct walk_queue q;
-		pthread_t tid;
-
-		memset(&q, 0, sizeof(q));
-		pthread_mutex_init(&q.lock, NULL);
-		pthread_cond_init(&q.cond, NULL);
-		q.paths = argv + optind;
-		q.npaths = argc - optind;
-		q.opts = &o.walk;
-		q.stats = &ws;
-		if (pthread_create(&tid, NULL, walk_thread, &q)) {
-			q.direct = &pipe;
-			walk_thread(&q);
-		} else {
-			consume_walk(&q, &pipe);
-			pthread_join(tid, NULL);
-		}
-		if (q.ret < 0) {
-			progress_stop();
-			log_error("cannot read '%s': %s", q.failed,
-				  strerror(-q.ret));
-			goto out_db;
-		}
-	}
+	if (walk_paths(argv + optind, argc - optind, &o.walk, &ws, &pipe) < 0)
+		goto out_db;
 	pass_flush(&pipe);
 	pass_wait(&pipe);
 	engine_count_pinned(&e);
 	progress_stop();
-	atomic_fetch_add(&e.st.files_skipped, ws.excluded + ws.small);
-	atomic_fetch_add(&e.st.files_seen, ws.excluded + ws.small);
-	if (ws.errors)
-		atomic_fetch_add(&e.st.files_unreadable, ws.errors);
-	atomic_fetch_add(&e.st.files_special, ws.special);
-	atomic_fetch_add(&e.st.too_deep, ws.too_deep);
+	add_walk_stats(&e, &ws);
 
 	log_debug("walk, hashing and dedupes done at %.3f s", now_sec() - t0);
 	index_lost_now = index_lost(&e, db_path);
