@@ -32,25 +32,16 @@ RESULTS=${RESULTS:-$here/RESULTS.md}
 FIEMAP_PY=$top/tests/integration/fiemap.py
 MiB=$((1024 * 1024))
 
-die() { echo "bench-backups: $*" >&2; exit 1; }
-say() { echo "bench-backups: $(date +%T) $*" >&2; }
+BENCH_NAME=backups BENCH_CLOCK=1
+. "$here/lib.sh"
 [ "$(id -u)" = 0 ] || die "needs root"
 [ -x "$DEDUPD" ] || die "$DEDUPD is not an executable (run make)"
-for c in python3 sha256sum /usr/bin/time mkfs.btrfs mkfs.xfs; do
-	command -v "$c" >/dev/null || die "needs $c"
-done
+need python3 sha256sum /usr/bin/time mkfs.btrfs mkfs.xfs
 
 WORK=${WORK:-$(mktemp -d /tmp/dedupd-bench-backups.XXXXXX)}
 mkdir -p "$WORK"
-COMMIT=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ "$DEDUPD" = "$top/dedupd" ]; then
-	make -C "$top" -q dedupd >/dev/null 2>&1 ||
-		die "$DEDUPD is older than its sources (run make)"
-	[ -z "$(git -C "$top" status --porcelain -- daemon ioctl-compat hashdb 2>/dev/null)" ] ||
-		COMMIT="$COMMIT (with uncommitted changes)"
-else
-	COMMIT="$COMMIT? ($DEDUPD, not the tree's build)"
-fi
+bench_commit
+COMMIT=$COMMIT$DIRTY
 cp "$DEDUPD" "$WORK/dedupd"
 DEDUPD=$WORK/dedupd
 BIN_SHA=$(sha256sum "$DEDUPD" | cut -c1-12)
@@ -61,26 +52,6 @@ cleanup() {
 	rm -f "$WORK/fs.img" "$WORK/dedupd"
 }
 trap cleanup EXIT
-
-fresh_fs() {
-	mkdir -p "$MNT"
-	! mountpoint -q "$MNT" || umount "$MNT"
-	rm -f "$WORK/fs.img"
-	truncate -s "$2" "$WORK/fs.img"
-	case $1 in
-	btrfs) mkfs.btrfs -q -f "$WORK/fs.img" >/dev/null ;;
-	xfs) mkfs.xfs -q -f -m reflink=1 "$WORK/fs.img" ;;
-	esac
-	mount -o loop "$WORK/fs.img" "$MNT"
-}
-
-used() {
-	sync -f "$MNT/."
-	[ "$FS" != btrfs ] || btrfs filesystem sync "$MNT" >/dev/null
-	df -B1 --output=used "$MNT" | tail -n 1 | tr -d ' '
-}
-
-manifest() { (cd "$MNT" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
 
 # extents as filefrag counts them: physically contiguous pieces are one
 extents() {
@@ -122,10 +93,10 @@ for _ in range(int(sys.argv[4])):
 os.fsync(fd)
 PY
 		done
-		manifest >"$WORK/before"
+		manifest "$MNT" >"$WORK/before"
 		e0=$(extents "$MNT/image")
 		u0=$(used)
-		echo 3 >/proc/sys/vm/drop_caches
+		drop_caches
 		opts=()
 		[ "$FS" != btrfs ] || opts=(--rewrite-backups)
 		rc=0
@@ -136,7 +107,7 @@ PY
 		[ "$rc" != 124 ] || rc="stopped after ${DEFRAG_TIMEOUT} s"
 		u1=$(used)
 		e1=$(extents "$MNT/image")
-		manifest >"$WORK/after"
+		manifest "$MNT" >"$WORK/after"
 		intact=yes
 		cmp -s "$WORK/before" "$WORK/after" || intact=NO
 		read -r wall rss < <(tail -n 1 "$WORK/time")
@@ -171,11 +142,5 @@ done
 	echo "|---|---:|---|---:|---:|---:|---|---|---|"
 	printf '%s\n' "${rows[@]}"
 	echo
-	echo "<details><summary>raw</summary>"
-	echo
-	echo '```'
-	printf '%s\n' "${raw[@]}"
-	echo '```'
-	echo
-	echo "</details>"
+	printf '%s\n' "${raw[@]}" | raw_details gap
 } | tee -a "$RESULTS"

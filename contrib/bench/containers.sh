@@ -51,8 +51,8 @@ RESULTS=${RESULTS:-$here/RESULTS.md}
 HOOK=$top/contrib/containers/dedupd-after-pull
 IMAGES="rootfs-min img-build img-python"	# import order; the pull is the last
 
-die() { echo "bench-containers: $*" >&2; exit 1; }
-say() { echo "bench-containers: $*" >&2; }
+BENCH_NAME=containers
+. "$here/lib.sh"
 [ "$(id -u)" = 0 ] || die "needs root (loop mounts, podman's store)"
 [ -x "$DEDUPD" ] || die "$DEDUPD is not an executable (run make)"
 limit_py=$SHARED/bench/dup-limit.py
@@ -131,15 +131,7 @@ trap 'exit 143' TERM
 fresh_store() {
 	stop_daemon
 	store_down
-	umount "$MNT" 2>/dev/null || true
-	rm -f "$IMG"
-	truncate -s 12G "$IMG"
-	case $1 in
-	btrfs) mkfs.btrfs -q -f "$IMG" >/dev/null 2>&1 ;;
-	xfs) mkfs.xfs -q -f -m reflink=1 "$IMG" ;;
-	*) die "unknown filesystem $1" ;;
-	esac
-	mount -o loop "$IMG" "$MNT"
+	mkfs_mount "$1" 12G "$IMG" "$MNT"
 	mkdir -p "$GRAPH"
 	RUNROOT=$(mktemp -d /tmp/dedupd-bpm.XXXXXX)
 	mkdir -p "$RUNROOT/tmp"
@@ -148,14 +140,8 @@ fresh_store() {
 	rm -rf "$STATE"
 }
 
-used() {
-	sync -f "$MNT/."
-	[ "$(stat -f -c %T "$MNT")" != btrfs ] || btrfs filesystem sync "$MNT" >/dev/null
-	df -B1 --output=used "$MNT" | tail -n 1 | tr -d ' '
-}
-drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+drop() { drop_caches; }
 now() { date +%s.%N; }
-manifest() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum --); }
 
 # import NAME: `podman import` of the corpus tree NAME; prints its seconds.
 import_one() {
@@ -243,11 +229,7 @@ run_tool() { # FS TOOL N
 read -ra tools <<<"$TOOLS"
 for ((r = 1; r <= REPEATS; r++)); do
 	for fs in $FSTYPES; do
-		order=("${tools[@]}")
-		if ((r % 2 == 0)); then
-			order=()
-			for ((i = ${#tools[@]} - 1; i >= 0; i--)); do order+=("${tools[i]}"); done
-		fi
+		alternate_order "$r" "${tools[@]}"
 		for tool in "${order[@]}"; do
 			say "space: run $r/$REPEATS, $fs, $tool"
 			run_tool "$fs" "$tool" "$r"

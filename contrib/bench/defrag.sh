@@ -54,14 +54,12 @@ FIGURES=${FIGURES:-a b c d e f}
 FRAG_PY=$top/tests/integration/defrag.py
 MiB=$((1024 * 1024))
 
-die() { echo "bench-defrag: $*" >&2; exit 1; }
-say() { echo "bench-defrag: $(date +%T) $*" >&2; }
+BENCH_NAME=defrag BENCH_CLOCK=1
+. "$here/lib.sh"
 [ "$(id -u)" = 0 ] || die "needs root"
 [ -x "$DEDUPD" ] || die "$DEDUPD is not an executable (run make)"
 [ -f "$FRAG_PY" ] || die "no $FRAG_PY"
-for c in python3 filefrag sha256sum /usr/bin/time timeout losetup; do
-	command -v "$c" >/dev/null || die "needs $c"
-done
+need python3 filefrag sha256sum /usr/bin/time timeout losetup
 for fs in $FSTYPES; do
 	case $fs in
 	btrfs) need="mkfs.btrfs btrfs" ;;
@@ -83,17 +81,7 @@ WPID=
 # The binary measured is the one there now, whatever is built meanwhile:
 # a copy, and the commit it was built from (refused if the sources are
 # newer: run make first).
-COMMIT=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
-DIRTY=
-if [ "$DEDUPD" = "$top/dedupd" ]; then
-	make -C "$top" -q dedupd >/dev/null 2>&1 ||
-		die "$DEDUPD is older than its sources (run make)"
-	[ -z "$(git -C "$top" status --porcelain -- daemon ioctl-compat hashdb 2>/dev/null)" ] ||
-		DIRTY=" (with uncommitted changes)"
-else
-	COMMIT="$COMMIT?"
-	DIRTY=" ($DEDUPD, not the tree's build)"
-fi
+bench_commit
 cp "$DEDUPD" "$WORK/dedupd"
 DEDUPD=$WORK/dedupd
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -110,22 +98,9 @@ trap cleanup EXIT
 
 # ---- filesystems ------------------------------------------------------------
 
-# fresh_fs FSTYPE SIZE: a new filesystem on $WORK/fs.img, mounted on
-# $WORK/mnt (sets MNT, FS). Whatever was there goes.
-fresh_fs() {
-	FS=$1
-	MNT=$WORK/mnt
-	mkdir -p "$MNT"
-	! mountpoint -q "$MNT" || umount "$MNT"
-	rm -f "$WORK/fs.img"
-	truncate -s "$2" "$WORK/fs.img"
-	case $FS in
-	btrfs) mkfs.btrfs -q -f "$WORK/fs.img" >/dev/null ;;
-	xfs) mkfs.xfs -q -f -m reflink=1 "$WORK/fs.img" ;;
-	ext4) mkfs.ext4 -q -F "$WORK/fs.img" ;;
-	esac
-	mount -o loop "$WORK/fs.img" "$MNT"
-}
+# fresh_fs FSTYPE SIZE (lib.sh): a new filesystem on $WORK/fs.img, mounted
+# on $WORK/mnt (sets MNT, FS). Whatever was there goes.
+MNT=$WORK/mnt
 
 remount() {
 	sync
@@ -148,11 +123,6 @@ fsck_clean() {
 	return "$rc"
 }
 
-used() {
-	sync
-	[ "$FS" != btrfs ] || btrfs filesystem sync "$MNT" >/dev/null
-	df -B1 --output=used "$MNT" | tail -n 1 | tr -d ' '
-}
 avail() { sync; df -B1 --output=avail "$MNT" | tail -n 1 | tr -d ' '; }
 
 # inodes: inodes in use (btrfs: inode items of the top-level subvolume).
@@ -225,43 +195,8 @@ refragment() {
 # out of time: after DEFRAG_TIMEOUT s it gets SIGINT, which dedupd answers
 # by finishing the chunk in flight and printing its report, exit 130; 120 s
 # later SIGKILL). Its stdout goes to OUT, stderr to OUT.err.
-timed() {
-	local out=$1 t0 t1 tpid wd
-	shift
-	rm -f "$WORK/stopped"
-	t0=$(date +%s.%N)
-	RC=0
-	/usr/bin/time -f '%M' -o "$out.time" "$@" >"$out" 2>"$out.err" &
-	tpid=$!
-	(	# the watchdog
-		trap 'kill "$s" 2>/dev/null; exit 0' TERM
-		sleep "$DEFRAG_TIMEOUT" & s=$!
-		wait "$s"
-		c=$(pgrep -P "$tpid") || exit 0
-		touch "$WORK/stopped"
-		kill -INT "$c" 2>/dev/null
-		sleep 120 & s=$!
-		wait "$s"
-		kill -KILL "$c" 2>/dev/null
-	) &
-	wd=$!
-	wait "$tpid" || RC=$?
-	kill "$wd" 2>/dev/null || true
-	wait "$wd" 2>/dev/null || true
-	sync
-	t1=$(date +%s.%N)
-	SECS=$(python3 -c "print(round($t1 - $t0, 2))")
-	RSS=$(grep -E '^[0-9]+$' "$out.time" | tail -n 1 || echo "?")
-	STOPPED=no
-	[ ! -e "$WORK/stopped" ] || STOPPED=yes
-}
+timed() { bench_timed "$DEFRAG_TIMEOUT" "$@"; }
 
-# jget KEY FILE: a value of a JSON report ("-" if there is none).
-jget() {
-	python3 -c 'import json,sys
-try: print(json.load(open(sys.argv[2]))[sys.argv[1]])
-except Exception: print("-")' "$1" "$2"
-}
 
 # ref_cmd FS FILE: sets REF to the filesystem's own defragmenter on FILE.
 ref_cmd() {

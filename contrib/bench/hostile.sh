@@ -25,22 +25,15 @@ FILES=${FILES:-1000000}
 DEPTH=${DEPTH:-10000}
 RESULTS=${RESULTS:-$here/RESULTS.md}
 
-die() { echo "bench-hostile: $*" >&2; exit 1; }
-say() { echo "bench-hostile: $*" >&2; }
+BENCH_NAME=hostile
+. "$here/lib.sh"
 [ "$(id -u)" = 0 ] || die "needs root"
 command -v mkfs.btrfs >/dev/null || die "needs btrfs-progs"
 [ -x /usr/bin/time ] || die "needs /usr/bin/time (package time)"
 
 # The binary measured is the one there now: a copy, and its commit.
-COMMIT=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ "$DEDUPD" = "$top/dedupd" ]; then
-	make -C "$top" -q dedupd >/dev/null 2>&1 ||
-		die "$DEDUPD is older than its sources (run make)"
-	[ -z "$(git -C "$top" status --porcelain -- daemon ioctl-compat hashdb 2>/dev/null)" ] ||
-		COMMIT="$COMMIT (with uncommitted changes)"
-else
-	COMMIT="$COMMIT? ($DEDUPD, not the tree's build)"
-fi
+bench_commit
+COMMIT=$COMMIT$DIRTY
 
 WORK=${WORK:-$(mktemp -d /tmp/dedupd-bench-hostile.XXXXXX)}
 mkdir -p "$WORK"
@@ -56,9 +49,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-truncate -s 12G "$WORK/fs.img"
-mkfs.btrfs -q -f "$WORK/fs.img" >/dev/null
-mount -o loop "$WORK/fs.img" "$MNT"
+fresh_fs btrfs 12G
 
 rows=()
 raw=()
@@ -68,8 +59,7 @@ raw=()
 measure() {
 	local name=$1
 	shift
-	sync
-	echo 3 >/proc/sys/vm/drop_caches
+	drop_caches
 	RC=0
 	/usr/bin/time -v -o "$WORK/$name.time" "$@" >"$WORK/$name.out" \
 		2>"$WORK/$name.err" || RC=$?
@@ -150,11 +140,5 @@ rows+=("| a chain of $DEPTH directories, a 64 KiB file every 100 levels | scan |
 	echo "|---|---|---:|---:|---|---|"
 	printf '%s\n' "${rows[@]}"
 	echo
-	echo "<details><summary>raw</summary>"
-	echo
-	echo '```'
-	printf '%s\n' "${raw[@]}"
-	echo '```'
-	echo
-	echo "</details>"
+	printf '%s\n' "${raw[@]}" | raw_details gap
 } | tee -a "$RESULTS"

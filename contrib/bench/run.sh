@@ -28,7 +28,9 @@ TOOLS=${TOOLS:-dedupd duperemove jdupes}
 SECOND_PASS=${SECOND_PASS:-1}
 RESULTS=${RESULTS:-$here/RESULTS.md}
 
-die() { echo "bench: $*" >&2; exit 1; }
+BENCH_NAME=run
+. "$here/lib.sh"
+die() { echo "bench: $*" >&2; exit 1; }	# not lib.sh's: "bench: "
 [ "$(id -u)" = 0 ] || die "needs root (loop mounts)"
 peer=$SHARED/bench/peer-run.sh
 limit=$SHARED/bench/dup-limit.py
@@ -162,11 +164,7 @@ read -ra tools <<<"$TOOLS"
 for ((r = 1; r <= REPEATS; r++)); do
 	for fs in $FSTYPES; do
 		# alternate the order from one repeat to the next
-		order=("${tools[@]}")
-		if ((r % 2 == 0)); then
-			order=()
-			for ((i = ${#tools[@]} - 1; i >= 0; i--)); do order+=("${tools[i]}"); done
-		fi
+		alternate_order "$r" "${tools[@]}"
 		for tool in "${order[@]}"; do
 			echo "bench: run $r/$REPEATS, $fs, $tool"
 			run_one "$fs" "$tool" "$r"

@@ -51,15 +51,13 @@ SHARED=${SHARED:-$top/../shared}
 RESULTS=${RESULTS:-$here/RESULTS.md}
 MiB=$((1024 * 1024))
 
-die() { echo "bench-snapshots: $*" >&2; exit 1; }
-say() { echo "bench-snapshots: $(date +%T) $*" >&2; }
+BENCH_NAME=snapshots BENCH_CLOCK=1
+. "$here/lib.sh"
 has() { [[ " $1 " == *" $2 "* ]]; }
 [ "$(id -u)" = 0 ] || die "needs root"
 [ -x "$DEDUPD" ] || die "$DEDUPD is not an executable (run make)"
 [ -f "$SHARED/bench/dup-limit.py" ] || die "no $SHARED/bench/dup-limit.py (set SHARED=)"
-for c in python3 btrfs mkfs.btrfs sha256sum /usr/bin/time losetup tar; do
-	command -v "$c" >/dev/null || die "needs $c"
-done
+need python3 btrfs mkfs.btrfs sha256sum /usr/bin/time losetup tar
 if [ ! -d "$CORPUS" ]; then	# as ../shared/bench/make-corpus.sh finds the mirror
 	mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
 	[ -n "$mirror" ] || mirror=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list)
@@ -172,13 +170,7 @@ helper() { python3 "$WORK/helper.py" "$@"; }
 
 # ---- filesystems ------------------------------------------------------------
 
-fresh_fs() {	# SIZE: a new btrfs on $WORK/fs.img mounted on $MNT
-	! mountpoint -q "$MNT" || umount "$MNT"
-	rm -f "$WORK/fs.img"
-	truncate -s "$1" "$WORK/fs.img"
-	mkfs.btrfs -q -f "$WORK/fs.img" >/dev/null 2>&1
-	mount -o loop "$WORK/fs.img" "$MNT"
-}
+# used: as lib.sh's, btrfs synced twice
 used() {
 	sync
 	btrfs filesystem sync "$MNT" >/dev/null
@@ -202,7 +194,6 @@ dm_figures() {
 	R[$1,mgrow]=$(mib $((R[$1,m1] - R[$k0,m0])))
 	echo "$1 data_before=${R[$k0,d0]} data_after=${R[$1,d1]} metadata_before=${R[$k0,m0]} metadata_after=${R[$1,m1]}" >>"$WORK/raw"
 }
-drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 mib() { python3 -c "print(round($1 / 1048576, 1))"; }
 pct() { python3 -c "print(round(100 * $1 / $2, 1) if $2 else '-')"; }
 
@@ -211,7 +202,7 @@ pct() { python3 -c "print(round(100 * $1 / $2, 1) if $2 else '-')"; }
 # (dup-limit.py's dup_bytes and logical_bytes of home), SNAP_S.
 layout() {
 	local n=$1 i t0
-	fresh_fs "${2:-$IMG_SIZE}"
+	fresh_fs btrfs "${2:-$IMG_SIZE}"
 	btrfs -q subvolume create "$MNT/home"
 	mkdir "$MNT/home/a" "$MNT/home/b" "$MNT/.snapshots"
 	cp -a --reflink=never "$CORPUS/." "$MNT/home/a/"
@@ -251,40 +242,8 @@ intact() {
 # timed OUT CMD...: run CMD; sets RC, SECS (wall, sync included), RSS (peak
 # KiB), STOPPED (yes if it ran SCAN_TIMEOUT s and got SIGINT; SIGKILL 120 s
 # later). stdout to OUT, stderr to OUT.err.
-timed() {
-	local out=$1 t0 tpid wd
-	shift
-	rm -f "$WORK/stopped"
-	t0=$(date +%s.%N)
-	RC=0
-	/usr/bin/time -f '%M' -o "$out.time" "$@" >"$out" 2>"$out.err" &
-	tpid=$!
-	(	trap 'kill "$s" 2>/dev/null; exit 0' TERM
-		sleep "$SCAN_TIMEOUT" & s=$!
-		wait "$s"
-		c=$(pgrep -P "$tpid") || exit 0
-		touch "$WORK/stopped"
-		kill -INT "$c" 2>/dev/null
-		sleep 120 & s=$!
-		wait "$s"
-		kill -KILL "$c" 2>/dev/null
-	) &
-	wd=$!
-	wait "$tpid" || RC=$?
-	kill "$wd" 2>/dev/null || true
-	wait "$wd" 2>/dev/null || true
-	sync
-	SECS=$(python3 -c "print(round($(date +%s.%N) - $t0, 2))")
-	RSS=$(grep -E '^[0-9]+$' "$out.time" | tail -n 1 || echo 0)
-	STOPPED=no
-	[ ! -e "$WORK/stopped" ] || STOPPED=yes
-}
+timed() { RSS_NONE=0 bench_timed "$SCAN_TIMEOUT" "$@"; }
 
-jget() {	# KEY FILE: a value of a JSON report, "-" if none
-	python3 -c 'import json,sys
-try: print(json.load(open(sys.argv[2]))[sys.argv[1]])
-except Exception: print("-")' "$1" "$2"
-}
 
 declare -A R
 # scan_case KEY LAYOUT PATH: manifest, used, dropped caches, the timed scan
@@ -357,7 +316,7 @@ fi
 # 10 s meanwhile. Sets UW (used after the write).
 watch_setup() {
 	local k=$1 rate i=0 tpid t
-	fresh_fs "$IMG_SIZE"
+	fresh_fs btrfs "$IMG_SIZE"
 	btrfs -q subvolume create "$MNT/home"
 	mkdir "$MNT/home/a" "$MNT/home/b" "$MNT/.snapshots"
 	cp -a --reflink=never "$CORPUS/." "$MNT/home/a/"
@@ -544,10 +503,5 @@ v() { echo "${R[$1]:--}"; }
 			echo "c3_$n s/GiB over c1's: $(python3 -c "print(round(${R[c3_$n,sgib]} / ${R[c1,sgib]}, 2))")x."
 	done
 	echo
-	echo "<details><summary>raw</summary>"
-	echo
-	echo '```'
-	cat "$WORK/raw"
-	echo '```'
-	echo "</details>"
+	raw_details <"$WORK/raw"
 } | tee -a "$RESULTS"

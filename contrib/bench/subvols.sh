@@ -40,8 +40,8 @@ COUNTS=${COUNTS:-10 1000 10000}
 LOOKUPS=${LOOKUPS:-1000000}
 RESULTS=${RESULTS:-$here/RESULTS.md}
 
-die() { echo "bench-subvols: $*" >&2; exit 1; }
-say() { echo "bench-subvols: $*" >&2; }
+BENCH_NAME=subvols
+. "$here/lib.sh"
 [ "$(id -u)" = 0 ] || die "needs root"
 command -v btrfs >/dev/null || die "needs btrfs-progs"
 if [ ! -x "$BENCH" ]; then
@@ -93,11 +93,7 @@ bench_count() {
 	local n=$1 i t0 out
 
 	say "$n snapshots: fresh filesystem"
-	umount "$MNT" 2>/dev/null || true
-	rm -f "$IMG"
-	truncate -s 8G "$IMG"
-	mkfs.btrfs -q -f "$IMG" >/dev/null
-	mount -o loop "$IMG" "$MNT"
+	mkfs_mount btrfs 8G "$IMG" "$MNT"
 	btrfs -q subvolume create "$MNT/src" >/dev/null
 	for ((i = 0; i < 16; i++)); do
 		head -c 64K /dev/urandom >"$MNT/src/f$i"
@@ -130,7 +126,7 @@ PY
 	R[$n,create]=$(secs "$t0" "$(now)")
 	say "$n snapshots: ${R[$n,create]} s"
 
-	echo 3 >/proc/sys/vm/drop_caches
+	drop_caches
 	out=$("$BENCH" "$MNT" "$MNT/src" "$MNT/snaps/new" "$LOOKUPS" "$WORK")
 	echo "$out" | sed "s/^/$n /" >>"$WORK/raw"
 	while read -r name value _; do
@@ -189,11 +185,6 @@ git -C "$top" diff --quiet HEAD 2>/dev/null || commit="$commit-dirty"
 		echo "| $n | ${R[$n,ready_first]} | ${R[$n,idle_first]} | ${R[$n,ready_after]} | ${R[$n,idle_after]} | ${R[$n,ready_again]} | ${R[$n,idle_again]} | ${R[$n,scan_us]} | ${R[$n,relink_us]} | ${R[$n,relink_bytes]} |"
 	done
 	echo
-	echo "<details><summary>raw</summary>"
-	echo
-	echo '```'
-	cat "$WORK/raw"
-	echo '```'
-	echo "</details>"
+	raw_details <"$WORK/raw"
 } | tee -a "$RESULTS"
 rm -f "$WORK/raw"

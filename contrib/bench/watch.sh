@@ -34,8 +34,8 @@ IDLE_SECS=${IDLE_SECS:-30}
 BURST_FILES=${BURST_FILES:-20000}
 RESULTS=${RESULTS:-$here/RESULTS.md}
 
-die() { echo "bench-watch: $*" >&2; exit 1; }
-say() { echo "bench-watch: $*" >&2; }
+BENCH_NAME=watch
+. "$here/lib.sh"
 [ "$(id -u)" = 0 ] || die "needs root"
 [ -x "$DEDUPD" ] || die "$DEDUPD is not an executable (run make)"
 [ -d "$CORPUS/rootfs-min" ] || die "no corpus in $CORPUS (contrib/bench/run.sh builds it)"
@@ -60,19 +60,13 @@ trap cleanup EXIT
 
 fresh_fs() {	# fstype
 	[ -z "$WPID" ] || stop_daemon
-	umount "$MNT" 2>/dev/null || true
-	rm -f "$IMG"
-	truncate -s 12G "$IMG"
-	case $1 in
-	btrfs) mkfs.btrfs -q -f "$IMG" >/dev/null ;;
-	xfs) mkfs.xfs -q -f -m reflink=1 "$IMG" ;;
-	esac
-	mount -o loop "$IMG" "$MNT"
+	mkfs_mount "$1" 12G "$IMG" "$MNT"
 	rm -rf "$STATE"
 }
 
+# used: lib.sh's without btrfs's own sync, as the figures so far were taken
 used() { sync -f "$MNT"; df -B1 --output=used "$MNT" | tail -n 1 | tr -d ' '; }
-drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+drop() { drop_caches; }
 
 status() { "$DEDUPD" status --socket "$SOCK" --json; }
 get() {	# key [json]: the first (top-level) occurrence
