@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "ioctl-compat/btrfs.h"
+#include "tests/unit/fake-search.h"
 
 #define MAX_ITEMS 4096
 #define MAX_CALLS 32
@@ -37,10 +38,7 @@ int __wrap_fstat64(int fd, struct stat *st);
 enum item_kind { RAW, EXTENT, ROOT, REF };
 
 struct fake_item {
-	uint64_t objectid, offset;
-	uint32_t type;
-	uint64_t transid; /* of the leaf holding it */
-	uint32_t len;
+	FAKE_KEY;
 	enum item_kind kind;
 	uint64_t gen; /* EXTENT, ROOT: the item's generation field */
 	uint8_t extent_type; /* EXTENT */
@@ -112,18 +110,6 @@ static struct {
 	int stop_value;
 } seen;
 
-static int key_cmp(uint64_t o1, uint32_t t1, uint64_t f1, uint64_t o2,
-		   uint32_t t2, uint64_t f2)
-{
-	if (o1 != o2)
-		return o1 < o2 ? -1 : 1;
-	if (t1 != t2)
-		return t1 < t2 ? -1 : 1;
-	if (f1 != f2)
-		return f1 < f2 ? -1 : 1;
-	return 0;
-}
-
 static struct fake_item *add_item(uint64_t objectid, uint32_t type,
 				  uint64_t offset, uint64_t transid,
 				  uint32_t len)
@@ -134,7 +120,7 @@ static struct fake_item *add_item(uint64_t objectid, uint32_t type,
 	if (k.n > 0) {
 		const struct fake_item *p = &k.item[k.n - 1];
 
-		assert_true(key_cmp(p->objectid, p->type, p->offset, objectid,
+		assert_true(fake_key_cmp(p->objectid, p->type, p->offset, objectid,
 				    type, offset) < 0);
 	}
 	it = &k.item[k.n++];
@@ -176,8 +162,9 @@ static void add_root(uint64_t id, uint64_t offset, uint64_t transid,
 	it->flags = flags;
 }
 
-static void fill_item(const struct fake_item *it, uint8_t *p)
+static void fill_item(const void *item, uint8_t *p)
 {
+	const struct fake_item *it = item;
 	uint64_t le64;
 	uint32_t le32;
 
@@ -235,46 +222,20 @@ static void fill_item(const struct fake_item *it, uint8_t *p)
 
 static int fake_search(struct btrfs_ioctl_search_args_v2 *args)
 {
-	struct btrfs_ioctl_search_key *sk = &args->key;
-	uint32_t out = 0;
-	size_t off = 0;
+	const struct fake_table t = {
+		.items = k.item,
+		.size = sizeof(k.item[0]),
+		.n = k.n,
+		.max_per_call = k.max_per_call,
+		.bogus_len = k.bogus_len,
+		.fill = fill_item,
+	};
 
-	if (sk->tree_id != k.tree_id) {
+	if (args->key.tree_id != k.tree_id) {
 		errno = ENOENT;
 		return -1;
 	}
-	for (unsigned int i = 0; i < k.n; i++) {
-		const struct fake_item *it = &k.item[i];
-		struct btrfs_ioctl_search_header sh;
-
-		if (out >= sk->nr_items ||
-		    (k.max_per_call && out >= k.max_per_call))
-			break;
-		if (key_cmp(it->objectid, it->type, it->offset,
-			    sk->min_objectid, sk->min_type,
-			    sk->min_offset) < 0 ||
-		    key_cmp(it->objectid, it->type, it->offset,
-			    sk->max_objectid, sk->max_type, sk->max_offset) > 0)
-			continue;
-		if (it->transid < sk->min_transid ||
-		    it->transid > sk->max_transid)
-			continue;
-		if (sizeof(sh) + it->len > args->buf_size - off)
-			break; /* full: the kernel stops here */
-		sh = (struct btrfs_ioctl_search_header){
-			.transid = it->transid,
-			.objectid = it->objectid,
-			.offset = it->offset,
-			.type = it->type,
-			.len = k.bogus_len && out == 0 ? k.bogus_len : it->len,
-		};
-		memcpy(args->buf + off, &sh, sizeof(sh));
-		off += sizeof(sh);
-		fill_item(it, args->buf + off);
-		off += it->len;
-		out++;
-	}
-	sk->nr_items = out;
+	fake_search_answer(&t, args);
 	return 0;
 }
 

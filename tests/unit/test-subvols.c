@@ -29,6 +29,7 @@
 
 #include "daemon/engine/subvols.h"
 #include "ioctl-compat/btrfs-subvol.h"
+#include "tests/unit/fake-search.h"
 
 #define MAX_SUBVOLS 4096
 #define FS_GEN 100 /* the filesystem's generation in most tests */
@@ -49,10 +50,7 @@ struct fake_subvol {
 enum item_kind { RAW, ROOT, BACKREF, REF, TREE_ROOT };
 
 struct fake_item {
-	uint64_t objectid, offset;
-	uint32_t type;
-	uint64_t transid;
-	uint32_t len;
+	FAKE_KEY;
 	enum item_kind kind;
 	const struct fake_subvol *sv;
 };
@@ -132,19 +130,6 @@ static void populate(unsigned int n)
 		add_sv(257 + i, 5, 256, 21 + i % 70);
 }
 
-static int item_cmp(const void *a, const void *b)
-{
-	const struct fake_item *x = a, *y = b;
-
-	if (x->objectid != y->objectid)
-		return x->objectid < y->objectid ? -1 : 1;
-	if (x->type != y->type)
-		return x->type < y->type ? -1 : 1;
-	if (x->offset != y->offset)
-		return x->offset < y->offset ? -1 : 1;
-	return 0;
-}
-
 static void add_item(uint64_t objectid, uint32_t type, uint64_t offset,
 		     uint64_t transid, uint32_t len, enum item_kind kind,
 		     const struct fake_subvol *sv)
@@ -191,7 +176,7 @@ static void build_tree(void)
 				 sv->backref_leaf, 24, REF, sv);
 		}
 	}
-	qsort(k.items, k.nitems, sizeof(*k.items), item_cmp);
+	qsort(k.items, k.nitems, sizeof(*k.items), fake_item_cmp);
 }
 
 static void put64(uint8_t *p, size_t off, uint64_t v)
@@ -200,8 +185,9 @@ static void put64(uint8_t *p, size_t off, uint64_t v)
 	memcpy(p + off, &v, sizeof(v));
 }
 
-static void fill_item(const struct fake_item *it, uint8_t *p)
+static void fill_item(const void *item, uint8_t *p)
 {
+	const struct fake_item *it = item;
 	uint8_t full[sizeof(struct btrfs_root_item)];
 	const struct fake_subvol *sv = it->sv;
 	uint32_t refs;
@@ -231,23 +217,14 @@ static void fill_item(const struct fake_item *it, uint8_t *p)
 	memcpy(p, full, it->len);
 }
 
-static int key_cmp(uint64_t o1, uint32_t t1, uint64_t f1, uint64_t o2,
-		   uint32_t t2, uint64_t f2)
-{
-	if (o1 != o2)
-		return o1 < o2 ? -1 : 1;
-	if (t1 != t2)
-		return t1 < t2 ? -1 : 1;
-	if (f1 != f2)
-		return f1 < f2 ? -1 : 1;
-	return 0;
-}
-
 static int fake_search(struct btrfs_ioctl_search_args_v2 *args)
 {
 	struct btrfs_ioctl_search_key *sk = &args->key;
-	uint32_t out = 0;
-	size_t off = 0;
+	struct fake_table t = {
+		.size = sizeof(struct fake_item),
+		.max_per_call = k.max_per_call,
+		.fill = fill_item,
+	};
 
 	if (sk->tree_id != BTRFS_ROOT_TREE_OBJECTID) {
 		errno = ENOENT;
@@ -260,38 +237,9 @@ static int fake_search(struct btrfs_ioctl_search_args_v2 *args)
 		k.last_min_transid = sk->min_transid;
 	}
 	build_tree();
-	for (unsigned int i = 0; i < k.nitems; i++) {
-		const struct fake_item *it = &k.items[i];
-		struct btrfs_ioctl_search_header sh;
-
-		if (out >= sk->nr_items ||
-		    (k.max_per_call && out >= k.max_per_call))
-			break;
-		if (key_cmp(it->objectid, it->type, it->offset,
-			    sk->min_objectid, sk->min_type,
-			    sk->min_offset) < 0 ||
-		    key_cmp(it->objectid, it->type, it->offset,
-			    sk->max_objectid, sk->max_type, sk->max_offset) > 0)
-			continue;
-		if (it->transid < sk->min_transid ||
-		    it->transid > sk->max_transid)
-			continue;
-		if (sizeof(sh) + it->len > args->buf_size - off)
-			break; /* full: the kernel stops here */
-		sh = (struct btrfs_ioctl_search_header){
-			.transid = it->transid,
-			.objectid = it->objectid,
-			.offset = it->offset,
-			.type = it->type,
-			.len = it->len,
-		};
-		memcpy(args->buf + off, &sh, sizeof(sh));
-		off += sizeof(sh);
-		fill_item(it, args->buf + off);
-		off += it->len;
-		out++;
-	}
-	sk->nr_items = out;
+	t.items = k.items;
+	t.n = k.nitems;
+	fake_search_answer(&t, args);
 	return 0;
 }
 
