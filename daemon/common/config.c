@@ -218,44 +218,42 @@ static int parse_line(const struct parser *p, char *s, char **ret_word)
 	return 0;
 }
 
-int config_load(const char *path, struct config *ret, char *err,
-		size_t errlen)
+int config_parse(const char *path, const char *buf, size_t len,
+		 struct config *ret, char *err, size_t errlen)
 {
 	struct parser p = { .path = path, .err = err, .errlen = errlen };
 	struct config c = { .argc = 0 };
 	char line[CONFIG_MAX_LINE + 1];
-	size_t len = 0, argv_cap = 0, lines_cap = 0;
-	char *buf = NULL, *s, *end;
-	int fd, r;
+	size_t argv_cap = 0, lines_cap = 0, pos = 0;
+	int r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return fail_errno(&p, -errno);
-	r = read_file(&p, fd, &buf, &len);
-	close(fd);
-	if (r)
-		return r;
+	if (!path || (!buf && len))
+		return -EINVAL;
+	if (len > CONFIG_MAX_FILE)
+		return fail(&p, -EFBIG, "larger than %d bytes", CONFIG_MAX_FILE);
 
 	c.argv = grow_array(NULL, &argv_cap, 1, sizeof(*c.argv));
 	c.argv[0] = NULL;
-	for (s = buf; s < buf + len; s = end + 1) {
+	while (pos < len) {
+		const char *s = buf + pos, *nl;
+		size_t n;
 		char *word;
 
 		p.line++;
-		end = memchr(s, '\n', (size_t)(buf + len - s));
-		if (!end)
-			end = buf + len;
-		if (end - s > CONFIG_MAX_LINE) {
+		nl = memchr(s, '\n', len - pos);
+		n = nl ? (size_t)(nl - s) : len - pos;
+		pos += n + (nl ? 1 : 0);
+		if (n > CONFIG_MAX_LINE) {
 			r = fail(&p, -EFBIG, "line longer than %d bytes",
 				 CONFIG_MAX_LINE);
 			goto out_free;
 		}
-		if (memchr(s, '\0', (size_t)(end - s))) {
+		if (memchr(s, '\0', n)) {
 			r = fail(&p, -EINVAL, "NUL byte in line");
 			goto out_free;
 		}
-		memcpy(line, s, (size_t)(end - s));
-		line[end - s] = '\0';
+		memcpy(line, s, n);
+		line[n] = '\0';
 		r = parse_line(&p, line, &word);
 		if (r)
 			goto out_free;
@@ -275,14 +273,32 @@ int config_load(const char *path, struct config *ret, char *err,
 		c.argv[c.argc++] = word;
 		c.argv[c.argc] = NULL;
 	}
-	free(buf);
 	c.path = xstrdup(path);
 	*ret = c;
 	return 0;
 
 out_free:
-	free(buf);
 	config_free(&c);
+	return r;
+}
+
+int config_load(const char *path, struct config *ret, char *err,
+		size_t errlen)
+{
+	struct parser p = { .path = path, .err = err, .errlen = errlen };
+	char *buf = NULL;
+	size_t len = 0;
+	int fd, r;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return fail_errno(&p, -errno);
+	r = read_file(&p, fd, &buf, &len);
+	close(fd);
+	if (r)
+		return r;
+	r = config_parse(path, buf, len, ret, err, errlen);
+	free(buf);
 	return r;
 }
 

@@ -46,6 +46,15 @@ struct config {
 int config_load(const char *path, struct config *ret, char *err,
 		size_t errlen);
 
+/*
+ * Parses the @len bytes at @buf (need not be NUL-terminated) as the
+ * configuration file @path, which names it in messages only. Returns as
+ * config_load() does, but never -ENOENT; -EINVAL also for a NULL @path, or
+ * a NULL @buf with a non-zero @len.
+ */
+int config_parse(const char *path, const char *buf, size_t len,
+		 struct config *ret, char *err, size_t errlen);
+
 /* Frees what config_load filled; NULL-safe; zeroes *@c. */
 void config_free(struct config *c);
 
