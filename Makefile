@@ -109,7 +109,7 @@ EXECUTOR_SRCS := $(sort $(wildcard daemon/engine/executor*.c))
 EXECUTOR_OBJS = $(EXECUTOR_SRCS:%.c=$(B)/%.o)
 HASHER_SRCS := $(sort $(wildcard daemon/engine/hasher*.c))
 HASHER_OBJS = $(HASHER_SRCS:%.c=$(B)/%.o)
-LIB_SRCS := daemon/lib/lib.c daemon/common/client.c daemon/common/config.c daemon/engine/engine.c \
+LIB_SRCS := daemon/lib/lib.c daemon/common/client.c daemon/common/protocol.c daemon/common/config.c daemon/engine/engine.c \
 	$(HASHER_SRCS) $(EXECUTOR_SRCS) daemon/engine/plan.c daemon/engine/pass.c \
 	daemon/engine/index.c daemon/engine/walk.c daemon/common/util.c daemon/common/log.c $(RELINK_SRCS) \
 	daemon/engine/physmap.c daemon/common/djson.c daemon/engine/metabudget.c \
@@ -214,8 +214,11 @@ test-walk_OBJS := $(B)/daemon/engine/walk.o $(B)/daemon/common/util.o $(B)/daemo
 test-walk_WRAPS := statx fstat64 open_by_handle_at
 test-config_OBJS := $(B)/daemon/common/config.o $(B)/daemon/common/util.o
 test-config_WRAPS :=
-test-client_OBJS := $(B)/daemon/common/client.o $(B)/daemon/common/util.o
+test-client_OBJS := $(B)/daemon/common/client.o $(B)/daemon/common/protocol.o \
+	$(B)/daemon/common/util.o
 test-client_WRAPS :=
+test-protocol_OBJS := $(B)/daemon/common/protocol.o $(B)/daemon/common/util.o
+test-protocol_WRAPS :=
 test-djson_OBJS := $(B)/daemon/common/djson.o
 test-djson_WRAPS :=
 test-sdnotify_OBJS := $(B)/daemon/service/sdnotify.o

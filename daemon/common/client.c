@@ -12,8 +12,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "daemon/common/util.h"
 #include "daemon/common/client.h"
+#include "daemon/common/protocol.h"
+#include "daemon/common/util.h"
 
 const char *watch_socket_path(const char *opt)
 {
@@ -103,7 +104,8 @@ int watch_scan_request(const char *sock_path, const struct watch_scan *r,
 		       const volatile sig_atomic_t *stop, int *ret_rc,
 		       char **ret_body)
 {
-	char *req = NULL, *reply = NULL, *body;
+	char *req = NULL, *reply = NULL;
+	const char *body;
 	size_t len = 0, i;
 	FILE *m;
 	int code, ret;
@@ -145,15 +147,13 @@ int watch_scan_request(const char *sock_path, const struct watch_scan *r,
 	if (ret < 0)
 		return 0;	/* no daemon */
 	/* A daemon that died before answering leaves an empty answer. */
-	if (sscanf(reply, "rc %d", &code) != 1 || code == 255) {
+	if (!proto_scan_answer(reply, &code, &body) || code == 255) {
 		free(reply);
 		return 0;	/* not its filesystem */
 	}
-	body = strchr(reply, '\n');
-	body = xstrdup(body ? body + 1 : "");
-	free(reply);
+	*ret_body = xstrdup(body);
 	*ret_rc = code;
-	*ret_body = body;
+	free(reply);
 	return 1;
 local:
 	fclose(m);

@@ -25,8 +25,7 @@ void free_request(struct request *r)
 {
 	if (r->fd >= 0)
 		close(r->fd);
-	free(r->excludes);
-	free(r->paths);
+	proto_scan_free(&r->scan);
 	free(r->buf);
 	free(r);
 }
@@ -88,51 +87,28 @@ int listen_socket(const char *path)
 static void queue_scan(int fd, char *buf)
 {
 	struct request *r = xcalloc(1, sizeof(*r));
-	char *line, *save = NULL, msg[PATH_MAX + 128];
+	char msg[PATH_MAX + 128];
 	int i;
 
 	r->fd = fd;
 	r->buf = buf;
-	r->min_size = 1;
-	for (line = strtok_r(buf, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		if (!strcmp(line, "scan"))
-			continue;
-		if (!strcmp(line, "dry-run")) {
-			r->dry_run = true;
-		} else if (!strcmp(line, "json")) {
-			r->json = true;
-		} else if (!strcmp(line, "no-wait")) {
-			r->no_wait = true;
-		} else if (!strncmp(line, "min-size ", 9)) {
-			r->min_size = strtoull(line + 9, NULL, 10);
-			if (!r->min_size)
-				r->min_size = 1;
-		} else if (!strncmp(line, "exclude ", 8)) {
-			r->excludes = xrealloc(r->excludes,
-				(r->nexcludes + 1) * sizeof(char *));
-			r->excludes[r->nexcludes++] = line + 8;
-		} else if (!strncmp(line, "path /", 6)) {
-			r->paths = xrealloc(r->paths,
-				(r->npaths + 1) * sizeof(char *));
-			r->paths[r->npaths++] = line + 5;
-		} else {
-			answer(fd, "rc 2\nbad request to the daemon\n");
-			free_request(r);
-			return;
-		}
+	if (proto_scan_parse(buf, &r->scan) < 0) {
+		answer(fd, "rc 2\nbad request to the daemon\n");
+		free_request(r);
+		return;
 	}
 	/* All on one filesystem we watch, or the client scans itself. */
-	for (size_t k = 0; k < r->npaths; k++) {
+	for (size_t k = 0; k < r->scan.npaths; k++) {
 		struct fs_info fs;
 		struct wfs *f = NULL;
-		int pfd = open(r->paths[k], O_RDONLY | O_CLOEXEC | O_NONBLOCK |
-				O_NOFOLLOW);
+		int pfd = open(r->scan.paths[k],
+			       O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+		int err = pfd < 0 ? -errno : fs_probe(pfd, 0, &fs);
 
-		if (pfd < 0 || fs_probe(pfd, 0, &fs) < 0) {
+		if (err < 0) {
 			snprintf(msg, sizeof(msg),
-				 "rc 1\ncannot open '%s': %s\n", r->paths[k],
-				 strerror(errno));
+				 "rc 1\ncannot open '%s': %s\n",
+				 r->scan.paths[k], strerror(-err));
 			if (pfd >= 0)
 				close(pfd);
 			answer(fd, msg);
@@ -150,21 +126,21 @@ static void queue_scan(int fd, char *buf)
 		}
 		r->f = f;
 	}
-	if (!r->npaths) {
+	if (!r->scan.npaths) {
 		answer(fd, "rc 2\nno path to scan\n");
 		free_request(r);
 		return;
 	}
 	r->id = ++W.last_request_id;
-	if (r->no_wait) {
+	if (r->scan.no_wait) {
 		snprintf(msg, sizeof(msg), "rc 0\nqueued %llu\n",
 			 (unsigned long long)r->id);
 		answer(fd, msg);
 		close(fd);
 		r->fd = -1;
 		log_info("request %llu queued: %zu path%s, first '%s'",
-			 (unsigned long long)r->id, r->npaths,
-			 r->npaths == 1 ? "" : "s", r->paths[0]);
+			 (unsigned long long)r->id, r->scan.npaths,
+			 r->scan.npaths == 1 ? "" : "s", r->scan.paths[0]);
 	}
 	pthread_mutex_lock(&W.lock);
 	*W.requests_tail = r;
@@ -212,24 +188,28 @@ void serve_client(int lfd)
 		return;
 	}
 	req[len] = '\0';
-	if (!strncmp(req, "scan\n", 5)) {
+	switch (proto_request_kind(req)) {
+	case PROTO_SCAN:
 		queue_scan(fd, req);	/* answered by the worker */
 		return;
-	}
-	req[strcspn(req, "\r\n")] = '\0';
-	if (!strcmp(req, "status"))
+	case PROTO_STATUS:
 		reply = status_json();
-	else if (!strcmp(req, "ping"))
+		break;
+	case PROTO_PING:
 		reply = xstrdup("pong\n");
-	else if (!strcmp(req, "checkpoint")) {
+		break;
+	case PROTO_CHECKPOINT:
 		pthread_mutex_lock(&W.lock);
 		for (int i = 0; i < W.nfs; i++)
 			W.fs[i].checkpoint_now = true;
 		pthread_mutex_unlock(&W.lock);
 		pthread_cond_broadcast(&W.cond);
 		reply = xstrdup("ok\n");
-	} else
+		break;
+	default:
 		reply = xstrdup("error: unknown request\n");
+		break;
+	}
 	if (reply)
 		answer(fd, reply);
 	free(reply);

@@ -34,6 +34,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "daemon/common/protocol.h"
 #include "daemon/common/config.h"
 #include "daemon/common/util.h"
 #include "daemon/engine/defrag.h"
@@ -91,12 +92,7 @@ struct request {
 	int fd;			/* the client, answered when done; -1: it
 				 * asked not to wait */
 	struct wfs *f;
-	bool dry_run, json, no_wait;
-	uint64_t min_size;
-	char **excludes;
-	size_t nexcludes;
-	char **paths;
-	size_t npaths;
+	struct proto_scan scan;
 	char *buf;		/* the request text the strings point into */
 };
 

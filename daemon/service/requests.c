@@ -33,9 +33,9 @@ static void serve_request(struct request *r)
 	struct wfs *f = r->f;
 	struct engine_stats before, diff;
 	struct walk_stats ws = { 0 };
-	struct walk_opts wo = { .excludes = r->excludes,
-				.nexcludes = r->nexcludes,
-				.min_size = r->min_size };
+	struct walk_opts wo = { .excludes = r->scan.excludes,
+				.nexcludes = r->scan.nexcludes,
+				.min_size = r->scan.min_size };
 	struct hashdb_stats ix;
 	uint64_t used_before = 0, used_after = 0;
 	atomic_uint_fast64_t *a, *b, *d;
@@ -47,14 +47,14 @@ static void serve_request(struct request *r)
 
 	stats_copy(&before, &f->e.st);
 	(void)fs_used_bytes(f->root_fd, &used_before);
-	f->e.dry_run = r->dry_run;
-	ret = pass_add_paths(&f->pass, r->paths, r->npaths, &wo, &ws, &failed);
+	f->e.dry_run = r->scan.dry_run;
+	ret = pass_add_paths(&f->pass, r->scan.paths, r->scan.npaths, &wo, &ws, &failed);
 	pass_finish(&f->pass);
 	f->e.dry_run = W.o.dry_run;
 	pthread_mutex_lock(&W.lock);
 	f->dirty = true;
 	pthread_mutex_unlock(&W.lock);
-	if (!r->dry_run)
+	if (!r->scan.dry_run)
 		(void)fs_used_bytes(f->root_fd, &used_after);
 	else
 		used_after = used_before;
@@ -76,7 +76,7 @@ static void serve_request(struct request *r)
 
 		if (ret < 0 && ret != -EINTR)
 			log_warn("request %llu: cannot read '%s': %s",
-				 (unsigned long long)r->id, r->paths[failed],
+				 (unsigned long long)r->id, r->scan.paths[failed],
 				 strerror(-ret));
 		else
 			log_info("request %llu done: %llu files, %s deduped, %s%s freed in %.1f s",
@@ -99,13 +99,13 @@ static void serve_request(struct request *r)
 	}
 	if (ret < 0 && ret != -EINTR) {
 		fprintf(m, "rc %d\ncannot read '%s': %s\n", EXIT_RUNTIME,
-			r->paths[failed], strerror(-ret));
+			r->scan.paths[failed], strerror(-ret));
 	} else {
 		fprintf(m, "rc %d\n", pass_stop ? EXIT_INTERRUPTED : EXIT_OK);
 		scan_report(m, &(struct scan_report_args){
 			.st = &diff, .ix = &ix, .fs_name = f->e.fs.name,
-			.index_result = "daemon", .dry_run = r->dry_run,
-			.json = r->json,
+			.index_result = "daemon", .dry_run = r->scan.dry_run,
+			.json = r->scan.json,
 			.freed = (int64_t)(used_before - used_after),
 			.secs = now_wall() - t0 });
 	}
