@@ -101,6 +101,7 @@ int tree_search_next(struct tree_search *s,
 		     const uint8_t **ret_item)
 {
 	struct btrfs_ioctl_search_args_v2 *args = s->args;
+	int ret;
 
 	while (s->idx >= s->count) {
 		if (s->idx > 0 && !s->moved)
@@ -122,17 +123,32 @@ int tree_search_next(struct tree_search *s,
 		s->off = 0;
 	}
 
-	/* Headers follow items of any length: copy, do not cast. */
-	if (SEARCH_BUF_SIZE - s->off < sizeof(*ret_sh))
-		return -EIO;
-	memcpy(ret_sh, args->buf + s->off, sizeof(*ret_sh));
-	s->off += sizeof(*ret_sh);
-	if (ret_sh->len > SEARCH_BUF_SIZE - s->off)
-		return -EIO;
-	*ret_item = args->buf + s->off;
-	s->off += ret_sh->len;
+	ret = tree_search_decode((const uint8_t *)args->buf, SEARCH_BUF_SIZE,
+				 &s->off, ret_sh, ret_item);
+	if (ret < 0)
+		return ret;
 	s->idx++;
 	s->last = *ret_sh;
 	return 1;
+}
+
+int tree_search_decode(const uint8_t *buf, size_t size, size_t *off,
+		       struct btrfs_ioctl_search_header *ret_sh,
+		       const uint8_t **ret_item)
+{
+	struct btrfs_ioctl_search_header sh;
+	size_t at = *off;
+
+	/* Headers follow items of any length: copy, do not cast. */
+	if (at > size || size - at < sizeof(sh))
+		return -EIO;
+	memcpy(&sh, buf + at, sizeof(sh));
+	at += sizeof(sh);
+	if (sh.len > size - at)
+		return -EIO;
+	*ret_sh = sh;
+	*ret_item = buf + at;
+	*off = at + sh.len;
+	return 0;
 }
 

@@ -55,6 +55,16 @@ static inline uint32_t get_le32(const uint8_t *p, size_t off)
 	return le32toh(v);
 }
 
+/*
+ * Decodes the item at *@off in the @size bytes of a TREE_SEARCH_V2 result
+ * buffer: copies its header into *@ret_sh, points *@ret_item at its sh.len
+ * bytes (unaligned) and moves *@off past them. Pure: tree_search_next()
+ * calls it on what the kernel wrote. Returns 0, or -EIO if the header or the
+ * item runs past @size (nothing is changed then).
+ */
+int tree_search_decode(const uint8_t *buf, size_t size, size_t *off,
+		       struct btrfs_ioctl_search_header *ret_sh,
+		       const uint8_t **ret_item);
 
 /* Starts a walk over [@key min, @key max] of @key->tree_id. 0 or -ENOMEM. */
 int tree_search_init(struct tree_search *s, int fd,

@@ -16,6 +16,7 @@
 #include <linux/btrfs_tree.h>
 
 #include "ioctl-compat/btrfs.h"
+#include "ioctl-compat/btrfs-decode.h"
 #include "ioctl-compat/btrfs-search.h"
 
 /* Item layouts read here (the structs are packed: read fields by offset). */
@@ -312,11 +313,10 @@ int btrfs_inode_parent(int fd, uint64_t root_id, uint64_t ino,
 		.max_offset = UINT64_MAX,
 		.max_transid = UINT64_MAX,
 	};
-	const size_t ref_len = sizeof(struct btrfs_inode_ref);
 	struct btrfs_ioctl_search_header sh;
-	const uint8_t *item;
+	const uint8_t *item, *ref_name;
 	struct tree_search s;
-	uint16_t n;
+	uint32_t n;
 	int ret;
 
 	if (!ret_dir || !name || !len || root_id == 0)
@@ -325,22 +325,19 @@ int btrfs_inode_parent(int fd, uint64_t root_id, uint64_t ino,
 	if (ret < 0)
 		return ret;
 	while ((ret = tree_search_next(&s, &sh, &item)) > 0) {
-		if (sh.type != BTRFS_INODE_REF_KEY || sh.objectid != ino ||
-		    sh.len < ref_len)
+		if (sh.type != BTRFS_INODE_REF_KEY || sh.objectid != ino)
 			continue;
 		/* The subvolume's root directory refers to itself as "..". */
 		if (sh.offset == ino)
 			continue;
-		memcpy(&n, item + offsetof(struct btrfs_inode_ref, name_len),
-		       sizeof(n));
-		n = le16toh(n);
-		if (n == 0 || ref_len + n > sh.len)
+		n = btrfs_inode_ref_name(item, sh.len, &ref_name);
+		if (n == 0)
 			continue;
 		if (n >= len) {
 			ret = -ENAMETOOLONG;
 			break;
 		}
-		memcpy(name, item + ref_len, n);
+		memcpy(name, ref_name, n);
 		name[n] = '\0';
 		*ret_dir = sh.offset;
 		break;
@@ -349,6 +346,23 @@ int btrfs_inode_parent(int fd, uint64_t root_id, uint64_t ino,
 	if (ret == 0)
 		return -ENOENT;		/* none in the range */
 	return ret < 0 ? ret : 0;
+}
+
+uint32_t btrfs_inode_ref_name(const uint8_t *item, uint32_t len,
+			      const uint8_t **ret_name)
+{
+	const uint32_t ref_len = sizeof(struct btrfs_inode_ref);
+	uint16_t n;
+
+	if (len < ref_len)
+		return 0;
+	memcpy(&n, item + offsetof(struct btrfs_inode_ref, name_len),
+	       sizeof(n));
+	n = le16toh(n);
+	if (n == 0 || n > len - ref_len)
+		return 0;
+	*ret_name = item + ref_len;
+	return n;
 }
 
 int btrfs_handle_make(uint64_t root_id, uint64_t ino, void *buf,
@@ -399,14 +413,9 @@ int btrfs_open_inode(int mount_fd, uint64_t root_id, uint64_t ino, int flags)
 #define FILE_EXTENT_GET(item, field) \
 	get_le64(item, offsetof(struct btrfs_file_extent_item, field))
 
-/*
- * Decodes the file extent item @item of header @sh into *@fe. Returns false
- * for another item type or an item too short for its type (*@fe is then
- * partly written).
- */
-static bool file_extent_decode(const struct btrfs_ioctl_search_header *sh,
-			       const uint8_t *item,
-			       struct btrfs_file_extent *fe)
+bool btrfs_file_extent_decode(const struct btrfs_ioctl_search_header *sh,
+			      const uint8_t *item,
+			      struct btrfs_file_extent *fe)
 {
 	if (sh->type != BTRFS_EXTENT_DATA_KEY || sh->len < FILE_EXTENT_MIN_LEN)
 		return false;
@@ -440,6 +449,8 @@ static int extent_probe(int fd, struct btrfs_ioctl_search_args_v2 *args,
 			uint64_t hi, uint64_t *ret_off)
 {
 	struct btrfs_ioctl_search_header sh;
+	const uint8_t *item;
+	size_t off = 0;
 
 	memset(&args->key, 0, sizeof(args->key));
 	args->key.tree_id = root_id;
@@ -456,7 +467,13 @@ static int extent_probe(int fd, struct btrfs_ioctl_search_args_v2 *args,
 		return -errno;
 	if (args->key.nr_items == 0)
 		return 0;
-	memcpy(&sh, args->buf, sizeof(sh));
+	if (tree_search_decode((const uint8_t *)args->buf, SEARCH_BUF_SIZE,
+			       &off, &sh, &item) < 0)
+		return -EIO;
+	/* The bisection in extent_before() needs an item in the range. */
+	if (sh.objectid != ino || sh.type != BTRFS_EXTENT_DATA_KEY ||
+	    sh.offset < lo || sh.offset > hi)
+		return -EIO;
 	*ret_off = sh.offset;
 	return 1;
 }
@@ -491,7 +508,7 @@ static int extent_last(int fd, uint64_t root_id, uint64_t ino, uint64_t lo,
 	while ((ret = tree_search_next(&s, &sh, &item)) > 0) {
 		if (sh.objectid != ino || sh.type != BTRFS_EXTENT_DATA_KEY)
 			continue;
-		*ret_valid = file_extent_decode(&sh, item, ret_fe);
+		*ret_valid = btrfs_file_extent_decode(&sh, item, ret_fe);
 		found = 1;
 	}
 	tree_search_fini(&s);
@@ -618,7 +635,7 @@ int btrfs_file_extents(int fd, uint64_t root_id, uint64_t ino, uint64_t start,
 		}
 	}
 	while (ret > 0) {
-		if (sh.objectid == ino && file_extent_decode(&sh, item, &fe)) {
+		if (sh.objectid == ino && btrfs_file_extent_decode(&sh, item, &fe)) {
 			stop = cb(arg, &fe);
 			if (stop != 0)
 				goto out;
@@ -669,7 +686,7 @@ static int logical_ino(int fd, uint64_t bytenr, uint64_t flags, uint32_t size,
 {
 	struct btrfs_ioctl_logical_ino_args loi;
 	struct btrfs_data_container *dc;
-	uint64_t want, next;
+	int ret;
 
 	dc = calloc(1, size);
 	if (!dc)
@@ -685,26 +702,50 @@ static int logical_ino(int fd, uint64_t bytenr, uint64_t flags, uint32_t size,
 		free(dc);
 		return err;
 	}
+	ret = btrfs_refs_check(dc, size, ret_size);
+	if (ret == 0)
+		*ret_dc = dc;
+	else
+		free(dc);
+	return ret;
+}
+
+int btrfs_refs_check(const struct btrfs_data_container *dc, uint32_t size,
+		     uint32_t *ret_size)
+{
+	uint64_t want, next;
+
+	if (size < sizeof(*dc))
+		return -EIO;
 	/* A count to index with: check it. */
 	if (dc->elem_cnt % 3 != 0 ||
-	    dc->elem_cnt > (size - sizeof(*dc)) / sizeof(dc->val[0])) {
-		free(dc);
+	    dc->elem_cnt > (size - sizeof(*dc)) / sizeof(dc->val[0]))
 		return -EIO;
-	}
-	if (dc->elem_missed == 0) {
-		*ret_dc = dc;
+	if (dc->elem_missed == 0)
 		return 0;
-	}
-	/* More references may come before the next call: room to spare. */
-	want = (uint64_t)size + dc->bytes_missing;
-	free(dc);
 	if (size >= REFS_BUF_MAX)
 		return -E2BIG;
+	/* More references may come before the next call: room to spare. */
+	want = (uint64_t)size + dc->bytes_missing;
 	next = (uint64_t)size * 4;
 	if (next < want)
 		next = want;
 	*ret_size = next < REFS_BUF_MAX ? (uint32_t)next : REFS_BUF_MAX;
 	return 1;
+}
+
+int btrfs_refs_walk(const struct btrfs_data_container *dc, btrfs_ref_cb cb,
+		    void *arg)
+{
+	int ret = 0;
+
+	/* Triples (inode, key offset, root): fs/btrfs build_ino_list(). */
+	for (uint32_t i = 0; i < dc->elem_cnt; i += 3) {
+		ret = cb(arg, dc->val[i + 2], dc->val[i], dc->val[i + 1]);
+		if (ret != 0)
+			break;
+	}
+	return ret;
 }
 
 static int extent_refs(int fd, uint64_t bytenr, uint64_t flags,
@@ -720,12 +761,7 @@ static int extent_refs(int fd, uint64_t bytenr, uint64_t flags,
 		;
 	if (ret < 0 || !dc)
 		return ret < 0 ? ret : -EIO; /* !dc: for the compiler */
-	/* Triples (inode, key offset, root): fs/btrfs build_ino_list(). */
-	for (uint32_t i = 0; i < dc->elem_cnt; i += 3) {
-		ret = cb(arg, dc->val[i + 2], dc->val[i], dc->val[i + 1]);
-		if (ret != 0)
-			break;
-	}
+	ret = btrfs_refs_walk(dc, cb, arg);
 	free(dc);
 	return ret;
 }
