@@ -11,6 +11,7 @@
 #include <linux/fs.h>
 
 #include "ioctl-compat/fiemap.h"
+#include "ioctl-compat/fiemap-decode.h"
 
 /* Extents fetched per FIEMAP call: 512 * 56 bytes, about 28 KiB. */
 #define FIEMAP_BATCH 512
@@ -18,11 +19,7 @@
 struct fiemap_iter {
 	int fd;
 	uint32_t fm_flags; /* for the next FIEMAP call */
-	uint64_t end;
-	uint64_t pos; /* everything before pos has been yielded */
-	unsigned int idx; /* next buffered extent */
-	unsigned int count; /* buffered extents */
-	bool kernel_done; /* no more extents in [pos, end) */
+	struct fiemap_cursor cur;
 	struct fiemap *fm; /* with FIEMAP_BATCH extents */
 };
 
@@ -57,10 +54,9 @@ static uint32_t map_flags(uint32_t fe_flags)
 static int refill(struct fiemap_iter *it)
 {
 	struct fiemap *fm = it->fm;
-	unsigned int n;
 
-	fm->fm_start = it->pos;
-	fm->fm_length = it->end - it->pos;
+	fm->fm_start = it->cur.pos;
+	fm->fm_length = it->cur.end - it->cur.pos;
 	fm->fm_flags = it->fm_flags;
 	fm->fm_mapped_extents = 0;
 	fm->fm_extent_count = FIEMAP_BATCH;
@@ -69,17 +65,35 @@ static int refill(struct fiemap_iter *it)
 		return -errno;
 	/* Only the first call needs to write back dirty data. */
 	it->fm_flags &= ~(uint32_t)FIEMAP_FLAG_SYNC;
-
-	n = fm->fm_mapped_extents;
-	if (n > FIEMAP_BATCH)
-		n = FIEMAP_BATCH;
-	it->idx = 0;
-	it->count = n;
-	/* A batch that is not full holds everything left in the range. */
-	if (n < FIEMAP_BATCH ||
-	    (fm->fm_extents[n - 1].fe_flags & FIEMAP_EXTENT_LAST))
-		it->kernel_done = true;
+	fiemap_cursor_load(&it->cur, fm, FIEMAP_BATCH);
 	return 0;
+}
+
+void fiemap_cursor_init(struct fiemap_cursor *c, uint64_t start,
+			uint64_t end)
+{
+	/* No batch yet: the first fiemap_cursor_next() asks for one. */
+	*c = (struct fiemap_cursor){ .pos = start, .end = end,
+				     .progress = true };
+	/* The kernel rejects an empty range: there is nothing to map anyway. */
+	if (start >= end)
+		c->kernel_done = true;
+}
+
+void fiemap_cursor_load(struct fiemap_cursor *c, const struct fiemap *fm,
+			unsigned int capacity)
+{
+	unsigned int n = fm->fm_mapped_extents;
+
+	if (n > capacity)
+		n = capacity;
+	c->idx = 0;
+	c->count = n;
+	c->progress = false;
+	/* A batch that is not full holds everything left in the range. */
+	if (n < capacity ||
+	    (n > 0 && (fm->fm_extents[n - 1].fe_flags & FIEMAP_EXTENT_LAST)))
+		c->kernel_done = true;
 }
 
 int fiemap_iter_open(int fd, uint64_t start, uint64_t end, unsigned int flags,
@@ -101,15 +115,10 @@ int fiemap_iter_open(int fd, uint64_t start, uint64_t end, unsigned int flags,
 		goto out_free;
 	}
 	it->fd = fd;
-	it->end = end;
-	it->pos = start;
 	if (flags & FIEMAP_ITER_SYNC)
 		it->fm_flags |= FIEMAP_FLAG_SYNC;
-
-	/* The kernel rejects an empty range: there is nothing to map anyway. */
-	if (start == end) {
-		it->kernel_done = true;
-	} else {
+	fiemap_cursor_init(&it->cur, start, end);
+	if (!it->cur.kernel_done) {
 		ret = refill(it);
 		if (ret < 0)
 			goto out_free;
@@ -122,68 +131,58 @@ out_free:
 	return ret;
 }
 
-static void yield_hole(struct fiemap_iter *it, uint64_t to,
+static void yield_hole(struct fiemap_cursor *c, uint64_t to,
 		       struct extent *ret_ext)
 {
 	*ret_ext = (struct extent){
-		.logical = it->pos,
-		.length = to - it->pos,
+		.logical = c->pos,
+		.length = to - c->pos,
 		.flags = EXTENT_HOLE,
 	};
-	it->pos = to;
+	c->pos = to;
 }
 
-int fiemap_iter_next(struct fiemap_iter *it, struct extent *ret_ext)
+int fiemap_cursor_next(struct fiemap_cursor *c, const struct fiemap *fm,
+		       struct extent *ret_ext)
 {
-	bool progress = true;
-	int ret;
-
-	if (!it || !ret_ext)
-		return -EINVAL;
-
-	while (it->pos < it->end) {
+	while (c->pos < c->end) {
 		const struct fiemap_extent *fe;
 		uint64_t fe_end, to;
 
-		if (it->idx >= it->count) {
+		if (c->idx >= c->count) {
 			/*
 			 * A batch that moved nothing forward means the kernel
 			 * has nothing more past pos: stop asking, or we would
 			 * ask the same question forever.
 			 */
-			if (it->kernel_done || !progress) {
-				yield_hole(it, it->end, ret_ext);
+			if (c->kernel_done || !c->progress) {
+				yield_hole(c, c->end, ret_ext);
 				return 1;
 			}
-			ret = refill(it);
-			if (ret < 0)
-				return ret;
-			progress = false;
-			continue;
+			return -EAGAIN;
 		}
 
-		fe = &it->fm->fm_extents[it->idx];
+		fe = &fm->fm_extents[c->idx];
 		fe_end = fe->fe_logical + fe->fe_length;
 		if (fe_end < fe->fe_logical)
 			fe_end = UINT64_MAX;
-		if (fe_end <= it->pos) {
+		if (fe_end <= c->pos) {
 			/* Empty, or already yielded before the file changed. */
-			it->idx++;
+			c->idx++;
 			continue;
 		}
-		progress = true;
-		if (fe->fe_logical > it->pos) {
-			to = fe->fe_logical < it->end ? fe->fe_logical :
-							it->end;
-			yield_hole(it, to, ret_ext);
+		c->progress = true;
+		if (fe->fe_logical > c->pos) {
+			to = fe->fe_logical < c->end ? fe->fe_logical : c->end;
+			yield_hole(c, to, ret_ext);
 			return 1;
 		}
 
-		to = fe_end < it->end ? fe_end : it->end;
+		to = fe_end < c->end ? fe_end : c->end;
 		*ret_ext = (struct extent){
-			.logical = it->pos,
+			.logical = c->pos,
 			.physical = fe->fe_physical,
-			.length = to - it->pos,
+			.length = to - c->pos,
 			.flags = map_flags(fe->fe_flags),
 		};
 		/*
@@ -197,13 +196,29 @@ int fiemap_iter_next(struct fiemap_iter *it, struct extent *ret_ext)
 		      (FIEMAP_EXTENT_ENCODED | FIEMAP_EXTENT_DATA_ENCRYPTED |
 		       FIEMAP_EXTENT_DATA_INLINE | FIEMAP_EXTENT_UNKNOWN |
 		       FIEMAP_EXTENT_DELALLOC)))
-			ret_ext->physical += it->pos - fe->fe_logical;
-		it->pos = to;
+			ret_ext->physical += c->pos - fe->fe_logical;
+		c->pos = to;
 		if (to == fe_end)
-			it->idx++;
+			c->idx++;
 		return 1;
 	}
 	return 0;
+}
+
+int fiemap_iter_next(struct fiemap_iter *it, struct extent *ret_ext)
+{
+	int ret;
+
+	if (!it || !ret_ext)
+		return -EINVAL;
+	for (;;) {
+		ret = fiemap_cursor_next(&it->cur, it->fm, ret_ext);
+		if (ret != -EAGAIN)
+			return ret;
+		ret = refill(it);
+		if (ret < 0)
+			return ret;
+	}
 }
 
 struct fiemap_iter *fiemap_iter_free(struct fiemap_iter *it)
