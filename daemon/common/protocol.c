@@ -117,6 +117,6 @@ int proto_scan_answer(const char *answer, int *ret_rc, const char **ret_body)
 		return 0;
 	nl = strchr(answer, '\n');
 	*ret_rc = rc;
-	*ret_body = nl ? nl + 1 : "";
+	*ret_body = nl ? nl + 1 : answer + strlen(answer);
 	return 1;
 }
