@@ -6,6 +6,9 @@
 #   make check           install what is missing, build, run every test (root)
 #   make check-unit      cmocka unit tests only
 #   make check-asan      unit tests under ASan + UBSan
+#   make check-fuzz      20 seconds of each libFuzzer harness (tests/fuzz/)
+#   make fuzz            FUZZ_SECONDS (600) of each harness, one at a time;
+#                        D=fuzz builds them with clang under build-fuzz/
 #   make check-integration  tests on loop-mounted btrfs/XFS/ext4 images (root)
 #   make demo            scan a demo btrfs image full of duplicates (root)
 #   make bench           benchmark against duperemove (root, slow)
@@ -27,9 +30,19 @@ CC ?= gcc
 PKG_CONFIG ?= pkg-config
 OBJCOPY ?= objcopy
 
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 600
+
 ifeq ($(D),asan)
 B := build-asan
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+OPT := -O1 -g
+else ifeq ($(D),fuzz)
+# Everything instrumented for libFuzzer; the harnesses add its main().
+B := build-fuzz
+CC := $(FUZZ_CC)
+SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined \
+	-fno-omit-frame-pointer -fno-sanitize-recover=all
 OPT := -O1 -g
 else
 B := build
@@ -73,14 +86,15 @@ IOCTL_OBJS := $(IOCTL_SRCS:%.c=$(B)/%.o)
 HASHDB_OBJS := $(HASHDB_SRCS:%.c=$(B)/%.o)
 DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(B)/%.o)
 
-ifeq ($(D),asan)
+ifneq ($(filter asan fuzz,$(D)),)
 PROG := $(B)/dedupd
 else
 PROG := dedupd
 endif
 
 .PHONY: all clean check check-layers check-unit check-asan check-integration deps demo \
-	bench bench-watch bench-containers install uninstall microbench lib
+	bench bench-watch bench-containers install uninstall microbench lib \
+	fuzz fuzz-build fuzz-seeds check-fuzz
 all: $(PROG) lib
 
 $(B)/%.o: %.c
@@ -246,13 +260,58 @@ check-unit: $(UNIT_BINS)
 check-asan:
 	$(Q)$(MAKE) --no-print-directory D=asan check-unit
 
+# ---- fuzzing: one libFuzzer harness per decoder, tests/fuzz/fuzz-NAME.c ----
+# fuzz-NAME_OBJS: the code under test; fuzz-NAME_WRAPS as for unit tests.
+# Seeds in tests/fuzz/NAME/; tests/fuzz/run.sh runs them one at a time.
+FUZZERS := hashdb config protocol fanotify btrfs fiemap
+fuzz-hashdb_OBJS := $(B)/libhashdb.a
+fuzz-config_OBJS := $(B)/daemon/common/config.o $(B)/daemon/common/util.o
+fuzz-protocol_OBJS := $(B)/daemon/common/protocol.o $(B)/daemon/common/util.o
+fuzz-fanotify_OBJS := $(B)/ioctl-compat/fanotify.o
+fuzz-fanotify_WRAPS := close
+fuzz-btrfs_OBJS := $(B)/ioctl-compat/btrfs.o $(B)/ioctl-compat/btrfs-search.o \
+	$(B)/ioctl-compat/btrfs-subvol.o
+fuzz-btrfs_WRAPS := ioctl
+fuzz-fiemap_OBJS := $(B)/ioctl-compat/fiemap.o
+FUZZ_BINS := $(FUZZERS:%=$(B)/fuzz/fuzz-%)
+
+$(B)/fuzz/fuzz-%: tests/fuzz/fuzz-%.c $$(fuzz-$$*_OBJS)
+	@mkdir -p $(dir $@)
+	$(call say,CCLD,$@)$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< \
+		$(fuzz-$*_OBJS) $(foreach w,$(fuzz-$*_WRAPS),-Wl,--wrap=$(w)) \
+		$(ALL_LDFLAGS) -fsanitize=fuzzer $(PKG_LIBS) -lm
+
+# The seed of the index loader is made by the real code: see mkseed-hashdb.c.
+$(B)/fuzz/mkseed-hashdb: tests/fuzz/mkseed-hashdb.c $(B)/libhashdb.a
+	@mkdir -p $(dir $@)
+	$(call say,CCLD,$@)$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) \
+		$(PKG_LIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+# Rewrites the checked-in binary seeds (tests/fuzz/NAME/).
+fuzz-seeds: $(B)/fuzz/mkseed-hashdb
+	$(B)/fuzz/mkseed-hashdb tests/fuzz/hashdb/small-index
+	tests/fuzz/mkseeds.py
+
+ifeq ($(D),fuzz)
+fuzz: fuzz-build
+	$(Q)tests/fuzz/run.sh $(B)/fuzz $(FUZZ_SECONDS) $(FUZZERS)
+else
+fuzz:
+	$(Q)$(MAKE) --no-print-directory D=fuzz fuzz
+endif
+
+check-fuzz:
+	$(Q)$(MAKE) --no-print-directory D=fuzz fuzz FUZZ_SECONDS=20
+
 check-integration: $(PROG) lib
 	$(Q)DEDUPD=$(abspath $(PROG)) tests/integration/run.sh
 
 # Everything a fresh Debian machine needs, installed only if missing.
 DEB_PKGS := build-essential pkg-config libxxhash-dev uthash-dev \
 	libbtrfsutil-dev libjansson-dev libcmocka-dev btrfs-progs xfsprogs \
-	e2fsprogs util-linux time podman runc
+	e2fsprogs util-linux time podman runc clang libclang-rt-dev
 deps:
 	$(Q)missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -271,6 +330,7 @@ check: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory check-unit
 	$(Q)$(MAKE) --no-print-directory check-asan
+	$(Q)$(MAKE) --no-print-directory check-fuzz
 	$(Q)$(MAKE) --no-print-directory check-integration
 
 demo: deps
@@ -329,6 +389,6 @@ uninstall:
 		$(DESTDIR)$(UNITDIR)/dedupd.service
 
 clean:
-	rm -rf build build-asan dedupd
+	rm -rf build build-asan build-fuzz dedupd
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
