@@ -3,9 +3,9 @@
 #define DEDUPD_HASHDB_INTERNAL_H
 
 /*
- * Private to hashdb/ and its unit test: the on-disk layout and the state
- * shared by hashdb.c (file, header), block.c (block and digest tables) and
- * file.c (file table).
+ * Private to hashdb/, its unit test and its fuzzer: the on-disk layout and
+ * the state shared by hashdb.c (file, header), block.c (block and digest
+ * tables) and file.c (file table).
  */
 
 #include <endian.h>
