@@ -230,7 +230,8 @@ int config_parse(const char *path, const char *buf, size_t len,
 	if (!path || (!buf && len))
 		return -EINVAL;
 	if (len > CONFIG_MAX_FILE)
-		return fail(&p, -EFBIG, "larger than %d bytes", CONFIG_MAX_FILE);
+		return fail(&p, -EFBIG, "larger than %d bytes",
+			    CONFIG_MAX_FILE);
 
 	c.argv = grow_array(NULL, &argv_cap, 1, sizeof(*c.argv));
 	c.argv[0] = NULL;

@@ -48,7 +48,8 @@ static void serve_request(struct request *r)
 	stats_copy(&before, &f->e.st);
 	(void)fs_used_bytes(f->root_fd, &used_before);
 	f->e.dry_run = r->scan.dry_run;
-	ret = pass_add_paths(&f->pass, r->scan.paths, r->scan.npaths, &wo, &ws, &failed);
+	ret = pass_add_paths(&f->pass, r->scan.paths, r->scan.npaths, &wo,
+			     &ws, &failed);
 	pass_finish(&f->pass);
 	f->e.dry_run = W.o.dry_run;
 	pthread_mutex_lock(&W.lock);
@@ -76,7 +77,8 @@ static void serve_request(struct request *r)
 
 		if (ret < 0 && ret != -EINTR)
 			log_warn("request %llu: cannot read '%s': %s",
-				 (unsigned long long)r->id, r->scan.paths[failed],
+				 (unsigned long long)r->id,
+				 r->scan.paths[failed],
 				 strerror(-ret));
 		else
 			log_info("request %llu done: %llu files, %s deduped, %s%s freed in %.1f s",

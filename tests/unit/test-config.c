@@ -352,6 +352,50 @@ static void merge_order(void **state)
 	config_free(&c);
 }
 
+/* config_parse(): the same parser on bytes, without a file. */
+static void parse_buffer(void **state)
+{
+	/* Not NUL-terminated: the parse stops at the length. */
+	const char text[] = { 'm', 'o', 'u', 'n', 't', '=', '/', 's', 'r',
+			      'v', '\n', 'v', 'e', 'r', 'b', 'o', 's', 'e' };
+	const char nul[] = "verbose\n\0x\n";
+	struct config c = { .argc = 77 };
+	char err[256] = "";
+
+	(void)state;
+	assert_int_equal(config_parse("mem", text, sizeof(text), &c, err,
+				      sizeof(err)),
+			 0);
+	assert_int_equal(c.argc, 2);
+	assert_string_equal(c.argv[0], "--mount=/srv");
+	assert_string_equal(c.argv[1], "--verbose");
+	assert_null(c.argv[2]);
+	assert_int_equal(c.lines[1], 2);
+	assert_string_equal(c.path, "mem");
+	config_free(&c);
+
+	assert_int_equal(config_parse("mem", "", 0, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.argc, 0);
+	assert_null(c.argv[0]);
+	config_free(&c);
+	assert_int_equal(config_parse("mem", NULL, 0, &c, err, sizeof(err)), 0);
+	config_free(&c);
+
+	c.argc = 77;
+	assert_int_equal(config_parse("mem", nul, sizeof(nul) - 1, &c, err,
+				      sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "mem:2: NUL byte in line");
+	assert_int_equal(config_parse("mem", text, CONFIG_MAX_FILE + 1, &c,
+				      err, sizeof(err)),
+			 -EFBIG);
+	assert_int_equal(config_parse(NULL, text, 1, &c, err, sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(config_parse("mem", NULL, 1, &c, err, sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(c.argc, 77);	/* untouched */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -365,6 +409,7 @@ int main(void)
 		cmocka_unit_test(short_message_buffer),
 		cmocka_unit_test(check_against_options),
 		cmocka_unit_test(merge_order),
+		cmocka_unit_test(parse_buffer),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
