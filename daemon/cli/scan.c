@@ -560,7 +560,7 @@ int cmd_scan(int argc, char **argv)
 
 	log_debug("walk, hashing and dedupes done at %.3f s", now_sec() - t0);
 	index_lost_now = index_lost(&e, db_path);
-	ret = index_lost_now ? 0 : hashdb_sync(e.db);
+	ret = index_lost_now ? 0 : index_save(&e);
 	if (ret < 0)
 		log_warn("cannot save index '%s': %s", db_path, strerror(-ret));
 	log_debug("index saved at %.3f s", now_sec() - t0);

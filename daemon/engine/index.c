@@ -179,6 +179,19 @@ int index_reopen(struct engine *e, int fd, const char *path,
 	return res;
 }
 
+int index_save(struct engine *e)
+{
+	/*
+	 * The index's own fsync commits nothing else: on another filesystem
+	 * it cannot, and on the same btrfs it goes to the log tree, which
+	 * carries that file only. A power cut would then keep the index and
+	 * lose the dedupes of the running transaction.
+	 */
+	if (e->mount_fd >= 0)
+		(void)syncfs(e->mount_fd);
+	return hashdb_sync(e->db);
+}
+
 void index_close(struct engine *e, const char *path)
 {
 	size_t i;
@@ -188,6 +201,8 @@ void index_close(struct engine *e, const char *path)
 		return;
 	i = guard_slot(e->db);
 	lost = i < GUARD_SLOTS && guard[i].lost;
+	if (!lost && e->mount_fd >= 0)
+		(void)syncfs(e->mount_fd);	/* as index_save() */
 	if (i < GUARD_SLOTS)
 		atomic_store(&guard[i].db, NULL);
 	e->db = hashdb_close(e->db);	/* a lost one saves into nothing */

@@ -49,7 +49,18 @@ int index_open_at(struct engine *e, int fd, const char *path,
 void index_guard_sigbus(void);
 
 /*
- * Closes e->db (NULL-safe), as hashdb_close() does, after index_lost() says
+ * Saves e->db behind the work it records: the deduped filesystem commits
+ * first (syncfs of e->mount_fd), then the index is synced. A file the index
+ * calls done is not hashed again while it is unchanged, and a dedupe changes
+ * neither its size nor its times; so an index that reached the disk before
+ * the dedupes it drove were committed would, after a power cut, leave those
+ * duplicates for good. Returns 0, or -errno from syncing the index.
+ */
+int index_save(struct engine *e);
+
+/*
+ * Closes e->db (NULL-safe), as hashdb_close() does (after a syncfs of the
+ * deduped filesystem, as index_save() does), after index_lost() says
  * whether it is still worth saving: a lost index is closed without a word,
  * and its file emptied so that the next open rebuilds it.
  */

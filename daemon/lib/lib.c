@@ -283,7 +283,7 @@ struct dedupd *dedupd_close(struct dedupd *d)
 		return NULL;
 	pass_fini(&d->pass);
 	if (d->e.db) {
-		(void)hashdb_sync(d->e.db);
+		(void)index_save(&d->e);
 		d->e.db = hashdb_close(d->e.db);
 	}
 	engine_fini(&d->e);
@@ -483,7 +483,7 @@ static int dedupe_here(struct dedupd *d, const char *const *paths, size_t n)
 	ret = pass_add_paths(&d->pass, (char *const *)paths, n, &wo, &ws,
 			     &failed);
 	pass_finish(&d->pass);
-	err = hashdb_sync(d->e.db);
+	err = index_save(&d->e);
 	if (err < 0)
 		log_warn("cannot save index '%s': %s", d->db_path,
 			 strerror(-err));

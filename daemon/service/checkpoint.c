@@ -105,7 +105,7 @@ void checkpoint(struct wfs *f)
 		pthread_mutex_unlock(&W.lock);
 		return;
 	}
-	ret = hashdb_sync(f->e.db);
+	ret = index_save(&f->e);
 	if (ret < 0)
 		log_warn("cannot save index '%s': %s", f->db_path,
 			 strerror(-ret));
