@@ -301,11 +301,14 @@ void hashdb_files_recover(struct hashdb *db)
 	if (limit > HASHDB_LOC_MAX_FILE)
 		limit = HASHDB_LOC_MAX_FILE;
 	while (db->files < limit) {
-		const struct hashdb_file_record *rec =
+		struct hashdb_file_record *rec =
 			hashdb_file_record(db, db->files + 1);
 
-		if (rec->state == HASHDB_FILE_LIVE)
+		if (rec->state == HASHDB_FILE_LIVE) {
+			rec->cookie = 0;
+			rec->gen = 0;
 			db->files_live++;
+		}
 		else if (rec->state != HASHDB_FILE_DEAD)
 			break;
 		db->files++;

@@ -105,7 +105,7 @@ void hashdb_header_write(struct hashdb *db)
 	h->evictions = htole64(db->evictions);
 	h->sampled_out = htole64(db->sampled_out);
 	h->digests_used = htole64(db->digests_used);
-	h->files = htole32(db->files);
+	h->files = htole32(db->files_saved);
 	h->files_live = htole32(db->files_live);
 	h->checksum = htole64(hashdb_header_checksum(slot.bytes));
 
@@ -382,6 +382,7 @@ static int open_index(struct hashdb *db, const struct hashdb_header *h,
 	db->files = h->files;
 	db->files_live = h->files_live;
 	hashdb_files_recover(db);
+	db->files_saved = db->files;
 	return 0;
 }
 
@@ -492,6 +493,7 @@ int hashdb_sync(struct hashdb *db)
 	 */
 	if (msync(db->map, db->map_len, MS_SYNC) < 0)
 		return -errno;
+	db->files_saved = db->files;
 	hashdb_header_write(db);
 	if (msync(db->map, HASHDB_HEADER_SIZE, MS_SYNC) < 0)
 		return -errno;

@@ -85,7 +85,10 @@ int hashdb_open(const char *path, const uint8_t fs_uuid[16], uint64_t size,
 
 /*
  * Writes the header (counters, checksum) and syncs the mapping to disk.
- * Returns 0 or -errno.
+ * Files added since the last call are trusted from now on: after a crash
+ * before it, a reopened index keeps their ids but not their cookies (they
+ * read as never indexed), whatever reached the disk meanwhile (the file
+ * table's growth writes the header too). Returns 0 or -errno.
  */
 int hashdb_sync(struct hashdb *db);
 

@@ -146,6 +146,14 @@ struct hashdb {
 	uint32_t sample_bits;
 	uint32_t files;
 	uint32_t files_live;
+	/*
+	 * The files the header claims: db->files as of the last
+	 * hashdb_sync(). Other header writes (the file table growing) keep
+	 * it, so that what was recorded after the caller's last save is not
+	 * trusted after a crash (hashdb_files_recover()): the caller syncs
+	 * the index only behind the work its records say is done.
+	 */
+	uint32_t files_saved;
 };
 
 /*
@@ -181,7 +189,10 @@ bool hashdb_file_live(const struct hashdb *db, uint64_t id);
 
 /*
  * Counts records written after the last sync (a crash lost the counter, not
- * the records), so that their ids are never handed out again.
+ * the records), so that their ids are never handed out again. Their cookies
+ * and generations are dropped: the caller had not saved the index behind
+ * what they say was done (a dedupe the crash lost), so those files are
+ * hashed again.
  */
 void hashdb_files_recover(struct hashdb *db);
 

@@ -1007,6 +1007,60 @@ static void file_table_grows(void **state)
 	hashdb_close(db);
 }
 
+/*
+ * Killed after the file table grew (which writes the header) but before a
+ * sync: the files added since the last sync keep their ids, not their
+ * cookies, since their caller had not saved the index behind the work
+ * they recorded (a power cut may have lost the dedupes). A file set before
+ * the sync keeps its cookie.
+ */
+static void killed_after_growth_forgets_cookies(void **state)
+{
+	struct fixture *f = *state;
+	struct hashdb_file file;
+	struct hashdb *db = NULL;
+	int status;
+	uint32_t i;
+	pid_t pid;
+
+	make_index(f->path);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (hashdb_open(f->path, uuid_a, 0, &db) != HASHDB_OPENED)
+			_exit(1);
+		if (hashdb_file_set_cookie(db, 1, 11, 1) || hashdb_sync(db))
+			_exit(2);
+		for (i = 2; i <= 2 * HASHDB_FILES_INITIAL; i++) {
+			uint8_t handle[8];
+			uint32_t id;
+
+			handle_of(i, handle);
+			if (hashdb_file_add(db, 1, handle, 8, &id) != 1 ||
+			    id != i || hashdb_file_set_cookie(db, id, i, i))
+				_exit(3);
+		}
+		raise(SIGKILL);
+		_exit(4);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGKILL);
+
+	db = open_expect(f->path, uuid_a, 0, HASHDB_OPENED);
+	assert_true(stats_of(db).files_capacity > HASHDB_FILES_INITIAL);
+	assert_int_equal(hashdb_file_get(db, 1, &file), 0);
+	assert_int_equal(file.cookie, 11);
+	for (i = 2; i <= 2 * HASHDB_FILES_INITIAL; i++) {
+		assert_int_equal(find_file(db, i), i);
+		assert_int_equal(hashdb_file_get(db, i, &file), 0);
+		assert_int_equal(file.cookie, 0);
+	}
+	assert_int_equal(add_file(db, 3 * HASHDB_FILES_INITIAL),
+			 2 * HASHDB_FILES_INITIAL + 1);
+	hashdb_close(db);
+}
+
 static void file_table_growth_failure(void **state)
 {
 	struct fixture *f = *state;
@@ -1158,6 +1212,7 @@ int main(void)
 		T(forgotten_file_cells_read_empty),
 		T(file_table_basics),
 		T(file_table_grows),
+		T(killed_after_growth_forgets_cookies),
 		T(file_table_growth_failure),
 		T(digest_insert_lookup),
 		T(digest_window_full),
