@@ -105,10 +105,10 @@ _pids=()		# background processes of ours
 
 # ---- cleanup -----------------------------------------------------------
 
-umount_retry() {
+umount_retry() {	# DIR [TRIES]: half a second apart
 	local m=$1 i
 	mountpoint -q "$m" 2>/dev/null || return 0
-	for i in 1 2 3 4 5 6 7 8 9 10; do
+	for ((i = 0; i < ${2:-10}; i++)); do
 		umount "$m" 2>/dev/null && return 0
 		sleep 0.5
 	done
@@ -147,7 +147,8 @@ cleanup() {
 	for i in "${_loops[@]}"; do
 		losetup -d "$i" 2>/dev/null
 	done
-	umount_retry "$HOST"
+	# the loop devices on its files let go of it in their own time
+	umount_retry "$HOST" 60
 	if grep -q " $WORK/" /proc/mounts; then
 		say "$WORK still has mounts, not removing it"
 	elif [ -n "$own_work" ]; then
@@ -394,12 +395,21 @@ run_cmd_cut() {
 	fi
 }
 
+# first_scans DIR: the index made, d1/ first, so that the copies replaced
+# later are never where the index finds their content: it keeps one
+# location per block, and a copy deleted by a rename leaves a stale one
+# that new copies then fail to match (README, limits), power cut or not
+first_scans() {
+	"$DEDUPD" scan -q --no-progress --db "$DB" "$DATA/files/d1" &&
+		"$DEDUPD" scan -q --no-progress --db "$DB" "$1" ||
+		{ say "first scans failed"; workload_errors=$((workload_errors + 1)); }
+}
+
 wl_scan() {
 	local files=$DATA/files
 	populate "$files"
 	mkdir -p "$STATEDIR"
-	"$DEDUPD" scan -q --no-progress --db "$DB" "$files" ||
-		{ say "first scan failed"; workload_errors=$((workload_errors + 1)); }
+	first_scans "$files"
 	manifest "$files" >"$WORK/before"
 	sync
 	while [ "$nduring" -lt "$CUTS" ]; do
@@ -418,8 +428,7 @@ wl_defrag() {
 		rand_file "$files/frag/img$i" $((FRAG_MIB * 1024 * 1024))
 		refragment "$files/frag/img$i" $((FRAG_MIB * 32))
 	done
-	"$DEDUPD" scan -q --no-progress --db "$DB" "$files" ||
-		{ say "first scan failed"; workload_errors=$((workload_errors + 1)); }
+	first_scans "$files"
 	manifest "$files" >"$WORK/before"
 	sync
 	while [ "$nduring" -lt "$CUTS" ]; do
@@ -445,12 +454,7 @@ wl_watch() {
 	local files=$DATA/files st wpid
 	populate "$files"
 	mkdir -p "$STATEDIR"
-	# d1/ indexed first, so that the copies the writer replaces are never
-	# where the index finds their content: the index keeps one location
-	# per block, and a copy deleted by a rename leaves a stale one (README,
-	# limits of the daemon), which is no matter for power cuts
-	"$DEDUPD" scan -q --no-progress --db "$DB" "$files/d1" ||
-		{ say "first scan failed"; workload_errors=$((workload_errors + 1)); }
+	first_scans "$files/d1"
 	manifest "$files" >"$WORK/before"
 	sync
 	if ! daemon_start "$WORK/logs/watch-$LAYOUT.log" --checkpoint 1 \
