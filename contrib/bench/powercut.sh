@@ -46,8 +46,9 @@
 #
 # env: DEDUPD  CUTS (50 per workload and layout)  WORKLOADS ("scan watch
 #      defrag")  LAYOUTS ("same split")  NFILES (16 files in d1/, copied in
-#      d2/)  FILE_KIB (4096: files of about half that)  FRAG_MIB (32, two fragmented files)  SEED
-#      WORK  RESULTS (a path, or /dev/null)
+#      d2/)  FILE_KIB (4096: files of about half that)  FRAG_MIB (32: two
+#      fragmented files)  SEED  WORK  RESULTS (a path, or /dev/null)
+#      CHECK_OPTS (more options for the daemon started on each copy)
 #      KEEP_FAILED=1 (copies that fail a check are kept in $WORK/failed,
 #      as the check left them; all: every copy, as it was cut)
 #      INJECT=file (for test 027: one byte of a user file in the first copy
@@ -548,6 +549,7 @@ check_copy() {
 				index=opened
 			elif [ "$rc" = 0 ] && [ "$d" = rebuilt ] && [ -s "$WORK/idx.err" ]; then
 				index=rebuilt
+				extra+=" ($(head -n 1 "$WORK/idx.err" | sed "s|$WORK/||g"))"
 			else
 				extra+=" index_rc=$rc index_result=${d:-none}"
 			fi
