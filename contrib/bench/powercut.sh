@@ -101,7 +101,7 @@ BIN_SHA=$(sha256sum "$DEDUPD" | cut -c1-12)
 HOST=$WORK/host		# the XFS that holds the backing files and cuts
 SOCK=$WORK/sock
 _mounts=()		# mounted by us, in order
-_loops=()		# attached by us
+_loops=()		# attached by us: DEV:INODE of its backing file
 _pids=()		# background processes of ours
 
 # ---- cleanup -----------------------------------------------------------
@@ -127,7 +127,16 @@ forget_mount() {
 forget_loop() {
 	local i
 	for i in "${!_loops[@]}"; do
-		[ "${_loops[i]}" != "$1" ] || unset "_loops[i]"
+		[ "${_loops[i]%%:*}" != "$1" ] || unset "_loops[i]"
+	done
+}
+
+# descendants PID: the pids of PID's children, theirs, and so on
+descendants() {
+	local c
+	for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+		echo "$c"
+		descendants "$c"
 	done
 }
 
@@ -135,7 +144,11 @@ cleanup() {
 	local rc=$? i m keys
 	trap - EXIT INT TERM HUP
 	set +e
-	for i in "${_pids[@]}"; do
+	# Everything started here (a scan in the background, the writer's
+	# cp, the daemon) lets go of the filesystems before they are
+	# unmounted: a busy one would be unmounted lazily and keep its
+	# loop device, and the host XFS, alive.
+	for i in $(descendants $$); do
 		kill -9 "$i" 2>/dev/null
 	done
 	wait 2>/dev/null
@@ -146,7 +159,7 @@ cleanup() {
 		[ "$m" = "$HOST" ] || umount_retry "$m"
 	done
 	for i in "${_loops[@]}"; do
-		losetup -d "$i" 2>/dev/null
+		detach_wait "${i%%:*}" "${i#*:}"
 	done
 	# the loop devices on its files let go of it in their own time
 	umount_retry "$HOST" 60
@@ -178,12 +191,27 @@ do_umount() {	# DIR
 	forget_mount "$1"
 }
 
-attach() {	# FILE [losetup options]: prints the loop device
-	local f=$1 dev
+# attach FILE [losetup options]: LOOPDEV (not printed: the list of loop
+# devices to detach at exit lives in this shell, not in a $(...) one)
+attach() {
+	local f=$1
 	shift
-	dev=$(losetup "$@" -f --show "$f") || return 1
-	_loops+=("$dev")
-	echo "$dev"
+	LOOPDEV=$(losetup "$@" -f --show "$f") || return 1
+	_loops+=("$LOOPDEV:$(stat -c %i "$f")")
+}
+
+# detach_wait DEV INODE: detached, and gone within 30 s (a filesystem on it
+# that a dying process still held lets go of it late); retried only while
+# DEV is still backed by our file (inode INODE), never once it is another's
+detach_wait() {
+	local i
+	for ((i = 0; i < 60; i++)); do
+		[ "$(losetup -n -O BACK-INO "$1" 2>/dev/null | tr -d ' ')" = "$2" ] ||
+			return 0
+		losetup -d "$1" 2>/dev/null
+		sleep 0.5
+	done
+	say "$1 is still attached"
 }
 
 detach() {	# DEV
@@ -205,7 +233,8 @@ host_up() {
 new_btrfs() {
 	local name=$1 dev
 	truncate -s 1G "$HOST/$name.img"
-	dev=$(attach "$HOST/$name.img" --direct-io=on) || die "losetup $name failed"
+	attach "$HOST/$name.img" --direct-io=on || die "losetup $name failed"
+	dev=$LOOPDEV
 	mkfs.btrfs -q -f "$dev" >/dev/null 2>&1 || die "mkfs.btrfs $name failed"
 	do_mount "$dev" "$WORK/mnt/$name" || die "mount $name failed"
 	eval "DEV_$name=$dev"
@@ -521,7 +550,8 @@ check_copy() {
 			fsck=BAD
 			cp "$WORK/fsck.out" "$WORK/logs/fsck-$WORKLOAD-$LAYOUT-$n-$f.txt"
 		fi
-		dev=$(attach "$HOST/cuts/$n.$f") || die "losetup of cut $n failed"
+		attach "$HOST/cuts/$n.$f" || die "losetup of cut $n failed"
+		dev=$LOOPDEV
 		eval "cdev_$f=$dev"
 		do_mount "$dev" "$WORK/chk/$f" || { fsck=BAD; extra+=" mount-$f=failed"; }
 	done
