@@ -569,8 +569,9 @@ check_copy() {
 		fi
 		# the index reopens (checked on a copy of it, which the scan may
 		# update, so that the daemon below finds the cut's own)
-		if [ -f "$cdb" ]; then
-			cp --reflink=never "$cdb" "$WORK/idx-check"
+		if [ -f "$cdb" ] && ! cp --reflink=never "$cdb" "$WORK/idx-check"; then
+			extra+=" index=not-copied"	# the check's own failure
+		elif [ -f "$cdb" ]; then
 			rc=0
 			"$DEDUPD" scan --dry-run --json --no-progress --db "$WORK/idx-check" \
 				"$cdata/files" >"$WORK/idx.json" 2>"$WORK/idx.err" || rc=$?
