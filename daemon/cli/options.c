@@ -12,6 +12,7 @@
 #include "daemon/common/log.h"
 #include "daemon/common/util.h"
 #include "daemon/engine/walk.h"
+#include "hashdb/hashdb.h"
 
 static const struct option shared_longopts[] = {
 	{ "verbose", no_argument, NULL, 'v' },
@@ -116,6 +117,18 @@ int cli_min_size(const char *arg, uint64_t *ret)
 		log_error("invalid --min-size '%s'", arg);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+int cli_db_size(const char *arg, uint64_t *ret)
+{
+	uint64_t v;
+
+	if (parse_size(arg, &v) || v < HASHDB_MIN_SIZE || v > HASHDB_MAX_SIZE) {
+		log_error("invalid --db-size '%s' (256K to 1T, e.g. 64M)", arg);
+		return -EINVAL;
+	}
+	*ret = v;
 	return 0;
 }
 

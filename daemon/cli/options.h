@@ -58,6 +58,7 @@ int cli_need_paths(int argc, const struct cli_command *cmd);
  */
 int cli_threads(const char *arg, unsigned int *ret);	/* 1 to 256 */
 int cli_min_size(const char *arg, uint64_t *ret);	/* a size, 0 too */
+int cli_db_size(const char *arg, uint64_t *ret);	/* 256K to 1T */
 int cli_snapshots(const char *arg, bool *ret_skip);	/* follow | skip */
 int cli_domain(const char *arg, enum dedupe_domain *ret);
 /* A path option @name given @arg: not empty. */

@@ -118,14 +118,7 @@ static int scan_option(void *ctx, int c, const char *opt, const char *arg)
 		o->db_path = arg;
 		return cli_path("--db", arg);
 	case OPT_DB_SIZE:
-		if (parse_size(arg, &v) || v < HASHDB_MIN_SIZE ||
-		    v > HASHDB_MAX_SIZE) {
-			log_error("invalid --db-size '%s' (256K to 1T, e.g. 64M)",
-				  arg);
-			return -EINVAL;
-		}
-		o->db_size = v;
-		return 0;
+		return cli_db_size(arg, &o->db_size);
 	case 'x':
 		cli_add_exclude(&o->walk, arg);
 		return 0;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon/cli/commands.h"
+#include "daemon/cli/options.h"
 #include "daemon/common/client.h"
 #include "daemon/common/config.h"
 #include "daemon/common/djson.h"
@@ -213,28 +214,14 @@ static int parse_number(int c, const char *arg, struct watch_opts *o)
 		}
 		return 0;
 	case OPT_MIN_SIZE:
-		if (parse_size(arg, &v)) {
-			log_error("invalid --min-size '%s'", arg);
+		if (cli_min_size(arg, &v))
 			return -EINVAL;
-		}
 		o->min_size = v ? v : 1;
 		return 0;
 	case 't':
-		if (parse_size(arg, &v) || v < 1 || v > 256) {
-			log_error("invalid --threads '%s' (1 to 256)", arg);
-			return -EINVAL;
-		}
-		o->threads = (unsigned int)v;
-		return 0;
+		return cli_threads(arg, &o->threads);
 	case OPT_DB_SIZE:
-		if (parse_size(arg, &v) || v < HASHDB_MIN_SIZE ||
-		    v > HASHDB_MAX_SIZE) {
-			log_error("invalid --db-size '%s' (256K to 1T, e.g. 64M)",
-				  arg);
-			return -EINVAL;
-		}
-		o->db_size = v;
-		return 0;
+		return cli_db_size(arg, &o->db_size);
 	case OPT_DEFRAG_CHUNK:
 		if (parse_size(arg, &v) || v < (1 << 20) || v > (1ULL << 30) ||
 		    v % 4096) {
@@ -332,19 +319,9 @@ static int parse_mode(int c, const char *arg, struct watch_opts *o)
 		}
 		return 0;
 	case OPT_SNAPSHOTS:
-		if (parse_snapshots_mode(arg, &o->skip_snapshots)) {
-			log_error("invalid --snapshots '%s' (follow or skip)",
-				  arg);
-			return -EINVAL;
-		}
-		return 0;
+		return cli_snapshots(arg, &o->skip_snapshots);
 	case OPT_DOMAIN:
-		if (parse_domain(arg, &o->domain)) {
-			log_error("invalid --domain '%s' (none, owner or subvolume)",
-				  arg);
-			return -EINVAL;
-		}
-		return 0;
+		return cli_domain(arg, &o->domain);
 	}
 	return 1;
 }
