@@ -53,12 +53,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# extents as filefrag counts them: physically contiguous pieces are one
-extents() {
-	python3 "$FIEMAP_PY" extents "$1" | awk '
-		{ if (NR == 1 || $1 != nl || $2 != np) n++; nl = $1 + $3; np = $2 + $3 }
-		END { print n + 0 }'
-}
 
 # common IMAGE BACKUP: 4 KiB blocks equal by content
 common() {
@@ -94,7 +88,7 @@ os.fsync(fd)
 PY
 		done
 		manifest "$MNT" >"$WORK/before"
-		e0=$(extents "$MNT/image")
+		e0=$(fiemap_extents "$MNT/image")
 		u0=$(used)
 		drop_caches
 		opts=()
@@ -106,7 +100,7 @@ PY
 			2>"$WORK/stderr" || rc=$?
 		[ "$rc" != 124 ] || rc="stopped after ${DEFRAG_TIMEOUT} s"
 		u1=$(used)
-		e1=$(extents "$MNT/image")
+		e1=$(fiemap_extents "$MNT/image")
 		manifest "$MNT" >"$WORK/after"
 		intact=yes
 		cmp -s "$WORK/before" "$WORK/after" || intact=NO

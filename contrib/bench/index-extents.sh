@@ -18,15 +18,14 @@ DEDUPD=${DEDUPD:-$top/dedupd}
 CORPUS=${CORPUS:-/srv/dedupd-bench/rootfs-min}
 PASSES=${PASSES:-3}
 RESULTS=${RESULTS:-$here/RESULTS.md}
-FIEMAP_PY=$top/tests/integration/fiemap.py
 
-die() { echo "bench-index-extents: $*" >&2; exit 1; }
+BENCH_NAME=index-extents
+. "$here/lib.sh"
 [ "$(id -u)" = 0 ] || die "needs root"
 [ -d "$CORPUS" ] || die "no corpus at $CORPUS (contrib/bench/snapshots.sh makes one)"
 [ -x "$DEDUPD" ] || die "$DEDUPD is not an executable (run make)"
-COMMIT=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
-[ -z "$(git -C "$top" status --porcelain -- daemon ioctl-compat hashdb 2>/dev/null)" ] ||
-	COMMIT="$COMMIT (with uncommitted changes)"
+bench_commit
+COMMIT=$COMMIT$DIRTY
 
 WORK=${WORK:-$(mktemp -d /tmp/dedupd-bench-index.XXXXXX)}
 mkdir -p "$WORK/state" "$WORK/data"
@@ -49,11 +48,6 @@ cp -a --reflink=never "$CORPUS" "$WORK/data/a"
 cp -a --reflink=never "$CORPUS" "$WORK/data/b"
 DB=$WORK/state/index
 
-extents() {
-	python3 "$FIEMAP_PY" extents "$1" | awk '
-		{ if (NR == 1 || $1 != nl || $2 != np) n++; nl = $1 + $3; np = $2 + $3 }
-		END { print n + 0 }'
-}
 
 rows=() raw=()
 for ((p = 1; p <= PASSES; p++)); do
@@ -66,7 +60,7 @@ for ((p = 1; p <= PASSES; p++)); do
 	fi
 	"$DEDUPD" scan --json --no-progress --db "$DB" "$WORK/data" >"$WORK/report$p.json"
 	sync
-	n=$(extents "$DB")
+	n=$(fiemap_extents "$DB")
 	nocow=no
 	lsattr "$DB" | grep -q '^[^ ]*C' && nocow=yes
 	size=$(stat -c %s "$DB")

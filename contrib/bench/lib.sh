@@ -20,6 +20,7 @@
 #                             even rounds R
 #   raw_details [gap]         stdin as the folded "raw" block that ends a
 #                             RESULTS section
+#   fiemap_extents FILE       FILE's extents as filefrag counts them
 
 die() { echo "bench-$BENCH_NAME: $*" >&2; exit 1; }
 say() {
@@ -146,4 +147,12 @@ raw_details() {
 	echo '```'
 	[ "${1:-}" != gap ] || echo
 	echo "</details>"
+}
+
+# FILE's extents as filefrag counts them: physically contiguous pieces are
+# one (writes into fallocated space split the items, not the blocks).
+fiemap_extents() {
+	python3 "$top/tests/integration/fiemap.py" extents "$1" | awk '
+		{ if (NR == 1 || $1 != nl || $2 != np) n++; nl = $1 + $3; np = $2 + $3 }
+		END { print n + 0 }'
 }

@@ -70,6 +70,9 @@ RESULTS=${RESULTS:-$here/RESULTS.md}
 INJECT=${INJECT:-}
 RANDOM=$SEED
 
+BENCH_NAME=powercut
+. "$here/lib.sh"
+# its own message prefix (test 027 reads its output)
 die() { echo "powercut: $*" >&2; exit 1; }
 say() { echo "powercut: $(date +%T) $*" >&2; }
 [ "$(id -u)" = 0 ] || die "needs root"
@@ -85,15 +88,8 @@ if [ -z "${WORK:-}" ]; then
 	own_work=yes
 fi
 mkdir -p "$WORK/logs"
-COMMIT=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ "$DEDUPD" = "$top/dedupd" ]; then
-	make -C "$top" -q dedupd >/dev/null 2>&1 ||
-		die "$DEDUPD is older than its sources (run make)"
-	[ -z "$(git -C "$top" status --porcelain -- daemon ioctl-compat hashdb 2>/dev/null)" ] ||
-		COMMIT="$COMMIT (with uncommitted changes)"
-else
-	COMMIT="$COMMIT? ($DEDUPD, not the tree's build)"
-fi
+bench_commit
+COMMIT=$COMMIT$DIRTY
 cp "$DEDUPD" "$WORK/dedupd-bin"
 DEDUPD=$WORK/dedupd-bin
 BIN_SHA=$(sha256sum "$DEDUPD" | cut -c1-12)

@@ -18,10 +18,11 @@ DEDUPD=${DEDUPD:-$top/dedupd}
 BAD=${BAD:-40}
 RESULTS=${RESULTS:-$here/RESULTS.md}
 
-[ "$(id -u)" = 0 ] || { echo "bench-read-errors: needs root" >&2; exit 1; }
-COMMIT=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
-[ -z "$(git -C "$top" status --porcelain -- daemon ioctl-compat hashdb 2>/dev/null)" ] ||
-	COMMIT="$COMMIT (with uncommitted changes)"
+BENCH_NAME=read-errors
+. "$here/lib.sh"
+[ "$(id -u)" = 0 ] || die "needs root"
+bench_commit
+COMMIT=$COMMIT$DIRTY
 logs=$(mktemp -d /tmp/dedupd-bench-read-errors.XXXXXX)
 trap 'rm -rf "$logs"' EXIT
 
