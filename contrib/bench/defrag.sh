@@ -290,18 +290,25 @@ snapshots_check() {
 	R[$key,shared]=$shared
 }
 
+# snapshots_defrag K: dedupd defrag of the file snapshots_setup made, its
+# report in $WORK/K.json; sets R[K_u0], R[K_rc], R[K_t], R[K_rss], R[K_u1].
+snapshots_defrag() {
+	local k=$1
+	R[${k}_u0]=$U0
+	timed "$WORK/$k.json" $(defrag_cmd "$MNT/sv/f")
+	R[${k}_rc]=$RC
+	[ "$STOPPED" = no ] || R[${k}_rc]="$RC (stopped at ${DEFRAG_TIMEOUT} s)"
+	R[${k}_t]=$SECS
+	R[${k}_rss]=$RSS
+	R[${k}_u1]=$(used)
+}
+
 bench_b() {
 	local js
 	say "b: $SNAPSHOTS snapshots, dedupd defrag"
 	snapshots_setup "$SNAPSHOTS"
 	R[b_e0]=$E0
-	R[b_u0]=$U0
-	timed "$WORK/b.json" $(defrag_cmd "$MNT/sv/f")
-	R[b_rc]=$RC
-	[ "$STOPPED" = no ] || R[b_rc]="$RC (stopped at ${DEFRAG_TIMEOUT} s)"
-	R[b_t]=$SECS
-	R[b_rss]=$RSS
-	R[b_u1]=$(used)
+	snapshots_defrag b
 	R[b_e1]=$(extents "$MNT/sv/f")
 	[ "$(sha "$MNT/sv/f")" = "$S0" ] || R[b_e1]="${R[b_e1]} CONTENTS CHANGED"
 	R[b_relinked]=$(jget bytes_relinked "$WORK/b.json")
@@ -323,13 +330,7 @@ bench_b() {
 bench_e() {
 	say "e: $MANY_SNAPSHOTS snapshots"
 	snapshots_setup "$MANY_SNAPSHOTS"
-	R[e_u0]=$U0
-	timed "$WORK/e.json" $(defrag_cmd "$MNT/sv/f")
-	R[e_rc]=$RC
-	[ "$STOPPED" = no ] || R[e_rc]="$RC (stopped at ${DEFRAG_TIMEOUT} s)"
-	R[e_t]=$SECS
-	R[e_rss]=$RSS
-	R[e_u1]=$(used)
+	snapshots_defrag e
 	R[e_relinked]=$(jget bytes_relinked "$WORK/e.json")
 	R[e_errors]=$(jget errors "$WORK/e.json")
 	R[e_err1]=$(head -n 1 "$WORK/e.json.err" | cut -c1-160)
