@@ -185,6 +185,7 @@ done
 # ---- space ----
 run_tool() { # FS TOOL N
 	local fs=$1 tool=$2 n=$3 label=$2-$1-$3 before after rc=0 intact wall rss t
+	say "space: run $n/$REPEATS, $fs, $tool"
 	fresh_store "$fs"
 	t=
 	for d in $IMAGES; do t="$t $d=$(import_one "$d")"; done
@@ -226,16 +227,7 @@ run_tool() { # FS TOOL N
 	[ "$tool" != dedupd ] || echo "report $label $(grep -m1 '^{' "$WORK/out" || echo '{}')" >>"$raw"
 }
 
-read -ra tools <<<"$TOOLS"
-for ((r = 1; r <= REPEATS; r++)); do
-	for fs in $FSTYPES; do
-		alternate_order "$r" "${tools[@]}"
-		for tool in "${order[@]}"; do
-			say "space: run $r/$REPEATS, $fs, $tool"
-			run_tool "$fs" "$tool" "$r"
-		done
-	done
-done
+tool_runs run_tool
 
 # ---- pull ----
 status() { "$DEDUPD" status --json --socket "$SOCK" 2>/dev/null; }

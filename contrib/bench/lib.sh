@@ -18,6 +18,9 @@
 #                             sets RC, SECS, RSS (KiB) and STOPPED
 #   alternate_order R WORD... sets the array order: the WORDs, reversed on
 #                             even rounds R
+#   tool_runs FN              FN FS TOOL R for each round R of REPEATS, each
+#                             FS of FSTYPES, each tool of TOOLS (in
+#                             alternate_order)
 #   raw_details [gap]         stdin as the folded "raw" block that ends a
 #                             RESULTS section
 #   fiemap_extents FILE       FILE's extents as filefrag counts them
@@ -136,6 +139,22 @@ alternate_order() {
 		order=()
 		for ((i = $#; i >= 1; i--)); do order+=("${!i}"); done
 	fi
+}
+
+# tool_runs FN: the runs of a comparison of tools, every tool on every
+# filesystem in every round, the tools' order reversed from one round to the
+# next; FN FS TOOL R does one.
+tool_runs() {
+	local r fs tool names
+	read -ra names <<<"$TOOLS"
+	for ((r = 1; r <= REPEATS; r++)); do
+		for fs in $FSTYPES; do
+			alternate_order "$r" "${names[@]}"
+			for tool in "${order[@]}"; do
+				"$1" "$fs" "$tool" "$r"
+			done
+		done
+	done
 }
 
 # raw_details [gap]: with gap, a blank line before the closing tag.

@@ -138,6 +138,7 @@ PY
 
 run_one() { # FS TOOL N
 	local fs=$1 tool=$2 n=$3 label=$2-$1-$3 line
+	echo "bench: run $n/$REPEATS, $fs, $tool"
 	case $tool in
 	dedupd)
 		rm -f "$WORK/dedupd.index"	# a fresh index every run
@@ -160,17 +161,7 @@ run_one() { # FS TOOL N
 	rm -f "$WORK/$label.before" "$WORK/$label.after"
 }
 
-read -ra tools <<<"$TOOLS"
-for ((r = 1; r <= REPEATS; r++)); do
-	for fs in $FSTYPES; do
-		# alternate the order from one repeat to the next
-		alternate_order "$r" "${tools[@]}"
-		for tool in "${order[@]}"; do
-			echo "bench: run $r/$REPEATS, $fs, $tool"
-			run_one "$fs" "$tool" "$r"
-		done
-	done
-done
+tool_runs run_one
 
 if [ "$SECOND_PASS" = 1 ] && [[ " $TOOLS " == *" dedupd "* ]]; then
 	for fs in $FSTYPES; do
