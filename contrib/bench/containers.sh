@@ -38,12 +38,10 @@ export LC_ALL=C
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(git -C "$here" rev-parse --show-toplevel 2>/dev/null || (cd "$here/../.." && pwd))
-SHARED=${SHARED:-$top/../shared}
-DEDUPD=${DEDUPD:-$top/dedupd}
-CORPUS=${CORPUS:-/srv/dedupd-bench/corpus}
-REPEATS=${REPEATS:-3}
-FSTYPES=${FSTYPES:-btrfs xfs}
-TOOLS=${TOOLS:-dedupd jdupes duperemove}
+
+BENCH_NAME=containers
+. "$here/lib.sh"
+corpus_defaults dedupd jdupes duperemove
 PULL=${PULL:-1}
 SETTLE=${SETTLE:-}
 DAEMON_OPTS=${DAEMON_OPTS-}
@@ -51,8 +49,6 @@ RESULTS=${RESULTS:-$here/RESULTS.md}
 HOOK=$top/contrib/containers/dedupd-after-pull
 IMAGES="rootfs-min img-build img-python"	# import order; the pull is the last
 
-BENCH_NAME=containers
-. "$here/lib.sh"
 [ "$(id -u)" = 0 ] || die "needs root (loop mounts, podman's store)"
 [ -x "$DEDUPD" ] || die "$DEDUPD is not an executable (run make)"
 limit_py=$SHARED/bench/dup-limit.py

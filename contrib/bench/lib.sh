@@ -7,6 +7,8 @@
 #   die MSG, say MSG          a line on stderr (die exits 1)
 #   need CMD...               each command is there, else dies "needs CMD"
 #   bench_commit              COMMIT and DIRTY: what $DEDUPD was built from
+#   corpus_defaults TOOL...   SHARED, DEDUPD, CORPUS, REPEATS, FSTYPES and
+#                             TOOLS as the comparisons on the corpus have them
 #   fresh_fs FSTYPE SIZE      a new btrfs, XFS (reflink) or ext4 on
 #                             $WORK/fs.img mounted on $MNT; sets FS
 #   mkfs_mount FSTYPE SIZE IMG MNT   the same on IMG and MNT
@@ -57,6 +59,20 @@ bench_commit() {
 		COMMIT="$COMMIT?"
 		DIRTY=" ($DEDUPD, not the tree's build)"
 	fi
+}
+
+# corpus_defaults TOOL...: the settings of the scripts that compare tools on
+# the shared corpus (run.sh, containers.sh), each unless it is set: SHARED
+# (beside the repository), DEDUPD (the tree's build), CORPUS, REPEATS (3),
+# FSTYPES (btrfs xfs), TOOLS (the TOOLs, in that order).
+# shellcheck disable=SC2034 # for the caller
+corpus_defaults() {
+	SHARED=${SHARED:-$top/../shared}
+	DEDUPD=${DEDUPD:-$top/dedupd}
+	CORPUS=${CORPUS:-/srv/dedupd-bench/corpus}
+	REPEATS=${REPEATS:-3}
+	FSTYPES=${FSTYPES:-btrfs xfs}
+	TOOLS=${TOOLS:-$*}
 }
 
 # mkfs_mount FSTYPE SIZE IMG MNT: whatever was on MNT goes.

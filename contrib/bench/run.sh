@@ -19,18 +19,14 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(git -C "$here" rev-parse --show-toplevel 2>/dev/null || (cd "$here/../.." && pwd))
-SHARED=${SHARED:-$top/../shared}
-DEDUPD=${DEDUPD:-$top/dedupd}
-CORPUS=${CORPUS:-/srv/dedupd-bench/corpus}
-REPEATS=${REPEATS:-3}
-FSTYPES=${FSTYPES:-btrfs xfs}
-TOOLS=${TOOLS:-dedupd duperemove jdupes}
-SECOND_PASS=${SECOND_PASS:-1}
-RESULTS=${RESULTS:-$here/RESULTS.md}
 
 BENCH_NAME=run
 . "$here/lib.sh"
 die() { echo "bench: $*" >&2; exit 1; }	# not lib.sh's: "bench: "
+corpus_defaults dedupd duperemove jdupes
+SECOND_PASS=${SECOND_PASS:-1}
+RESULTS=${RESULTS:-$here/RESULTS.md}
+
 [ "$(id -u)" = 0 ] || die "needs root (loop mounts)"
 peer=$SHARED/bench/peer-run.sh
 limit=$SHARED/bench/dup-limit.py
