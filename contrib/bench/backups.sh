@@ -34,8 +34,7 @@ MiB=$((1024 * 1024))
 
 BENCH_NAME=backups BENCH_CLOCK=1
 . "$here/lib.sh"
-[ "$(id -u)" = 0 ] || die "needs root"
-[ -x "$DEDUPD" ] || die "$DEDUPD is not an executable (run make)"
+need_root_dedupd
 need python3 sha256sum /usr/bin/time mkfs.btrfs mkfs.xfs
 
 WORK=${WORK:-$(mktemp -d /tmp/dedupd-bench-backups.XXXXXX)}

@@ -49,8 +49,7 @@ RESULTS=${RESULTS:-$here/RESULTS.md}
 HOOK=$top/contrib/containers/dedupd-after-pull
 IMAGES="rootfs-min img-build img-python"	# import order; the pull is the last
 
-[ "$(id -u)" = 0 ] || die "needs root (loop mounts, podman's store)"
-[ -x "$DEDUPD" ] || die "$DEDUPD is not an executable (run make)"
+need_root_dedupd "loop mounts, podman's store"
 limit_py=$SHARED/bench/dup-limit.py
 [ -f "$limit_py" ] || die "no $limit_py (set SHARED=)"
 command -v podman >/dev/null || die "podman is not installed (apt-get install podman)"

@@ -56,8 +56,7 @@ MiB=$((1024 * 1024))
 
 BENCH_NAME=defrag BENCH_CLOCK=1
 . "$here/lib.sh"
-[ "$(id -u)" = 0 ] || die "needs root"
-[ -x "$DEDUPD" ] || die "$DEDUPD is not an executable (run make)"
+need_root_dedupd
 [ -f "$FRAG_PY" ] || die "no $FRAG_PY"
 need python3 filefrag sha256sum /usr/bin/time timeout losetup
 for fs in $FSTYPES; do

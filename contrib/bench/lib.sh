@@ -6,6 +6,8 @@
 #
 #   die MSG, say MSG          a line on stderr (die exits 1)
 #   need CMD...               each command is there, else dies "needs CMD"
+#   need_root_dedupd [WHY]    run as root (else dies "needs root (WHY)") and
+#                             $DEDUPD an executable
 #   bench_commit              COMMIT and DIRTY: what $DEDUPD was built from
 #   corpus_defaults TOOL...   SHARED, DEDUPD, CORPUS, REPEATS, FSTYPES and
 #                             TOOLS as the comparisons on the corpus have them
@@ -41,6 +43,12 @@ need() {
 	for c; do
 		command -v "$c" >/dev/null || die "needs $c"
 	done
+}
+
+# shellcheck disable=SC2120 # WHY is optional
+need_root_dedupd() {
+	[ "$(id -u)" = 0 ] || die "needs root${1:+ ($1)}"
+	[ -x "$DEDUPD" ] || die "$DEDUPD is not an executable (run make)"
 }
 
 # The binary measured is the one there now, whatever is built meanwhile (the

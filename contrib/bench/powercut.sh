@@ -75,8 +75,7 @@ BENCH_NAME=powercut
 # its own message prefix (test 027 reads its output)
 die() { echo "powercut: $*" >&2; exit 1; }
 say() { echo "powercut: $(date +%T) $*" >&2; }
-[ "$(id -u)" = 0 ] || die "needs root"
-[ -x "$DEDUPD" ] || die "$DEDUPD is not an executable (run make)"
+need_root_dedupd
 for c in python3 sha256sum mkfs.btrfs mkfs.xfs btrfs losetup; do
 	command -v "$c" >/dev/null || die "needs $c"
 done

@@ -54,8 +54,7 @@ MiB=$((1024 * 1024))
 BENCH_NAME=snapshots BENCH_CLOCK=1
 . "$here/lib.sh"
 has() { [[ " $1 " == *" $2 "* ]]; }
-[ "$(id -u)" = 0 ] || die "needs root"
-[ -x "$DEDUPD" ] || die "$DEDUPD is not an executable (run make)"
+need_root_dedupd
 [ -f "$SHARED/bench/dup-limit.py" ] || die "no $SHARED/bench/dup-limit.py (set SHARED=)"
 need python3 btrfs mkfs.btrfs sha256sum /usr/bin/time losetup tar
 if [ ! -d "$CORPUS" ]; then	# as ../shared/bench/make-corpus.sh finds the mirror

@@ -36,8 +36,7 @@ RESULTS=${RESULTS:-$here/RESULTS.md}
 
 BENCH_NAME=watch
 . "$here/lib.sh"
-[ "$(id -u)" = 0 ] || die "needs root"
-[ -x "$DEDUPD" ] || die "$DEDUPD is not an executable (run make)"
+need_root_dedupd
 [ -d "$CORPUS/rootfs-min" ] || die "no corpus in $CORPUS (contrib/bench/run.sh builds it)"
 command -v python3 >/dev/null || die "needs python3"
 
