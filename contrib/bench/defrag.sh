@@ -509,9 +509,7 @@ rm -f "$WORK/base"
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 v() { echo "${R[$1]:--}"; }
 {
-	echo
-	echo "## $(date -u +%Y-%m-%d) dedupd defrag, binary $COMMIT$DIRTY (contrib/bench/defrag.sh)"
-	echo
+	section_head "dedupd defrag, binary $COMMIT$DIRTY"
 	echo "$(nproc) CPUs, kernel $(uname -r). A ${FILE_MIB} MiB file of random data after"
 	echo "$OVERWRITES random 4 KiB overwrites (btrfs; XFS: while a reflink copy"
 	echo "shared it, then the copy removed and the filesystem mounted again; ext4:"

@@ -131,9 +131,7 @@ measure deep "$DEDUPD" scan --json --no-progress --db "$WORK/index.deep" "$MNT/d
 rows+=("| a chain of $DEPTH directories, a 64 KiB file every 100 levels | scan | $WALL | $RSS | $(jget deep files_seen) files (to level 512), too_deep $(jget deep too_deep), $(($(jget deep bytes_deduped) >> 10)) KiB deduped | $RC |")
 
 {
-	echo
-	echo "## $(date -u +%Y-%m-%d) Reliability: hostile trees, binary $COMMIT (contrib/bench/hostile.sh)"
-	echo
+	section_head "Reliability: hostile trees, binary $COMMIT"
 	echo "kernel $(uname -r), $(nproc) CPUs, $(free -g | awk '/Mem:/ { print $2 }') GiB; btrfs on a loop image in $(stat -f -c %T "$WORK"); caches dropped before each run; load average $LOAD0 at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end; making the $FILES files took $make_s s (python, not measured below)"
 	echo
 	echo "| tree | command | wall s | peak RSS MiB | outcome | rc |"

@@ -25,6 +25,7 @@
 #   tool_runs FN              FN FS TOOL R for each round R of REPEATS, each
 #                             FS of FSTYPES, each tool of TOOLS (in
 #                             alternate_order)
+#   section_head TITLE        the lines that open a RESULTS section
 #   raw_details [gap]         stdin as the folded "raw" block that ends a
 #                             RESULTS section
 #   fiemap_extents FILE       FILE's extents as filefrag counts them
@@ -179,6 +180,14 @@ tool_runs() {
 			done
 		done
 	done
+}
+
+# section_head TITLE: a blank line, "## DATE TITLE (contrib/bench/NAME.sh)"
+# (DATE: today's, UTC; NAME: BENCH_NAME), a blank line.
+section_head() {
+	echo
+	echo "## $(date -u +%Y-%m-%d) $1 (contrib/bench/$BENCH_NAME.sh)"
+	echo
 }
 
 # raw_details [gap]: with gap, a blank line before the closing tag.

@@ -466,9 +466,7 @@ rm -f "$WORK/fs.img"
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 v() { echo "${R[$1]:--}"; }
 {
-	echo
-	echo "## $(date -u +%Y-%m-%d) snapshots elsewhere, binary $COMMIT (contrib/bench/snapshots.sh)"
-	echo
+	section_head "snapshots elsewhere, binary $COMMIT"
 	echo "btrfs, kernel $(uname -r), btrfs-progs $(btrfs --version | awk '{print $2}'), $(nproc) CPUs;"
 	echo "binary sha256 $BIN_SHA. Corpus: $CORPUS ($(mib "$(du -sb "$CORPUS" | cut -f1)") MiB,"
 	echo "$(find "$CORPUS" -type f | wc -l) files); subvolume home holds two copies (cp -a"

@@ -158,9 +158,7 @@ done
 commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$top" diff --quiet HEAD 2>/dev/null || commit="$commit-dirty"
 {
-	echo
-	echo "## $(date -u +%Y-%m-%d) subvolume registry, binary $commit (contrib/bench/subvols.sh)"
-	echo
+	section_head "subvolume registry, binary $commit"
 	echo "kernel $(uname -r), $(nproc) CPUs, btrfs-progs $(btrfs --version | awk '{print $2}')."
 	echo "N snapshots of one subvolume on a fresh loop-mounted btrfs image (8 GiB,"
 	echo "mkfs defaults); the registry counts N + 2 subvolumes (top level, source)."

@@ -309,9 +309,7 @@ done
 
 commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
 {
-	echo
-	echo "## $(date -u +%Y-%m-%d) dedupd watch, binary $commit (contrib/bench/watch.sh)"
-	echo
+	section_head "dedupd watch, binary $commit"
 	echo "Corpus $CORPUS, $(nproc) CPUs. Default settle (5 s) for the copy and"
 	echo "restart; --settle 1 for latency and burst."
 	echo
