@@ -202,49 +202,27 @@ static int parse_timeout(const char *s, int *ret_ms)
 }
 
 enum {
-	OPT_WAIT = 256, OPT_NO_WAIT, OPT_SOCKET, OPT_DB, OPT_STATE_DIR,
-	OPT_CONFIG, OPT_NO_CONFIG, OPT_NO_DAEMON, OPT_LOCK_TIMEOUT,
-	OPT_MIN_SIZE,
+	OPT_WAIT = 256, OPT_NO_WAIT, OPT_NO_DAEMON, OPT_LOCK_TIMEOUT,
 };
 
 struct dedupe_args {
 	struct dedupd_options o;
-	bool json;
+	bool json, dry_run, no_config;
 };
 
 /* One of ctl dedupe's own options (options.h). */
-static int dedupe_option(void *ctx, int c, const char *opt, const char *arg)
+static int dedupe_option(void *ctx, int c, const char *name, const char *arg)
 {
 	struct dedupe_args *a = ctx;
 	struct dedupd_options *o = &a->o;
 
+	(void)name;
 	switch (c) {
 	case OPT_WAIT:
 		o->flags &= ~DEDUPD_NO_WAIT;
 		return 0;
 	case OPT_NO_WAIT:
 		o->flags |= DEDUPD_NO_WAIT;
-		return 0;
-	case 'j':
-		a->json = true;
-		return 0;
-	case 'n':
-		o->flags |= DEDUPD_DRY_RUN;
-		return 0;
-	case OPT_SOCKET:
-		o->socket_path = arg;
-		return cli_path(opt, arg);
-	case OPT_DB:
-		o->index_path = arg;
-		return cli_path(opt, arg);
-	case OPT_STATE_DIR:
-		o->state_dir = arg;
-		return cli_path(opt, arg);
-	case OPT_CONFIG:
-		o->config_path = arg;
-		return cli_path(opt, arg);
-	case OPT_NO_CONFIG:
-		o->flags |= DEDUPD_NO_CONFIG;
 		return 0;
 	case OPT_NO_DAEMON:
 		o->flags |= DEDUPD_NO_DAEMON;
@@ -258,10 +236,6 @@ static int dedupe_option(void *ctx, int c, const char *opt, const char *arg)
 		if (!o->lock_timeout_ms)
 			o->lock_timeout_ms = -1;	/* do not wait */
 		return 0;
-	case OPT_MIN_SIZE:
-		return cli_min_size(arg, &o->min_size);
-	case 't':
-		return cli_threads(arg, &o->threads);
 	}
 	return -EINVAL;
 }
@@ -272,23 +246,22 @@ static int parse_dedupe_args(int argc, char **argv, struct dedupe_args *a)
 	static const struct option longopts[] = {
 		{ "wait", no_argument, NULL, OPT_WAIT },
 		{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
-		{ "json", no_argument, NULL, 'j' },
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "socket", required_argument, NULL, OPT_SOCKET },
-		{ "db", required_argument, NULL, OPT_DB },
-		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
-		{ "config", required_argument, NULL, OPT_CONFIG },
-		{ "no-config", no_argument, NULL, OPT_NO_CONFIG },
 		{ "no-daemon", no_argument, NULL, OPT_NO_DAEMON },
 		{ "lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT },
-		{ "min-size", required_argument, NULL, OPT_MIN_SIZE },
-		{ "threads", required_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct cli_command cmd = {
-		.name = "ctl dedupe", .verb = "dedupe", .shortopts = "jnt:",
+		.name = "ctl dedupe", .verb = "dedupe", .shortopts = "",
 		.longopts = longopts, .usage = dedupe_usage,
 		.option = dedupe_option, .ctx = a,
+		.shared = {
+			.dry_run = &a->dry_run, .json = &a->json,
+			.threads = &a->o.threads, .min_size = &a->o.min_size,
+			.db = &a->o.index_path, .socket = &a->o.socket_path,
+			.state_dir = &a->o.state_dir,
+			.config = &a->o.config_path,
+			.no_config = &a->no_config,
+		},
 	};
 	int ret;
 
@@ -296,6 +269,10 @@ static int parse_dedupe_args(int argc, char **argv, struct dedupe_args *a)
 	ret = cli_parse(argc, argv, &cmd);
 	if (ret)
 		return ret;
+	if (a->dry_run)
+		a->o.flags |= DEDUPD_DRY_RUN;
+	if (a->no_config)
+		a->o.flags |= DEDUPD_NO_CONFIG;
 	return cli_need_paths(argc, &cmd);
 }
 
@@ -398,12 +375,8 @@ int cmd_ctl(int argc, char **argv)
 		dedupe_usage(stdout);
 		return EXIT_OK;
 	}
-	if (!strcmp(sub, "dedupe")) {
-		static char name[] = "dedupd ctl dedupe";
-
-		argv[1] = name;
-		return cmd_ctl_dedupe(argc - 1, argv + 1);
-	}
+	if (!strcmp(sub, "dedupe"))
+		return cli_run("dedupd ctl dedupe", cmd_ctl_dedupe, argc, argv);
 	log_error("unknown ctl command '%s' (see 'dedupd ctl --help')", sub);
 	return EXIT_USAGE;
 }

@@ -15,11 +15,11 @@
 #include "daemon/cli/commands.h"
 #include "daemon/cli/options.h"
 #include "daemon/cli/progress.h"
-#include "daemon/common/djson.h"
 #include "daemon/common/log.h"
 #include "daemon/common/util.h"
 #include "daemon/engine/defrag.h"
 #include "daemon/engine/pass.h"
+#include "daemon/engine/report.h"
 #include "ioctl-compat/fsprobe.h"
 
 static void defrag_usage(FILE *f)
@@ -72,8 +72,7 @@ static void defrag_usage(FILE *f)
 "was finished).\n");
 }
 
-enum { OPT_DELAY = 256, OPT_MIN_EXTENT, OPT_NO_PROGRESS, OPT_SNAPSHOTS,
-       OPT_REWRITE_BACKUPS, OPT_SCOPE };
+enum { OPT_DELAY = 256, OPT_MIN_EXTENT, OPT_REWRITE_BACKUPS, OPT_SCOPE };
 
 /* --delay: milliseconds, up to 600000. */
 static int parse_delay(const char *arg, unsigned int *ret_ms)
@@ -109,12 +108,12 @@ static int parse_min_extent(const char *arg, double *ret_mib)
 }
 
 /* One of defrag's own options (options.h). */
-static int defrag_option(void *ctx, int c, const char *opt, const char *arg)
+static int defrag_option(void *ctx, int c, const char *name, const char *arg)
 {
 	struct defrag_opts *o = ctx;
 	uint64_t v;
 
-	(void)opt;
+	(void)name;
 	switch (c) {
 	case 'c':
 		if (parse_size(arg, &v) || v < (1 << 20) ||
@@ -129,26 +128,12 @@ static int defrag_option(void *ctx, int c, const char *opt, const char *arg)
 		return parse_delay(arg, &o->delay_ms);
 	case OPT_MIN_EXTENT:
 		return parse_min_extent(arg, &o->min_extent_mib);
-	case 'n':
-		o->dry_run = true;
-		return 0;
-	case 'j':
-		o->json = true;
-		return 0;
-	case 'x':
-		cli_add_exclude(&o->walk, arg);
-		return 0;
-	case OPT_NO_PROGRESS:
-		o->progress = false;
-		return 0;
 	case OPT_REWRITE_BACKUPS:
 		o->rewrite_backups = true;
 		return 0;
 	case OPT_SCOPE:
 		o->scope = arg;
 		return 0;
-	case OPT_SNAPSHOTS:
-		return cli_snapshots(arg, &o->skip_snapshots);
 	}
 	return -EINVAL;
 }
@@ -160,19 +145,19 @@ static int parse_defrag_args(int argc, char **argv, struct defrag_opts *o)
 		{ "chunk-size", required_argument, NULL, 'c' },
 		{ "delay", required_argument, NULL, OPT_DELAY },
 		{ "min-extent", required_argument, NULL, OPT_MIN_EXTENT },
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "exclude", required_argument, NULL, 'x' },
-		{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
-		{ "snapshots", required_argument, NULL, OPT_SNAPSHOTS },
 		{ "rewrite-backups", no_argument, NULL, OPT_REWRITE_BACKUPS },
 		{ "scope", required_argument, NULL, OPT_SCOPE },
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct cli_command cmd = {
-		.name = "defrag", .verb = "defrag", .shortopts = "c:njx:",
+		.name = "defrag", .verb = "defrag", .shortopts = "c:",
 		.longopts = longopts, .usage = defrag_usage,
 		.option = defrag_option, .ctx = o,
+		.shared = {
+			.dry_run = &o->dry_run, .json = &o->json,
+			.progress = &o->progress, .walk = &o->walk,
+			.skip_snapshots = &o->skip_snapshots,
+		},
 	};
 	int ret;
 
@@ -194,77 +179,6 @@ static void on_signal(int sig)
 	pass_stop = 1;
 }
 
-static void report(const struct defrag_opts *o, const struct defrag_stats *s,
-		   const char *fs_name, double secs)
-{
-	char b1[32], b2[32], b3[32];
-
-	if (o->json) {
-		struct djson_field f[] = {
-			DJSON_STR("filesystem", fs_name),
-			DJSON_BOOL("dry_run", o->dry_run),
-			DJSON_U64("files", s->files),
-			DJSON_U64("files_fragmented", s->files_fragmented),
-			DJSON_U64("files_defragged", s->files_defragged),
-			DJSON_U64("files_skipped", s->files_skipped),
-			DJSON_U64("files_vanished", s->files_vanished),
-			DJSON_U64("files_special", s->files_special),
-			DJSON_U64("files_replaced", s->files_replaced),
-			DJSON_U64("too_deep", s->too_deep),
-			DJSON_U64("extents_before", s->extents_before),
-			DJSON_U64("extents_after", s->extents_after),
-			DJSON_U64("bytes", s->bytes),
-			DJSON_U64("bytes_moved", s->bytes_moved),
-			DJSON_U64("bytes_relinked", s->bytes_relinked),
-			DJSON_U64("refs_relinked", s->refs_relinked),
-			DJSON_U64("refs_busy", s->refs_busy),
-			DJSON_U64("refs_pinned", s->refs_pinned),
-			DJSON_U64("bytes_pinned", s->bytes_pinned),
-			DJSON_U64("bytes_filled", s->bytes_filled),
-			DJSON_U64("files_mapped", s->files_mapped),
-			DJSON_U64("chunks", s->chunks),
-			DJSON_U64("chunks_retried", s->chunks_retried),
-			DJSON_U64("chunks_skipped", s->chunks_skipped),
-			DJSON_U64("errors", s->errors),
-			DJSON_REAL("seconds", secs, 3),
-		};
-		int ret = djson_print_fields(stdout, f, DJSON_NFIELDS(f));
-
-		if (ret < 0)
-			log_error("cannot write the report: %s",
-				  strerror(-ret));
-		return;
-	}
-	if (log_level < LOG_LVL_WARN)
-		return;
-	printf("%s %llu files (%s) in %.1f s: %llu fragmented\n",
-	       o->dry_run ? "looked at" : "defragmented",
-	       (unsigned long long)s->files, fmt_bytes(s->bytes, b1, sizeof(b1)),
-	       secs, (unsigned long long)s->files_fragmented);
-	printf("  extents    %llu before, %llu after\n",
-	       (unsigned long long)s->extents_before,
-	       (unsigned long long)s->extents_after);
-	if (s->files_special || s->files_replaced || s->too_deep)
-		printf("  left out   %llu special files (FIFOs, sockets, devices), %llu replaced since the walk, %llu too deep\n",
-		       (unsigned long long)s->files_special,
-		       (unsigned long long)s->files_replaced,
-		       (unsigned long long)s->too_deep);
-	if (o->dry_run)
-		return;
-	printf("  moved      %s in %llu chunks (%llu retried, %llu skipped)\n",
-	       fmt_bytes(s->bytes_moved, b2, sizeof(b2)),
-	       (unsigned long long)s->chunks,
-	       (unsigned long long)s->chunks_retried,
-	       (unsigned long long)s->chunks_skipped);
-	printf("  relinked   %s in %llu references of snapshots and reflinks (%llu left pinned)\n",
-	       fmt_bytes(s->bytes_relinked, b3, sizeof(b3)),
-	       (unsigned long long)s->refs_relinked,
-	       (unsigned long long)s->refs_pinned);
-	if (s->bytes_pinned)
-		printf("  pinned     %s of old data still shared with files that could not follow\n",
-		       fmt_bytes(s->bytes_pinned, b1, sizeof(b1)));
-}
-
 int cmd_defrag(int argc, char **argv)
 {
 	struct defrag_opts o = { 0 };
@@ -282,41 +196,9 @@ int cmd_defrag(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	(void)sigaction(SIGINT, &sa, NULL);
 	(void)sigaction(SIGTERM, &sa, NULL);
-	for (i = optind; i < argc; i++) {
-		struct fs_info fs;
-		int fd = open(argv[i], O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-
-		if (fd < 0) {
-			log_error("cannot open '%s': %s", argv[i],
-				  strerror(errno));
-			goto out;
-		}
-		ret = fs_probe(fd, 0, &fs);
-		if (ret < 0) {
-			log_error("cannot probe the filesystem of '%s': %s",
-				  argv[i], strerror(-ret));
-			close(fd);
-			goto out;
-		}
-		if (!fs.can_dedupe && fs.kind != FS_EXT4) {
-			log_error("'%s' is on %s: dedupd defrags btrfs, XFS with reflink and ext4",
-				  argv[i], fs.name);
-			close(fd);
-			rc = EXIT_UNSUPPORTED_FS;
-			goto out;
-		}
-		if (mount_fd < 0) {
-			fs0 = fs;
-			mount_fd = fd;
-		} else if (memcmp(fs.uuid, fs0.uuid, sizeof(fs.uuid))) {
-			log_error("'%s' is on another filesystem than '%s': defrag one filesystem at a time",
-				  argv[i], argv[optind]);
-			close(fd);
-			goto out;
-		} else {
-			close(fd);
-		}
-	}
+	mount_fd = cli_open_paths(argc, argv, "defrag", true, &fs0, &rc);
+	if (mount_fd < 0)
+		goto out;
 	/* Temporary files beside each file: on its filesystem. */
 	d = defrag_new(&o, mount_fd, &fs0, NULL);
 	if (!d)
@@ -334,7 +216,9 @@ int cmd_defrag(int argc, char **argv)
 		}
 	}
 	progress_stop();
-	report(&o, defrag_get_stats(d), fs0.name, now_sec() - t0);
+	if (o.json || log_level >= LOG_LVL_WARN)
+		defrag_report(stdout, defrag_get_stats(d), fs0.name, o.dry_run,
+			      o.json, now_sec() - t0);
 	rc = pass_stop ? EXIT_INTERRUPTED : EXIT_OK;
 	if (pass_stop)
 		log_error("interrupted: stopped after the chunk in flight");

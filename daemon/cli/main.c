@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "daemon/cli/commands.h"
+#include "daemon/cli/options.h"
 #include "daemon/lib/dedupd.h"
 #include "daemon/common/log.h"
 #include "daemon/common/util.h"
@@ -34,43 +35,27 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	static const struct {
+		const char *name, *prog;
+		int (*fn)(int, char **);
+	} commands[] = {
+		{ "scan", "dedupd scan", cmd_scan },
+		{ "watch", "dedupd watch", cmd_watch },
+		{ "defrag", "dedupd defrag", cmd_defrag },
+		{ "ctl", "dedupd ctl", cmd_ctl },
+		{ "status", "dedupd status", cmd_status },
+	};
 	const char *cmd = argc > 1 ? argv[1] : NULL;
+	size_t i;
 
 	if (!cmd) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (!strcmp(cmd, "scan")) {
-		/* getopt names argv[0] in its messages */
-		static char name[] = "dedupd scan";
-
-		argv[1] = name;
-		return cmd_scan(argc - 1, argv + 1);
-	}
-	if (!strcmp(cmd, "watch")) {
-		static char name[] = "dedupd watch";
-
-		argv[1] = name;
-		return cmd_watch(argc - 1, argv + 1);
-	}
-	if (!strcmp(cmd, "defrag")) {
-		static char name[] = "dedupd defrag";
-
-		argv[1] = name;
-		return cmd_defrag(argc - 1, argv + 1);
-	}
-	if (!strcmp(cmd, "ctl")) {
-		static char name[] = "dedupd ctl";
-
-		argv[1] = name;
-		return cmd_ctl(argc - 1, argv + 1);
-	}
-	if (!strcmp(cmd, "status")) {
-		static char name[] = "dedupd status";
-
-		argv[1] = name;
-		return cmd_status(argc - 1, argv + 1);
-	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(cmd, commands[i].name))
+			return cli_run(commands[i].prog, commands[i].fn, argc,
+				       argv);
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") ||
 	    !strcmp(cmd, "-h")) {
 		usage(stdout);

@@ -95,90 +95,52 @@ static void scan_usage(FILE *f)
 "were finished, the index saved and the report printed).\n");
 }
 
-enum {
-	OPT_DB = 256, OPT_DB_SIZE, OPT_MIN_SIZE, OPT_NO_PROGRESS,
-	OPT_NO_DAEMON, OPT_SNAPSHOTS, OPT_DOMAIN,
-};
+enum { OPT_NO_DAEMON = 256 };
 
 /* One of scan's own options (options.h). */
-static int scan_option(void *ctx, int c, const char *opt, const char *arg)
+static int scan_option(void *ctx, int c, const char *name, const char *arg)
 {
 	struct scan_opts *o = ctx;
-	uint64_t v;
 
-	(void)opt;
-	switch (c) {
-	case 'n':
-		o->dry_run = true;
-		return 0;
-	case 'j':
-		o->json = true;
-		return 0;
-	case OPT_DB:
-		o->db_path = arg;
-		return cli_path("--db", arg);
-	case OPT_DB_SIZE:
-		return cli_db_size(arg, &o->db_size);
-	case 'x':
-		cli_add_exclude(&o->walk, arg);
-		return 0;
-	case OPT_MIN_SIZE:
-		if (cli_min_size(arg, &v))
-			return -EINVAL;
-		o->min_size = v ? v : 1;
-		return 0;
-	case 't':
-		return cli_threads(arg, &o->threads);
-	case OPT_NO_PROGRESS:
-		o->progress = false;
-		return 0;
-	case OPT_NO_DAEMON:
-		o->no_daemon = true;
-		return 0;
-	case OPT_SNAPSHOTS:
-		return cli_snapshots(arg, &o->skip_snapshots);
-	case OPT_DOMAIN:
-		return cli_domain(arg, &o->domain);
-	}
-	return -EINVAL;
+	(void)name;
+	(void)arg;
+	if (c != OPT_NO_DAEMON)
+		return -EINVAL;
+	o->no_daemon = true;
+	return 0;
 }
 
 /* Returns 0, 1 after --help, or -EINVAL after a usage error. */
 static int parse_args(int argc, char **argv, struct scan_opts *o)
 {
 	static const struct option longopts[] = {
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "db", required_argument, NULL, OPT_DB },
-		{ "db-size", required_argument, NULL, OPT_DB_SIZE },
-		{ "exclude", required_argument, NULL, 'x' },
-		{ "min-size", required_argument, NULL, OPT_MIN_SIZE },
-		{ "threads", required_argument, NULL, 't' },
-		{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
 		{ "no-daemon", no_argument, NULL, OPT_NO_DAEMON },
-		{ "snapshots", required_argument, NULL, OPT_SNAPSHOTS },
-		{ "domain", required_argument, NULL, OPT_DOMAIN },
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct cli_command cmd = {
-		.name = "scan", .verb = "scan", .shortopts = "njx:t:",
+		.name = "scan", .verb = "scan", .shortopts = "",
 		.longopts = longopts, .usage = scan_usage,
 		.option = scan_option, .ctx = o,
+		.shared = {
+			.dry_run = &o->dry_run, .json = &o->json,
+			.progress = &o->progress, .walk = &o->walk,
+			.threads = &o->threads, .min_size = &o->min_size,
+			.skip_snapshots = &o->skip_snapshots,
+			.domain = &o->domain, .db = &o->db_path,
+			.db_size = &o->db_size,
+		},
 	};
 	int ret;
 
 	o->progress = true;
-	o->min_size = 1;
 	ret = cli_parse(argc, argv, &cmd);
 	if (ret)
 		return ret;
 	if (cli_need_paths(argc, &cmd))
 		return -EINVAL;
-	if (!o->threads) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-		o->threads = n > 0 ? (unsigned int)n : 1;
-	}
+	cli_default_threads(&o->threads);
+	if (!o->min_size)
+		o->min_size = 1;
 	o->walk.min_size = o->min_size;
 	return 0;
 }
@@ -357,58 +319,6 @@ static int hand_over(const struct scan_opts *o, int argc, char **argv,
 }
 
 /*
- * Opens the PATHs (argv[optind] on), which must all be on one filesystem
- * that can dedupe: @fs is set to it. Returns the first PATH's fd, or -1
- * once the error is logged (*@rc set when it is not EXIT_RUNTIME).
- */
-static int open_paths(int argc, char **argv, struct fs_info *fs0, int *rc)
-{
-	int root_fd = -1, ret, i;
-
-	for (i = optind; i < argc; i++) {
-		struct fs_info fs;
-		int fd = open(argv[i], O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-
-		if (fd < 0) {
-			log_error("cannot open '%s': %s", argv[i],
-				  strerror(errno));
-			goto fail;
-		}
-		ret = fs_probe(fd, 0, &fs);
-		if (ret < 0) {
-			log_error("cannot probe the filesystem of '%s': %s",
-				  argv[i], strerror(-ret));
-			close(fd);
-			goto fail;
-		}
-		if (!fs.can_dedupe) {
-			log_error("'%s' is on %s, which cannot dedupe (dedupd needs btrfs, or XFS with reflink)",
-				  argv[i], fs.name);
-			close(fd);
-			*rc = EXIT_UNSUPPORTED_FS;
-			goto fail;
-		}
-		if (root_fd < 0) {
-			*fs0 = fs;
-			root_fd = fd;
-			continue;
-		}
-		if (memcmp(fs.uuid, fs0->uuid, sizeof(fs.uuid))) {
-			log_error("'%s' is on another filesystem than '%s': scan one filesystem at a time",
-				  argv[i], argv[optind]);
-			close(fd);
-			goto fail;
-		}
-		close(fd);
-	}
-	return root_fd;
-fail:
-	if (root_fd >= 0)
-		close(root_fd);
-	return -1;
-}
-
-/*
  * Sets @e up for the filesystem of @root_fd (@path, the first PATH), as
  * @o asks. Returns 0, or -1 once the error is logged.
  */
@@ -509,7 +419,7 @@ int cmd_scan(int argc, char **argv)
 	catch_signals();
 
 	/* Every PATH must be on one filesystem that can dedupe. */
-	root_fd = open_paths(argc, argv, &e.fs, &rc);
+	root_fd = cli_open_paths(argc, argv, "scan", false, &e.fs, &rc);
 	if (root_fd < 0)
 		goto out;
 	if (setup_engine(&e, &o, root_fd, argv[optind]) < 0)

@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * dedupd watch and dedupd status: their command lines. watch's options come
- * from the command line and the configuration file (common/config), then
- * go to the daemon (service/watch.h); status asks the running daemon over
- * its control socket and prints its answer.
+ * dedupd watch: its command line. The options come from the command line and
+ * the configuration file (common/config), then go to the daemon
+ * (service/watch.h).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -122,10 +121,8 @@ static int parse_seconds(const char *s, double *ret)
 
 enum {
 	OPT_SETTLE = 256, OPT_MIN_AGE, OPT_REEXAMINE, OPT_CHECKPOINT,
-	OPT_LOADAVG, OPT_INCLUDE, OPT_MIN_SIZE, OPT_IO_CLASS, OPT_DB,
-	OPT_DB_SIZE, OPT_STATE_DIR, OPT_SOCKET, OPT_CONFIG,
-	OPT_NO_CONFIG, OPT_BOUNDED, OPT_MOUNT, OPT_DEFRAG_THRESHOLD,
-	OPT_DEFRAG_CHUNK, OPT_DEFRAG_IDLE, OPT_SNAPSHOTS, OPT_DOMAIN,
+	OPT_LOADAVG, OPT_INCLUDE, OPT_IO_CLASS, OPT_BOUNDED, OPT_MOUNT, OPT_DEFRAG_THRESHOLD,
+	OPT_DEFRAG_CHUNK, OPT_DEFRAG_IDLE,
 };
 static const struct option watch_longopts[] = {
 	{ "settle", required_argument, NULL, OPT_SETTLE },
@@ -135,26 +132,12 @@ static const struct option watch_longopts[] = {
 	{ "loadavg-target", required_argument, NULL, OPT_LOADAVG },
 	{ "include", required_argument, NULL, OPT_INCLUDE },
 	{ "exclude", required_argument, NULL, 'x' },
-	{ "min-size", required_argument, NULL, OPT_MIN_SIZE },
 	{ "io-class", required_argument, NULL, OPT_IO_CLASS },
-	{ "threads", required_argument, NULL, 't' },
-	{ "dry-run", no_argument, NULL, 'n' },
-	{ "snapshots", required_argument, NULL, OPT_SNAPSHOTS },
-	{ "domain", required_argument, NULL, OPT_DOMAIN },
-	{ "db", required_argument, NULL, OPT_DB },
-	{ "db-size", required_argument, NULL, OPT_DB_SIZE },
-	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
-	{ "socket", required_argument, NULL, OPT_SOCKET },
-	{ "config", required_argument, NULL, OPT_CONFIG },
-	{ "no-config", no_argument, NULL, OPT_NO_CONFIG },
 	{ "bounded-queue", no_argument, NULL, OPT_BOUNDED },
 	{ "mount", required_argument, NULL, OPT_MOUNT },
 	{ "defrag-threshold", required_argument, NULL, OPT_DEFRAG_THRESHOLD },
 	{ "defrag-chunk", required_argument, NULL, OPT_DEFRAG_CHUNK },
 	{ "defrag-idle", required_argument, NULL, OPT_DEFRAG_IDLE },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "quiet", no_argument, NULL, 'q' },
-	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -213,15 +196,6 @@ static int parse_number(int c, const char *arg, struct watch_opts *o)
 			return -EINVAL;
 		}
 		return 0;
-	case OPT_MIN_SIZE:
-		if (cli_min_size(arg, &v))
-			return -EINVAL;
-		o->min_size = v ? v : 1;
-		return 0;
-	case 't':
-		return cli_threads(arg, &o->threads);
-	case OPT_DB_SIZE:
-		return cli_db_size(arg, &o->db_size);
 	case OPT_DEFRAG_CHUNK:
 		if (parse_size(arg, &v) || v < (1 << 20) || v > (1ULL << 30) ||
 		    v % 4096) {
@@ -267,31 +241,6 @@ static int parse_place(int c, char *arg, struct watch_opts *o)
 		(*v2)[(*n)++] = arg;
 		return 0;
 	}
-	case OPT_DB:
-		if (!*arg) {
-			log_error("--db needs a path");
-			return -EINVAL;
-		}
-		o->db_path = arg;
-		return 0;
-	case OPT_STATE_DIR:
-		if (arg[0] != '/') {
-			log_error("--state-dir needs an absolute path");
-			return -EINVAL;
-		}
-		o->state_dir = arg;
-		return 0;
-	case OPT_SOCKET:
-		if (!*arg || strlen(arg) >=
-			sizeof(((struct sockaddr_un *)0)->sun_path)) {
-			log_error("invalid --socket '%s'", arg);
-			return -EINVAL;
-		}
-		o->socket_path = arg;
-		return 0;
-	case OPT_CONFIG:
-		o->config_path = arg;
-		return 0;
 	case OPT_MOUNT:
 		return add_mount(o, arg);
 	}
@@ -318,53 +267,54 @@ static int parse_mode(int c, const char *arg, struct watch_opts *o)
 			return -EINVAL;
 		}
 		return 0;
-	case OPT_SNAPSHOTS:
-		return cli_snapshots(arg, &o->skip_snapshots);
-	case OPT_DOMAIN:
-		return cli_domain(arg, &o->domain);
 	}
 	return 1;
 }
 
-/*
- * The options without a value, and what getopt found wrong. Returns 0 or
- * -EINVAL with the reason logged; exits after --help.
- */
-static int parse_switch(int c, char **argv, struct watch_opts *o)
+/* One of watch's own options (options.h). */
+static int watch_option(void *ctx, int c, const char *name, const char *arg)
 {
-	switch (c) {
-	case 'n':
-		o->dry_run = true;
+	struct watch_opts *o = ctx;
+	double *dp = duration_of(c, o);
+	int ret;
+
+	if (dp) {
+		if (parse_seconds(arg, dp) < 0) {
+			log_error("invalid duration '%s' for %s (e.g. 5, 500ms, 2m)",
+				  arg, name);
+			return -EINVAL;
+		}
 		return 0;
-	case OPT_NO_CONFIG:
-		o->no_config = true;
-		return 0;
-	case OPT_BOUNDED:
-		o->bounded_queue = true;
-		return 0;
-	case 'v':
-		if (o->log_level < LOG_LVL_DEBUG)
-			o->log_level++;
-		return 0;
-	case 'q':
-		o->log_level = LOG_LVL_ERROR;
-		return 0;
-	case 'h':
-		watch_usage(stdout);
-		exit(EXIT_OK);
-	case ':':
-		log_error("option '%s' needs an argument (see 'dedupd watch --help')",
-			  argv[optind - 1]);
-		return -EINVAL;
-	default:
-		if (optopt)
-			log_error("unknown option '-%c' (see 'dedupd watch --help')",
-				  optopt);
-		else
-			log_error("unknown option '%s' (see 'dedupd watch --help')",
-				  argv[optind - 1]);
-		return -EINVAL;
 	}
+	ret = parse_number(c, arg, o);
+	if (ret == 1)
+		ret = parse_place(c, (char *)arg, o);
+	if (ret == 1)
+		ret = parse_mode(c, arg, o);
+	if (ret == 1 && c == OPT_BOUNDED) {
+		o->bounded_queue = true;
+		ret = 0;
+	}
+	return ret == 1 ? -EINVAL : ret;
+}
+
+static struct cli_command watch_command(struct watch_opts *o)
+{
+	return (struct cli_command){
+		.name = "watch", .verb = "watch", .shortopts = "x:",
+		.longopts = watch_longopts, .usage = watch_usage,
+		.option = watch_option, .ctx = o,
+		.shared = {
+			.dry_run = &o->dry_run, .threads = &o->threads,
+			.min_size = &o->min_size,
+			.skip_snapshots = &o->skip_snapshots,
+			.domain = &o->domain, .db = &o->db_path,
+			.db_size = &o->db_size, .socket = &o->socket_path,
+			.state_dir = &o->state_dir,
+			.config = &o->config_path, .no_config = &o->no_config,
+			.log_level = &o->log_level,
+		},
+	};
 }
 
 static void set_defaults(struct watch_opts *o)
@@ -389,41 +339,21 @@ static void set_defaults(struct watch_opts *o)
  */
 static int parse_args(int argc, char **argv, struct watch_opts *o)
 {
-	int c, li = 0, ret;
+	const struct cli_command cmd = watch_command(o);
+	int ret;
 
 	set_defaults(o);
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":x:t:nvqh", watch_longopts,
-				&li)) != -1) {
-		double *dp = duration_of(c, o);
-
-		if (dp) {
-			if (parse_seconds(optarg, dp) < 0) {
-				log_error("invalid duration '%s' for --%s (e.g. 5, 500ms, 2m)",
-					  optarg, watch_longopts[li].name);
-				return -EINVAL;
-			}
-			continue;
-		}
-		ret = parse_number(c, optarg, o);
-		if (ret == 1)
-			ret = parse_place(c, optarg, o);
-		if (ret == 1)
-			ret = parse_mode(c, optarg, o);
-		if (ret == 1)
-			ret = parse_switch(c, argv, o);
-		if (ret < 0)
-			return ret;
-	}
+	ret = cli_parse(argc, argv, &cmd);
+	if (ret > 0)
+		exit(EXIT_OK);	/* after --help */
+	if (ret < 0)
+		return ret;
 	for (; optind < argc; optind++)
 		if (add_mount(o, argv[optind]) < 0)
 			return -EINVAL;
-	if (!o->threads) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-		o->threads = n > 0 ? (unsigned int)n : 1;
-	}
+	if (!o->min_size)
+		o->min_size = 1;
+	cli_default_threads(&o->threads);
 	return 0;
 }
 
@@ -435,9 +365,12 @@ static int load_options(int argc, char **argv, struct config *conf,
 			struct watch_opts *o)
 {
 	struct watch_opts first;
+	const struct cli_command cmd = watch_command(&first);
+	struct option all[CLI_OPTIONS_MAX];
 	char err[512], **merged;
 	int ret, n, saved = log_level;
 
+	cli_longopts(&cmd, all);
 	/* A first parse only to find --config and --no-config. */
 	log_level = -1;
 	ret = parse_args(argc, argv, &first);
@@ -457,7 +390,7 @@ static int load_options(int argc, char **argv, struct config *conf,
 				  first.config_path, strerror(-ret));
 		}
 		if (ret == 0 && conf->argc &&
-		    config_check(conf, watch_longopts, err, sizeof(err)) < 0) {
+		    config_check(conf, all, err, sizeof(err)) < 0) {
 			log_error("%s", err);
 			config_free(conf);
 			ret = -EINVAL;
@@ -514,109 +447,4 @@ int cmd_watch(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	return watch_run(&o, &conf, load_options, argc, argv);
-}
-
-/* ---- dedupd status --------------------------------------------------------- */
-
-static void status_usage(FILE *f)
-{
-	fprintf(f,
-"Usage: dedupd status [--json] [--socket PATH]\n"
-"Ask the running 'dedupd watch' how it is doing: queue, events, overflows,\n"
-"bytes hashed, deduped and freed, last checkpoint.\n"
-"\n"
-"  -j, --json       the daemon's answer as one JSON object\n"
-"      --socket PATH  default $DEDUPD_SOCKET or " WATCH_SOCKET "\n"
-"  -h, --help       this text\n"
-"\n"
-"Exit status: 0 done; 1 no daemon answers; 2 usage error.\n");
-}
-
-/* A number of the daemon's status; 0 if it has none. */
-static double status_num(const json_t *status, const char *key)
-{
-	return json_number_value(json_object_get(status, key));
-}
-
-int cmd_status(int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "socket", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *sock = NULL;
-	char *answer = NULL, b1[32], b2[32], b3[32];
-	const char *state;
-	bool json = false;
-	json_t *status;
-	int c, ret;
-
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":jh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = true;
-			break;
-		case 's':
-			sock = optarg;
-			break;
-		case 'h':
-			status_usage(stdout);
-			return EXIT_OK;
-		default:
-			log_error("invalid option '%s' (see 'dedupd status --help')",
-				  argv[optind - 1]);
-			return EXIT_USAGE;
-		}
-	}
-	if (optind < argc) {
-		log_error("status takes no arguments (see 'dedupd status --help')");
-		return EXIT_USAGE;
-	}
-	sock = watch_socket_path(sock);
-	ret = watch_request(sock, "status\n", &answer);
-	if (ret < 0) {
-		log_error("no dedupd watch answers on '%s': %s", sock,
-			  strerror(-ret));
-		return EXIT_RUNTIME;
-	}
-	status = json ? NULL : djson_parse_object(answer);
-	if (!status) {	/* asked for JSON, or an answer that is not */
-		fputs(answer, stdout);
-		free(answer);
-		return EXIT_OK;
-	}
-	state = json_string_value(json_object_get(status, "state"));
-	printf("dedupd watch, pid %.0f, up %.0f s: %s\n",
-	       status_num(status, "pid"), status_num(status, "uptime"),
-	       state ? state : "");
-	printf("  queue      %.0f files waiting, %.0f in flight\n",
-	       status_num(status, "queue"), status_num(status, "in_flight"));
-	printf("  events     %.0f (%.0f overflows, %.0f catch-ups)\n",
-	       status_num(status, "events"), status_num(status, "overflows"),
-	       status_num(status, "catchups"));
-	printf("  hashed     %s\n",
-	       fmt_bytes((uint64_t)status_num(status, "bytes_hashed"), b1,
-			 sizeof(b1)));
-	printf("  deduped    %s\n",
-	       fmt_bytes((uint64_t)status_num(status, "bytes_deduped"), b2,
-			 sizeof(b2)));
-	{
-		double fr = status_num(status, "bytes_freed");
-
-		printf("  freed      %s%s\n", fr < 0 ? "-" : "",
-		       fmt_bytes((uint64_t)(fr < 0 ? -fr : fr), b3,
-				 sizeof(b3)));
-	}
-	if (status_num(status, "last_checkpoint") >= 0)
-		printf("  checkpoint %.0f s ago\n",
-		       status_num(status, "last_checkpoint"));
-	else
-		printf("  checkpoint none yet\n");
-	json_decref(status);
-	free(answer);
-	return EXIT_OK;
 }

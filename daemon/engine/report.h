@@ -8,6 +8,7 @@
 
 struct engine_stats;
 struct hashdb_stats;
+struct defrag_stats;
 
 /* What a scan reports, for `dedupd scan` and the daemon's hand-off. */
 struct scan_report_args {
@@ -21,5 +22,9 @@ struct scan_report_args {
 
 /* Prints the report: one JSON object, or lines for a person. */
 void scan_report(FILE *out, const struct scan_report_args *r);
+
+/* The report of a defrag over @fs_name, as scan_report(). */
+void defrag_report(FILE *out, const struct defrag_stats *s,
+		   const char *fs_name, bool dry_run, bool json, double secs);
 
 #endif
