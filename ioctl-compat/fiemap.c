@@ -25,24 +25,24 @@ struct fiemap_iter {
 
 static uint32_t map_flags(uint32_t fe_flags)
 {
+	static const struct {
+		uint32_t fe, ours;
+	} map[] = {
+		{ FIEMAP_EXTENT_SHARED, EXTENT_SHARED },
+		{ FIEMAP_EXTENT_ENCODED | FIEMAP_EXTENT_DATA_ENCRYPTED,
+		  EXTENT_ENCODED },
+		{ FIEMAP_EXTENT_UNWRITTEN, EXTENT_UNWRITTEN },
+		{ FIEMAP_EXTENT_DATA_INLINE, EXTENT_INLINE },
+		{ FIEMAP_EXTENT_DELALLOC, EXTENT_DELALLOC },
+		{ FIEMAP_EXTENT_NOT_ALIGNED, EXTENT_NOT_ALIGNED },
+		{ FIEMAP_EXTENT_UNKNOWN, EXTENT_UNKNOWN },
+		{ FIEMAP_EXTENT_LAST, EXTENT_LAST },
+	};
 	uint32_t flags = 0;
 
-	if (fe_flags & FIEMAP_EXTENT_SHARED)
-		flags |= EXTENT_SHARED;
-	if (fe_flags & (FIEMAP_EXTENT_ENCODED | FIEMAP_EXTENT_DATA_ENCRYPTED))
-		flags |= EXTENT_ENCODED;
-	if (fe_flags & FIEMAP_EXTENT_UNWRITTEN)
-		flags |= EXTENT_UNWRITTEN;
-	if (fe_flags & FIEMAP_EXTENT_DATA_INLINE)
-		flags |= EXTENT_INLINE;
-	if (fe_flags & FIEMAP_EXTENT_DELALLOC)
-		flags |= EXTENT_DELALLOC;
-	if (fe_flags & FIEMAP_EXTENT_NOT_ALIGNED)
-		flags |= EXTENT_NOT_ALIGNED;
-	if (fe_flags & FIEMAP_EXTENT_UNKNOWN)
-		flags |= EXTENT_UNKNOWN;
-	if (fe_flags & FIEMAP_EXTENT_LAST)
-		flags |= EXTENT_LAST;
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (fe_flags & map[i].fe)
+			flags |= map[i].ours;
 	return flags;
 }
 

@@ -25,21 +25,6 @@ const char *watch_socket_path(const char *opt)
 	return env && *env ? env : WATCH_SOCKET;
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int watch_request_stop(const char *sock_path, const char *req,
 		       char **ret_answer, const volatile sig_atomic_t *stop)
 {
@@ -59,7 +44,7 @@ int watch_request_stop(const char *sock_path, const char *req,
 		close(fd);
 		return ret;
 	}
-	ret = write_all(fd, req, strlen(req));
+	ret = write_full(fd, req, strlen(req));
 	if (ret < 0) {
 		close(fd);
 		return ret;

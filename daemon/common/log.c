@@ -18,36 +18,25 @@ void *log_sink_arg;
 char *log_escape(char *dst, size_t cap, const char *src)
 {
 	static const char hex[] = "0123456789abcdef";
+	static const char plain[] = "\n\t\r\\", escaped[] = "ntr\\";
 	size_t o = 0;
 
 	for (const unsigned char *p = (const unsigned char *)src; *p; p++) {
+		const char *c = strchr(plain, *p);
 		char e[4];
 		size_t n = 2;
 
 		e[0] = '\\';
-		switch (*p) {
-		case '\n':
-			e[1] = 'n';
-			break;
-		case '\t':
-			e[1] = 't';
-			break;
-		case '\r':
-			e[1] = 'r';
-			break;
-		case '\\':
-			e[1] = '\\';
-			break;
-		default:
-			if (*p >= 0x20 && *p != 0x7f) {
-				e[0] = (char)*p;
-				n = 1;
-			} else {
-				e[1] = 'x';
-				e[2] = hex[*p >> 4];
-				e[3] = hex[*p & 0xf];
-				n = 4;
-			}
+		if (c) {
+			e[1] = escaped[c - plain];
+		} else if (*p >= 0x20 && *p != 0x7f) {
+			e[0] = (char)*p;
+			n = 1;
+		} else {
+			e[1] = 'x';
+			e[2] = hex[*p >> 4];
+			e[3] = hex[*p & 0xf];
+			n = 4;
 		}
 		if (o + n >= cap)
 			break;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "daemon/common/util.h"
 
@@ -194,4 +195,38 @@ int mount_root(const char *path, char **ret_root)
 fail:
 	free(p);
 	return -errno;
+}
+
+int write_full(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int commit_file(FILE *fp, const char *tmp, const char *path)
+{
+	int ret = 0;
+
+	if (ferror(fp))
+		ret = -EIO;	/* a write through @fp failed */
+	else if (fflush(fp) || fsync(fileno(fp)))
+		ret = -errno;
+	if (fclose(fp) && !ret)
+		ret = -errno;
+	if (!ret && rename(tmp, path) < 0)
+		ret = -errno;
+	if (ret)
+		(void)unlink(tmp);
+	return ret;
 }

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Exit codes, documented in README.md and --help. */
 enum exit_code {
@@ -58,5 +59,22 @@ char *xstrdup(const char *s);
 
 /* Grows an array to hold at least @need elements of @size. */
 void *grow_array(void *p, size_t *cap, size_t need, size_t size);
+
+/* Writes all @len bytes of @buf, again after EINTR. Returns 0 or -errno. */
+int write_full(int fd, const void *buf, size_t len);
+
+/*
+ * Finishes a file written through @fp as @tmp and puts it at @path: flushed,
+ * synced, closed and renamed over @path; @tmp is removed if that fails, or
+ * if a write through @fp failed before (-EIO then).
+ * Returns 0 or -errno.
+ */
+int commit_file(FILE *fp, const char *tmp, const char *path);
+
+/* -1, 0 or 1 as @a is below, equal to or above @b: for qsort's comparators. */
+static inline int cmp_u64(uint64_t a, uint64_t b)
+{
+	return (a > b) - (a < b);
+}
 
 #endif

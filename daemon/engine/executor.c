@@ -49,14 +49,12 @@ struct src_file {
 static int op_cmp_source(const void *a, const void *b)
 {
 	const struct op *x = a, *y = b;
+	int cmp;
 
-	if (x->src_id != y->src_id)
-		return x->src_id < y->src_id ? -1 : 1;
-	if (x->src_off != y->src_off)
-		return x->src_off < y->src_off ? -1 : 1;
-	if (x->len != y->len)
-		return x->len < y->len ? -1 : 1;
-	return 0;
+	if ((cmp = cmp_u64(x->src_id, y->src_id)) ||
+	    (cmp = cmp_u64(x->src_off, y->src_off)))
+		return cmp;
+	return cmp_u64(x->len, y->len);
 }
 
 struct group {

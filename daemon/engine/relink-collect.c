@@ -164,12 +164,9 @@ static int cmp_item_in_extent(const void *x, const void *y, void *arg)
 	const struct relink_items *c = arg;
 	const struct relink_item *a = &c->v[*(const size_t *)x];
 	const struct relink_item *b = &c->v[*(const size_t *)y];
+	int cmp = cmp_u64(a->bytenr, b->bytenr);
 
-	if (a->bytenr != b->bytenr)
-		return a->bytenr < b->bytenr ? -1 : 1;
-	if (a->extent_offset != b->extent_offset)
-		return a->extent_offset < b->extent_offset ? -1 : 1;
-	return 0;
+	return cmp ? cmp : cmp_u64(a->extent_offset, b->extent_offset);
 }
 
 /* The references to one item, asked at its first and last block. */

@@ -164,12 +164,9 @@ static int check_item(void *arg, const struct btrfs_file_extent *fe)
 static int cmp_seg(const void *x, const void *y)
 {
 	const struct seg *a = x, *b = y;
+	int cmp = cmp_u64(a->a, b->a);
 
-	if (a->a != b->a)
-		return a->a < b->a ? -1 : 1;
-	if (a->b != b->b)
-		return a->b < b->b ? -1 : 1;
-	return 0;
+	return cmp ? cmp : cmp_u64(a->b, b->b);
 }
 
 /* Dedupes the segments collected, the same ranges batched; forgets them. */
@@ -225,14 +222,12 @@ void relink_segs(struct relinker *r)
 static int cmp_fill(const void *x, const void *y)
 {
 	const struct fill *a = x, *b = y;
+	int cmp;
 
-	if (a->bytenr != b->bytenr)
-		return a->bytenr < b->bytenr ? -1 : 1;
-	if (a->eoff != b->eoff)
-		return a->eoff < b->eoff ? -1 : 1;
-	if (a->len != b->len)
-		return a->len < b->len ? -1 : 1;
-	return 0;
+	if ((cmp = cmp_u64(a->bytenr, b->bytenr)) ||
+	    (cmp = cmp_u64(a->eoff, b->eoff)))
+		return cmp;
+	return cmp_u64(a->len, b->len);
 }
 
 #define FILL_BUF (1u << 20)

@@ -426,21 +426,6 @@ static int load(struct subvols *s, uint64_t fs_gen, const char **ret_why)
 	return 0;
 }
 
-static int write_all(int fd, const uint8_t *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Makes a rename in the directory of @path durable. */
 static int sync_dir_of(const char *path)
 {
@@ -504,7 +489,7 @@ int subvols_save(struct subvols *s)
 		ret = -errno;
 		goto out_free;
 	}
-	ret = write_all(fd, buf, len);
+	ret = write_full(fd, buf, len);
 	if (!ret && fsync(fd) < 0)
 		ret = -errno;
 	if (close(fd) < 0 && !ret)

@@ -40,23 +40,13 @@ static int save_state(struct wfs *f, uint64_t gen)
 {
 	char tmp[PATH_MAX + 8];
 	FILE *fp;
-	int ret = 0;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", f->state_path);
 	fp = fopen(tmp, "we");
 	if (!fp)
 		return -errno;
-	if (fprintf(fp, "dedupd-state 1\ngen %llu\n",
-		    (unsigned long long)gen) < 0 ||
-	    fflush(fp) || fsync(fileno(fp)))
-		ret = -errno;
-	if (fclose(fp) && !ret)
-		ret = -errno;
-	if (!ret && rename(tmp, f->state_path) < 0)
-		ret = -errno;
-	if (ret)
-		(void)unlink(tmp);
-	return ret;
+	fprintf(fp, "dedupd-state 1\ngen %llu\n", (unsigned long long)gen);
+	return commit_file(fp, tmp, f->state_path);
 }
 
 /*

@@ -125,15 +125,7 @@ int defrag_queue_save(struct wfs *f)
 	}
 	f->dq_dirty = false;
 	pthread_mutex_unlock(&W.lock);
-	if (fflush(fp) || fsync(fileno(fp)))
-		ret = -errno;
-	if (fclose(fp) && !ret)
-		ret = -errno;
-	if (!ret && rename(tmp, f->defrag_path) < 0)
-		ret = -errno;
-	if (ret)
-		(void)unlink(tmp);
-	return ret;
+	return commit_file(fp, tmp, f->defrag_path);
 }
 
 /*
