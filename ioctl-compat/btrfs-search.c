@@ -152,3 +152,24 @@ int tree_search_decode(const uint8_t *buf, size_t size, size_t *off,
 	return 0;
 }
 
+int tree_search_each(int fd, const struct btrfs_ioctl_search_key *key,
+		     uint32_t min_len, tree_item_cb cb, void *arg)
+{
+	struct btrfs_ioctl_search_header sh;
+	const uint8_t *item;
+	struct tree_search s;
+	int ret;
+
+	ret = tree_search_init(&s, fd, key);
+	if (ret < 0)
+		return ret;
+	while ((ret = tree_search_next(&s, &sh, &item)) > 0) {
+		if (sh.type != key->min_type || sh.len < min_len)
+			continue;
+		ret = cb(arg, &sh, item);
+		if (ret != 0)
+			break;
+	}
+	tree_search_fini(&s);
+	return ret;
+}

@@ -66,6 +66,43 @@ int tree_search_decode(const uint8_t *buf, size_t size, size_t *off,
 		       struct btrfs_ioctl_search_header *ret_sh,
 		       const uint8_t **ret_item);
 
+/*
+ * The key of a search of tree @tree over objectids [@min_obj, @max_obj] and
+ * item types [@min_type, @max_type]: every offset, every tree block (callers
+ * narrow min_transid and the offsets where they need to).
+ */
+static inline struct btrfs_ioctl_search_key
+search_key(uint64_t tree, uint64_t min_obj, uint64_t max_obj,
+	   uint32_t min_type, uint32_t max_type)
+{
+	return (struct btrfs_ioctl_search_key){
+		.tree_id = tree,
+		.min_objectid = min_obj,
+		.max_objectid = max_obj,
+		.min_type = min_type,
+		.max_type = max_type,
+		.max_offset = UINT64_MAX,
+		.max_transid = UINT64_MAX,
+	};
+}
+
+/*
+ * The root tree's items of every subvolume, from ROOT_ITEM to @max_type, in
+ * tree blocks written after @min_gen (which is not UINT64_MAX): a block
+ * older than min_gen + 1 cannot hold an item written later.
+ */
+static inline struct btrfs_ioctl_search_key
+subvol_roots_key(uint32_t max_type, uint64_t min_gen)
+{
+	struct btrfs_ioctl_search_key key =
+		search_key(BTRFS_ROOT_TREE_OBJECTID, BTRFS_FS_TREE_OBJECTID,
+			   BTRFS_LAST_FREE_OBJECTID, BTRFS_ROOT_ITEM_KEY,
+			   max_type);
+
+	key.min_transid = min_gen + 1;
+	return key;
+}
+
 /* Starts a walk over [@key min, @key max] of @key->tree_id. 0 or -ENOMEM. */
 int tree_search_init(struct tree_search *s, int fd,
 		     const struct btrfs_ioctl_search_key *key);
@@ -78,6 +115,23 @@ void tree_search_fini(struct tree_search *s);
 int tree_search_next(struct tree_search *s,
 		     struct btrfs_ioctl_search_header *ret_sh,
 		     const uint8_t **ret_item);
+
+/*
+ * What tree_search_each() calls on an item: returns 0 to go on, or non-zero
+ * to stop the walk (then returned).
+ */
+typedef int (*tree_item_cb)(void *arg,
+			    const struct btrfs_ioctl_search_header *sh,
+			    const uint8_t *item);
+
+/*
+ * Walks the range of @key, calling @cb on each item of type @key->min_type
+ * at least @min_len bytes long (the range compares whole keys, so other
+ * types lie between). Returns what @cb returned if it stopped the walk, 0 at
+ * the end of the range, or -errno.
+ */
+int tree_search_each(int fd, const struct btrfs_ioctl_search_key *key,
+		     uint32_t min_len, tree_item_cb cb, void *arg);
 
 /* Makes the next batch start at (@objectid, @type, @offset). */
 void tree_search_restart_at(struct tree_search *s, uint64_t objectid,

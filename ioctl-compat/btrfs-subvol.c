@@ -66,16 +66,8 @@ int btrfs_subvol_recs(int fd, uint64_t min_gen, btrfs_subvol_rec_cb cb,
 	 * other trees' ROOT_ITEMs (6 to 255), the free space cache's inodes:
 	 * skipped by type and id.
 	 */
-	const struct btrfs_ioctl_search_key init = {
-		.tree_id = BTRFS_ROOT_TREE_OBJECTID,
-		.min_objectid = BTRFS_FS_TREE_OBJECTID,
-		.max_objectid = BTRFS_LAST_FREE_OBJECTID,
-		.min_type = BTRFS_ROOT_ITEM_KEY,
-		.max_type = BTRFS_ROOT_BACKREF_KEY,
-		.max_offset = UINT64_MAX,
-		.min_transid = min_gen + 1,
-		.max_transid = UINT64_MAX,
-	};
+	const struct btrfs_ioctl_search_key init =
+		subvol_roots_key(BTRFS_ROOT_BACKREF_KEY, min_gen);
 	struct btrfs_ioctl_search_header sh;
 	struct btrfs_subvol_rec rec;
 	struct tree_search ts;

@@ -39,82 +39,75 @@ static bool root_item_deleted(const uint8_t *item)
 }
 
 /* Generation of the extent tree's root at its last commit; -ENOENT if none. */
-static int extent_tree_generation(int fd, uint64_t *ret_gen)
+/* The largest root item generation, or the last item's field. */
+struct found_u64 {
+	uint64_t v;
+	bool found;
+};
+
+static int take_max_generation(void *arg,
+			       const struct btrfs_ioctl_search_header *sh,
+			       const uint8_t *item)
 {
-	const struct btrfs_ioctl_search_key key = {
-		.tree_id = BTRFS_ROOT_TREE_OBJECTID,
-		.min_objectid = BTRFS_EXTENT_TREE_OBJECTID,
-		.max_objectid = BTRFS_EXTENT_TREE_OBJECTID,
-		.min_type = BTRFS_ROOT_ITEM_KEY,
-		.max_type = BTRFS_ROOT_ITEM_KEY,
-		.max_offset = UINT64_MAX,
-		.max_transid = UINT64_MAX,
-	};
-	struct btrfs_ioctl_search_header sh;
-	const uint8_t *item;
-	struct tree_search s;
-	uint64_t gen = 0;
-	bool found = false;
+	struct found_u64 *m = arg;
+	uint64_t g = root_item_generation(item);
+
+	(void)sh;
+	if (!m->found || g > m->v)
+		m->v = g;
+	m->found = true;
+	return 0;
+}
+
+/*
+ * The value @take finds in the ROOT_ITEMs of trees [@lo, @hi]. Returns 0,
+ * -ENOENT if there are none, or -errno.
+ */
+static int root_items(int fd, uint64_t lo, uint64_t hi, tree_item_cb take,
+		      uint64_t *ret_v)
+{
+	/* Every offset: a snapshot's is its otransid. */
+	const struct btrfs_ioctl_search_key key =
+		search_key(BTRFS_ROOT_TREE_OBJECTID, lo, hi,
+			   BTRFS_ROOT_ITEM_KEY, BTRFS_ROOT_ITEM_KEY);
+	struct found_u64 m = { 0 };
 	int ret;
 
-	ret = tree_search_init(&s, fd, &key);
+	ret = tree_search_each(fd, &key, ROOT_ITEM_MIN_LEN, take, &m);
 	if (ret < 0)
 		return ret;
-	/* Several with extent-tree-v2 (one per global root id): take the max. */
-	while ((ret = tree_search_next(&s, &sh, &item)) > 0) {
-		uint64_t g;
-
-		if (sh.type != BTRFS_ROOT_ITEM_KEY ||
-		    sh.len < ROOT_ITEM_MIN_LEN)
-			continue;
-		g = root_item_generation(item);
-		if (!found || g > gen)
-			gen = g;
-		found = true;
-	}
-	tree_search_fini(&s);
-	if (ret < 0)
-		return ret;
-	if (!found)
+	if (!m.found)
 		return -ENOENT;
-	*ret_gen = gen;
+	*ret_v = m.v;
+	return 0;
+}
+
+static int extent_tree_generation(int fd, uint64_t *ret_gen)
+{
+	/* Several with extent-tree-v2 (one per global root id): take the max. */
+	return root_items(fd, BTRFS_EXTENT_TREE_OBJECTID,
+			  BTRFS_EXTENT_TREE_OBJECTID, take_max_generation,
+			  ret_gen);
+}
+
+static int take_last_snapshot(void *arg,
+			      const struct btrfs_ioctl_search_header *sh,
+			      const uint8_t *item)
+{
+	struct found_u64 *m = arg;
+
+	(void)sh;
+	m->v = get_le64(item, offsetof(struct btrfs_root_item, last_snapshot));
+	m->found = true;
 	return 0;
 }
 
 int btrfs_root_last_snapshot(int fd, uint64_t root_id, uint64_t *ret_transid)
 {
-	const struct btrfs_ioctl_search_key key = {
-		.tree_id = BTRFS_ROOT_TREE_OBJECTID,
-		.min_objectid = root_id,
-		.max_objectid = root_id,
-		.min_type = BTRFS_ROOT_ITEM_KEY,
-		.max_type = BTRFS_ROOT_ITEM_KEY,
-		.max_offset = UINT64_MAX,	/* a snapshot's: its otransid */
-		.max_transid = UINT64_MAX,
-	};
-	struct btrfs_ioctl_search_header sh;
-	const uint8_t *item;
-	struct tree_search s;
-	bool found = false;
-	int ret;
-
 	if (!ret_transid)
 		return -EINVAL;
-	ret = tree_search_init(&s, fd, &key);
-	if (ret < 0)
-		return ret;
-	while ((ret = tree_search_next(&s, &sh, &item)) > 0) {
-		if (sh.type != BTRFS_ROOT_ITEM_KEY ||
-		    sh.objectid != root_id || sh.len < ROOT_ITEM_MIN_LEN)
-			continue;
-		*ret_transid = get_le64(item, offsetof(struct btrfs_root_item,
-						       last_snapshot));
-		found = true;
-	}
-	tree_search_fini(&s);
-	if (ret < 0)
-		return ret;
-	return found ? 0 : -ENOENT;
+	return root_items(fd, root_id, root_id, take_last_snapshot,
+			  ret_transid);
 }
 
 /* FS_INFO's generation, less one: see btrfs.h. */
@@ -145,54 +138,48 @@ int btrfs_fs_generation(int fd, uint64_t *ret_gen)
 	return ret;
 }
 
+struct changed_ctx {
+	uint64_t min_gen;
+	btrfs_subvol_cb subvol_cb;
+	btrfs_range_cb range_cb;
+	void *arg;
+};
+
+static int take_changed_root(void *arg,
+			     const struct btrfs_ioctl_search_header *sh,
+			     const uint8_t *item)
+{
+	const struct changed_ctx *c = arg;
+	uint64_t gen;
+
+	if (sh->objectid != BTRFS_FS_TREE_OBJECTID &&
+	    sh->objectid < BTRFS_FIRST_FREE_OBJECTID)
+		return 0;
+	gen = root_item_generation(item);
+	if (gen <= c->min_gen || root_item_deleted(item))
+		return 0;
+	return c->subvol_cb(c->arg, sh->objectid, gen);
+}
+
 int btrfs_subvols_changed(int fd, uint64_t min_gen, btrfs_subvol_cb cb,
 			  void *arg)
 {
 	/*
 	 * A root tree block older than min_gen + 1 cannot hold a ROOT_ITEM
 	 * written later. The range also holds the other trees' ROOT_ITEMs
-	 * (objectids 6 to 255) and other item types between: filtered below.
+	 * (objectids 6 to 255) and other item types between: filtered.
 	 */
-	const struct btrfs_ioctl_search_key key = {
-		.tree_id = BTRFS_ROOT_TREE_OBJECTID,
-		.min_objectid = BTRFS_FS_TREE_OBJECTID,
-		.max_objectid = BTRFS_LAST_FREE_OBJECTID,
-		.min_type = BTRFS_ROOT_ITEM_KEY,
-		.max_type = BTRFS_ROOT_ITEM_KEY,
-		.max_offset = UINT64_MAX,
-		.min_transid = min_gen + 1,
-		.max_transid = UINT64_MAX,
-	};
-	struct btrfs_ioctl_search_header sh;
-	const uint8_t *item;
-	struct tree_search s;
-	int ret;
+	const struct btrfs_ioctl_search_key key =
+		subvol_roots_key(BTRFS_ROOT_ITEM_KEY, min_gen);
+	struct changed_ctx c = { .min_gen = min_gen, .subvol_cb = cb,
+				 .arg = arg };
 
 	if (!cb)
 		return -EINVAL;
 	if (min_gen == UINT64_MAX)
 		return 0;
-	ret = tree_search_init(&s, fd, &key);
-	if (ret < 0)
-		return ret;
-	while ((ret = tree_search_next(&s, &sh, &item)) > 0) {
-		uint64_t gen;
-
-		if (sh.type != BTRFS_ROOT_ITEM_KEY ||
-		    sh.len < ROOT_ITEM_MIN_LEN)
-			continue;
-		if (sh.objectid != BTRFS_FS_TREE_OBJECTID &&
-		    sh.objectid < BTRFS_FIRST_FREE_OBJECTID)
-			continue;
-		gen = root_item_generation(item);
-		if (gen <= min_gen || root_item_deleted(item))
-			continue;
-		ret = cb(arg, sh.objectid, gen);
-		if (ret != 0)
-			break;
-	}
-	tree_search_fini(&s);
-	return ret;
+	return tree_search_each(fd, &key, ROOT_ITEM_MIN_LEN, take_changed_root,
+				&c);
 }
 
 int btrfs_find_new(int fd, uint64_t root_id, uint64_t min_gen, btrfs_new_cb cb,
@@ -204,16 +191,10 @@ int btrfs_find_new(int fd, uint64_t root_id, uint64_t min_gen, btrfs_new_cb cb,
 	 * transaction that wrote its extent) decides. Inodes' other items
 	 * (INODE_ITEM, DIR_INDEX, ...) sort in between and are skipped.
 	 */
-	const struct btrfs_ioctl_search_key key = {
-		.tree_id = root_id,
-		.min_objectid = BTRFS_FIRST_FREE_OBJECTID,
-		.max_objectid = BTRFS_LAST_FREE_OBJECTID,
-		.min_type = BTRFS_EXTENT_DATA_KEY,
-		.max_type = BTRFS_EXTENT_DATA_KEY,
-		.max_offset = UINT64_MAX,
-		.min_transid = min_gen + 1,
-		.max_transid = UINT64_MAX,
-	};
+	struct btrfs_ioctl_search_key key =
+		search_key(root_id, BTRFS_FIRST_FREE_OBJECTID,
+			   BTRFS_LAST_FREE_OBJECTID, BTRFS_EXTENT_DATA_KEY,
+			   BTRFS_EXTENT_DATA_KEY);
 	struct btrfs_ioctl_search_header sh;
 	const uint8_t *item;
 	uint64_t reported = 0; /* inode numbers start at 256 */
@@ -224,6 +205,7 @@ int btrfs_find_new(int fd, uint64_t root_id, uint64_t min_gen, btrfs_new_cb cb,
 		return -EINVAL;
 	if (min_gen == UINT64_MAX)
 		return 0;
+	key.min_transid = min_gen + 1;
 	ret = tree_search_init(&s, fd, &key);
 	if (ret < 0)
 		return ret;
@@ -247,105 +229,94 @@ next:
 	return ret;
 }
 
+static int take_new_range(void *arg,
+			  const struct btrfs_ioctl_search_header *sh,
+			  const uint8_t *item)
+{
+	const struct changed_ctx *c = arg;
+	uint64_t len;
+	uint8_t type;
+
+	if (get_le64(item, offsetof(struct btrfs_file_extent_item,
+				    generation)) <= c->min_gen)
+		return 0;
+	memcpy(&type, item + offsetof(struct btrfs_file_extent_item, type), 1);
+	if (type == BTRFS_FILE_EXTENT_INLINE) {
+		len = get_le64(item, offsetof(struct btrfs_file_extent_item,
+					      ram_bytes));
+	} else {
+		if (sh->len < sizeof(struct btrfs_file_extent_item))
+			return 0;
+		len = get_le64(item, offsetof(struct btrfs_file_extent_item,
+					      num_bytes));
+	}
+	return c->range_cb(c->arg, sh->offset, len);
+}
+
 int btrfs_inode_new_ranges(int fd, uint64_t root_id, uint64_t ino,
 			   uint64_t min_gen, btrfs_range_cb cb, void *arg)
 {
-	const struct btrfs_ioctl_search_key key = {
-		.tree_id = root_id,
-		.min_objectid = ino,
-		.max_objectid = ino,
-		.min_type = BTRFS_EXTENT_DATA_KEY,
-		.max_type = BTRFS_EXTENT_DATA_KEY,
-		.max_offset = UINT64_MAX,
-		.min_transid = min_gen + 1,
-		.max_transid = UINT64_MAX,
-	};
-	struct btrfs_ioctl_search_header sh;
-	const uint8_t *item;
-	struct tree_search s;
-	int ret;
+	struct btrfs_ioctl_search_key key =
+		search_key(root_id, ino, ino, BTRFS_EXTENT_DATA_KEY,
+			   BTRFS_EXTENT_DATA_KEY);
+	struct changed_ctx c = { .min_gen = min_gen, .range_cb = cb,
+				 .arg = arg };
 
 	if (!cb || root_id == 0)
 		return -EINVAL;
 	if (min_gen == UINT64_MAX)
 		return 0;
-	ret = tree_search_init(&s, fd, &key);
-	if (ret < 0)
-		return ret;
-	while ((ret = tree_search_next(&s, &sh, &item)) > 0) {
-		uint64_t len;
-		uint8_t type;
+	key.min_transid = min_gen + 1;
+	return tree_search_each(fd, &key, FILE_EXTENT_MIN_LEN, take_new_range,
+				&c);
+}
 
-		if (sh.type != BTRFS_EXTENT_DATA_KEY || sh.objectid != ino ||
-		    sh.len < FILE_EXTENT_MIN_LEN)
-			continue;
-		if (get_le64(item, offsetof(struct btrfs_file_extent_item,
-					    generation)) <= min_gen)
-			continue;
-		memcpy(&type, item + offsetof(struct btrfs_file_extent_item,
-					      type), 1);
-		if (type == BTRFS_FILE_EXTENT_INLINE) {
-			len = get_le64(item, offsetof(struct btrfs_file_extent_item,
-						      ram_bytes));
-		} else {
-			if (sh.len < sizeof(struct btrfs_file_extent_item))
-				continue;
-			len = get_le64(item, offsetof(struct btrfs_file_extent_item,
-						      num_bytes));
-		}
-		ret = cb(arg, sh.offset, len);
-		if (ret != 0)
-			break;
-	}
-	tree_search_fini(&s);
-	return ret;
+struct parent_ctx {
+	uint64_t ino, dir;
+	char *name;
+	size_t len;
+};
+
+/* Returns 0 to go on, 1 once the name is in, or -ENAMETOOLONG. */
+static int take_parent(void *arg, const struct btrfs_ioctl_search_header *sh,
+		       const uint8_t *item)
+{
+	struct parent_ctx *c = arg;
+	const uint8_t *ref_name;
+	uint32_t n;
+
+	/* The subvolume's root directory refers to itself as "..". */
+	if (sh->offset == c->ino)
+		return 0;
+	n = btrfs_inode_ref_name(item, sh->len, &ref_name);
+	if (n == 0)
+		return 0;
+	if (n >= c->len)
+		return -ENAMETOOLONG;
+	memcpy(c->name, ref_name, n);
+	c->name[n] = '\0';
+	c->dir = sh->offset;
+	return 1;
 }
 
 int btrfs_inode_parent(int fd, uint64_t root_id, uint64_t ino,
 		       uint64_t *ret_dir, char *name, size_t len)
 {
-	const struct btrfs_ioctl_search_key key = {
-		.tree_id = root_id,
-		.min_objectid = ino,
-		.max_objectid = ino,
-		.min_type = BTRFS_INODE_REF_KEY,
-		.max_type = BTRFS_INODE_REF_KEY,
-		.max_offset = UINT64_MAX,
-		.max_transid = UINT64_MAX,
-	};
-	struct btrfs_ioctl_search_header sh;
-	const uint8_t *item, *ref_name;
-	struct tree_search s;
-	uint32_t n;
+	const struct btrfs_ioctl_search_key key =
+		search_key(root_id, ino, ino, BTRFS_INODE_REF_KEY,
+			   BTRFS_INODE_REF_KEY);
+	struct parent_ctx c = { .ino = ino, .name = name, .len = len };
 	int ret;
 
 	if (!ret_dir || !name || !len || root_id == 0)
 		return -EINVAL;
-	ret = tree_search_init(&s, fd, &key);
-	if (ret < 0)
-		return ret;
-	while ((ret = tree_search_next(&s, &sh, &item)) > 0) {
-		if (sh.type != BTRFS_INODE_REF_KEY || sh.objectid != ino)
-			continue;
-		/* The subvolume's root directory refers to itself as "..". */
-		if (sh.offset == ino)
-			continue;
-		n = btrfs_inode_ref_name(item, sh.len, &ref_name);
-		if (n == 0)
-			continue;
-		if (n >= len) {
-			ret = -ENAMETOOLONG;
-			break;
-		}
-		memcpy(name, ref_name, n);
-		name[n] = '\0';
-		*ret_dir = sh.offset;
-		break;
-	}
-	tree_search_fini(&s);
+	ret = tree_search_each(fd, &key, 0, take_parent, &c);
 	if (ret == 0)
 		return -ENOENT;		/* none in the range */
-	return ret < 0 ? ret : 0;
+	if (ret < 0)
+		return ret;
+	*ret_dir = c.dir;
+	return 0;
 }
 
 uint32_t btrfs_inode_ref_name(const uint8_t *item, uint32_t len,
@@ -483,36 +454,36 @@ static int extent_probe(int fd, struct btrfs_ioctl_search_args_v2 *args,
  * forward. Returns 1 and sets *@ret_fe and *@ret_valid, 0 if there is none,
  * or -errno.
  */
+struct last_ctx {
+	struct btrfs_file_extent *fe;
+	bool *valid;
+	int found;
+};
+
+static int take_last(void *arg, const struct btrfs_ioctl_search_header *sh,
+		     const uint8_t *item)
+{
+	struct last_ctx *c = arg;
+
+	*c->valid = btrfs_file_extent_decode(sh, item, c->fe);
+	c->found = 1;
+	return 0;
+}
+
 static int extent_last(int fd, uint64_t root_id, uint64_t ino, uint64_t lo,
 		       uint64_t hi, struct btrfs_file_extent *ret_fe,
 		       bool *ret_valid)
 {
-	const struct btrfs_ioctl_search_key key = {
-		.tree_id = root_id,
-		.min_objectid = ino,
-		.max_objectid = ino,
-		.min_type = BTRFS_EXTENT_DATA_KEY,
-		.max_type = BTRFS_EXTENT_DATA_KEY,
-		.min_offset = lo,
-		.max_offset = hi,
-		.max_transid = UINT64_MAX,
-	};
-	struct btrfs_ioctl_search_header sh;
-	const uint8_t *item;
-	struct tree_search s;
-	int ret, found = 0;
+	struct btrfs_ioctl_search_key key =
+		search_key(root_id, ino, ino, BTRFS_EXTENT_DATA_KEY,
+			   BTRFS_EXTENT_DATA_KEY);
+	struct last_ctx c = { .fe = ret_fe, .valid = ret_valid };
+	int ret;
 
-	ret = tree_search_init(&s, fd, &key);
-	if (ret < 0)
-		return ret;
-	while ((ret = tree_search_next(&s, &sh, &item)) > 0) {
-		if (sh.objectid != ino || sh.type != BTRFS_EXTENT_DATA_KEY)
-			continue;
-		*ret_valid = btrfs_file_extent_decode(&sh, item, ret_fe);
-		found = 1;
-	}
-	tree_search_fini(&s);
-	return ret < 0 ? ret : found;
+	key.min_offset = lo;
+	key.max_offset = hi;
+	ret = tree_search_each(fd, &key, 0, take_last, &c);
+	return ret < 0 ? ret : c.found;
 }
 
 /*
@@ -589,16 +560,9 @@ out:
 int btrfs_file_extents(int fd, uint64_t root_id, uint64_t ino, uint64_t start,
 		       uint64_t end, btrfs_extent_cb cb, void *arg)
 {
-	const struct btrfs_ioctl_search_key key = {
-		.tree_id = root_id,
-		.min_objectid = ino,
-		.max_objectid = ino,
-		.min_type = BTRFS_EXTENT_DATA_KEY,
-		.max_type = BTRFS_EXTENT_DATA_KEY,
-		.min_offset = start,
-		.max_offset = end - 1,
-		.max_transid = UINT64_MAX,
-	};
+	struct btrfs_ioctl_search_key key =
+		search_key(root_id, ino, ino, BTRFS_EXTENT_DATA_KEY,
+			   BTRFS_EXTENT_DATA_KEY);
 	struct btrfs_ioctl_search_header sh;
 	struct btrfs_file_extent fe;
 	const uint8_t *item;
@@ -610,6 +574,8 @@ int btrfs_file_extents(int fd, uint64_t root_id, uint64_t ino, uint64_t start,
 		return -EINVAL;
 	if (end <= start)
 		return 0;
+	key.min_offset = start;
+	key.max_offset = end - 1;
 	ret = tree_search_init(&s, fd, &key);
 	if (ret < 0)
 		return ret;
