@@ -159,16 +159,22 @@ static double *duration_of(int c, struct watch_opts *o)
 	return NULL;
 }
 
-/* A number of at least 0, as "2.5". Returns 0 or -EINVAL. */
-static int parse_real(const char *s, double *ret)
+/*
+ * Option @name's number of at least 0, as "2.5". Returns 0, or -EINVAL after
+ * logging it with @hint.
+ */
+static int parse_real(const char *name, const char *s, const char *hint,
+		      double *ret)
 {
 	char *end;
 	double v;
 
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno || end == s || *end || !isfinite(v) || v < 0)
+	if (errno || end == s || *end || !isfinite(v) || v < 0) {
+		log_error("invalid %s '%s' (%s)", name, s, hint);
 		return -EINVAL;
+	}
 	*ret = v;
 	return 0;
 }
@@ -177,25 +183,18 @@ static int parse_real(const char *s, double *ret)
  * The options that take a number or a size. Returns 0, -EINVAL with the
  * reason logged, or 1 if @c is none of them.
  */
-static int parse_number(int c, const char *arg, struct watch_opts *o)
+static int parse_number(int c, const char *name, const char *arg,
+			struct watch_opts *o)
 {
 	uint64_t v;
 
 	switch (c) {
 	case OPT_LOADAVG:
-		if (parse_real(arg, &o->loadavg_target) < 0) {
-			log_error("invalid --loadavg-target '%s' (a number, 0 for none)",
-				  arg);
-			return -EINVAL;
-		}
-		return 0;
+		return parse_real(name, arg, "a number, 0 for none",
+				  &o->loadavg_target);
 	case OPT_DEFRAG_THRESHOLD:
-		if (parse_real(arg, &o->defrag_threshold) < 0) {
-			log_error("invalid --defrag-threshold '%s' (extents per MiB, 0: no defrag)",
-				  arg);
-			return -EINVAL;
-		}
-		return 0;
+		return parse_real(name, arg, "extents per MiB, 0: no defrag",
+				  &o->defrag_threshold);
 	case OPT_DEFRAG_CHUNK:
 		if (parse_size(arg, &v) || v < (1 << 20) || v > (1ULL << 30) ||
 		    v % 4096) {
@@ -286,7 +285,7 @@ static int watch_option(void *ctx, int c, const char *name, const char *arg)
 		}
 		return 0;
 	}
-	ret = parse_number(c, arg, o);
+	ret = parse_number(c, name, arg, o);
 	if (ret == 1)
 		ret = parse_place(c, (char *)arg, o);
 	if (ret == 1)

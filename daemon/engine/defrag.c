@@ -124,6 +124,26 @@ static bool fragmented(const struct defrag *d, int64_t extents, uint64_t data)
 /* ---- the copy -------------------------------------------------------------- */
 
 /*
+ * The next range [*@a, *@b) of data (not a hole, not preallocated) in
+ * [@off, @end) that @it maps. Returns 1, 0 at the end, or -errno.
+ */
+static int next_data(struct fiemap_iter *it, uint64_t off, uint64_t end,
+		     uint64_t *a, uint64_t *b)
+{
+	struct extent ex;
+	int ret;
+
+	while ((ret = fiemap_iter_next(it, &ex)) == 1) {
+		*a = ex.logical > off ? ex.logical : off;
+		*b = ex.logical + ex.length < end ? ex.logical + ex.length :
+						    end;
+		if (!(ex.flags & (EXTENT_HOLE | EXTENT_UNWRITTEN)) && *a < *b)
+			return 1;
+	}
+	return ret;
+}
+
+/*
  * Copies the data of [off, off + len) (holes and preallocated ranges stay
  * holes) from @src to the same offsets of @dst. Returns 0 or -errno.
  */
@@ -131,20 +151,13 @@ static int copy_chunk(struct defrag *d, int src, int dst, uint64_t off,
 		      uint64_t len)
 {
 	struct fiemap_iter *it;
-	struct extent ex;
+	uint64_t a, b;
 	int ret;
 
 	ret = fiemap_iter_open(src, off, off + len, 0, &it);
 	if (ret < 0)
 		return ret;
-	while ((ret = fiemap_iter_next(it, &ex)) == 1) {
-		uint64_t a = ex.logical > off ? ex.logical : off;
-		uint64_t b = ex.logical + ex.length;
-
-		if (ex.flags & (EXTENT_HOLE | EXTENT_UNWRITTEN))
-			continue;
-		if (b > off + len)
-			b = off + len;
+	while ((ret = next_data(it, off, off + len, &a, &b)) == 1) {
 		while (a < b) {
 			size_t want = b - a < COPY_BUF ? b - a : COPY_BUF;
 			ssize_t got = pread(src, d->buf, want, (off_t)a);
@@ -178,25 +191,16 @@ static int64_t share_chunk(struct defrag *d, int tmp, int orig, uint64_t off,
 			   uint64_t len, uint64_t size)
 {
 	struct fiemap_iter *it;
-	struct extent ex;
 	int64_t done = 0, r;
+	uint64_t a, b;
 	int ret;
 
 	ret = fiemap_iter_open(tmp, off, off + len, FIEMAP_ITER_SYNC, &it);
 	if (ret < 0)
 		return ret;
-	while ((ret = fiemap_iter_next(it, &ex)) == 1) {
-		uint64_t a = ex.logical > off ? ex.logical : off;
-		uint64_t b = ex.logical + ex.length;
-
-		if (ex.flags & (EXTENT_HOLE | EXTENT_UNWRITTEN))
-			continue;	/* a hole of the original, or preallocated */
-		if (b > off + len)
-			b = off + len;
-		if (b > size)
-			b = size;
-		if (a >= b)
-			continue;
+	/* Holes of the original, or preallocated: not shared. */
+	while ((ret = next_data(it, off, off + len < size ? off + len : size,
+				&a, &b)) == 1) {
 		r = dedupe_range(tmp, a, b - a, orig, a, d->fs.block_size);
 		if (r < 0) {
 			fiemap_iter_free(it);
