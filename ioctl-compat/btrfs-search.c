@@ -31,13 +31,13 @@ void tree_search_fini(struct tree_search *s)
 static int key_cmp(uint64_t o1, uint32_t t1, uint64_t f1, uint64_t o2,
 		   uint32_t t2, uint64_t f2)
 {
-	if (o1 != o2)
-		return o1 < o2 ? -1 : 1;
-	if (t1 != t2)
-		return t1 < t2 ? -1 : 1;
-	if (f1 != f2)
-		return f1 < f2 ? -1 : 1;
-	return 0;
+	int c = (o1 > o2) - (o1 < o2);
+
+	if (!c)
+		c = (t1 > t2) - (t1 < t2);
+	if (!c)
+		c = (f1 > f2) - (f1 < f2);
+	return c;
 }
 
 /* Makes the next batch start at (@objectid, @type, @offset). */

@@ -55,16 +55,7 @@ trap cleanup EXIT
 
 # common IMAGE BACKUP: 4 KiB blocks equal by content
 common() {
-	python3 - "$1" "$2" <<'PY'
-import sys
-a, b, eq = open(sys.argv[1], 'rb'), open(sys.argv[2], 'rb'), 0
-while True:
-    x, y = a.read(1 << 20), b.read(1 << 20)
-    if not x:
-        break
-    eq += sum(x[i:i + 4096] == y[i:i + 4096] for i in range(0, len(x), 4096))
-print(eq)
-PY
+	python3 "$FIEMAP_PY" equal "$1" "$2"
 }
 
 

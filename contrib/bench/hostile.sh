@@ -80,18 +80,7 @@ jget() {
 # ---- a million files in one directory --------------------------------------
 say "making $FILES files of 4 KiB in one directory"
 t0=$SECONDS
-python3 - "$MNT/many" "$FILES" <<'EOF'
-import os, sys
-d, n = sys.argv[1], int(sys.argv[2])
-os.mkdir(d)
-blocks = [os.urandom(4096) for _ in range(1000)]
-fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
-for i in range(n):
-    f = os.open("f%07d" % i, os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
-    os.write(f, blocks[i % 1000])
-    os.close(f)
-os.close(fd)
-EOF
+python3 "$top/tests/integration/many-files.py" "$MNT/many" "$FILES" 1000
 make_s=$((SECONDS - t0))
 say "made in $make_s s"
 

@@ -132,18 +132,7 @@ log "made a chain of 10,000 directories"
 
 # ---- many files in one directory -------------------------------------------
 # 4 KiB each, 100 distinct contents: most are duplicates.
-python3 - "$MNT/many" "$NFILES" <<'EOF'
-import os, sys
-d, n = sys.argv[1], int(sys.argv[2])
-os.mkdir(d)
-blocks = [os.urandom(4096) for _ in range(100)]
-fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
-for i in range(n):
-    f = os.open("f%07d" % i, os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
-    os.write(f, blocks[i % 100])
-    os.close(f)
-os.close(fd)
-EOF
+python3 "$IT_DIR/many-files.py" "$MNT/many" "$NFILES" 100
 log "made $NFILES files in one directory"
 
 # ---- special files ----------------------------------------------------------

@@ -16,16 +16,7 @@ size_mib=64
 
 # blocks a backup holds in common with the image (by content)
 common() {
-	python3 - "$1" "$2" <<'PY'
-import sys
-a, b, eq = open(sys.argv[1], 'rb'), open(sys.argv[2], 'rb'), 0
-while True:
-    x, y = a.read(1 << 20), b.read(1 << 20)
-    if not x:
-        break
-    eq += sum(x[i:i + 4096] == y[i:i + 4096] for i in range(0, len(x), 4096))
-print(eq)
-PY
+	python3 "$IT_DIR/fiemap.py" equal "$1" "$2"
 }
 
 for fs in btrfs xfs xfs-rmap; do

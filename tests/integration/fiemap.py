@@ -10,6 +10,8 @@
   fiemap.py same A AOFF B BOFF LEN
                              4 KiB blocks of A's [AOFF, AOFF+LEN) that sit at
                              the same disk address as B's from BOFF on
+  fiemap.py equal A B        4 KiB blocks of A equal by content to B's block
+                             at the same offset (read, not FIEMAP)
 
 FIEMAP is called with FIEMAP_FLAG_SYNC so delayed allocation is flushed first.
 """
@@ -79,6 +81,17 @@ def block_map(path, off, length):
     return m
 
 
+def equal_blocks(a, b):
+    eq = 0
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            x, y = fa.read(1 << 20), fb.read(1 << 20)
+            if not x:
+                return eq
+            eq += sum(x[i:i + 4096] == y[i:i + 4096]
+                      for i in range(0, len(x), 4096))
+
+
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
@@ -96,6 +109,8 @@ def main():
             int(files[3]), int(files[4])
         ma, mb = block_map(a, aoff, length), block_map(b, boff, length)
         print(sum(1 for k, v in ma.items() if mb.get(k) == v))
+    elif cmd == "equal":
+        print(equal_blocks(files[0], files[1]))
     elif cmd == "extents":
         for e in extents(files[0]):
             print(e[0], e[1], e[2], hex(e[3]))
