@@ -126,8 +126,8 @@ HASHER_OBJS = $(HASHER_SRCS:%.c=$(B)/%.o)
 LIB_SRCS := daemon/lib/lib.c daemon/common/client.c daemon/common/protocol.c daemon/common/config.c daemon/engine/engine.c \
 	$(HASHER_SRCS) $(EXECUTOR_SRCS) daemon/engine/plan.c daemon/engine/pass.c \
 	daemon/engine/index.c daemon/engine/walk.c daemon/common/util.c daemon/common/log.c $(RELINK_SRCS) \
-	daemon/engine/physmap.c daemon/common/djson.c daemon/engine/metabudget.c \
-	$(HASHDB_SRCS) ioctl-compat/btrfs.c ioctl-compat/btrfs-search.c \
+	daemon/engine/physmap.c daemon/common/djson.c daemon/engine/metabudget.c daemon/engine/csums.c \
+	$(HASHDB_SRCS) ioctl-compat/btrfs.c ioctl-compat/btrfs-search.c ioctl-compat/btrfs-csum.c \
 	ioctl-compat/dedupe.c \
 	ioctl-compat/fiemap.c ioctl-compat/fsprobe.c ioctl-compat/handle.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/lib/%.o)
@@ -192,13 +192,13 @@ test-handle_OBJS := $(B)/ioctl-compat/handle.o
 test-handle_WRAPS := name_to_handle_at
 test-hashdb_OBJS := $(B)/libhashdb.a
 test-hashdb_WRAPS :=
-test-executor_OBJS := $(EXECUTOR_OBJS) $(B)/daemon/engine/engine.o $(RELINK_OBJS) $(B)/daemon/engine/metabudget.o \
+test-executor_OBJS := $(EXECUTOR_OBJS) $(B)/daemon/engine/engine.o $(B)/daemon/engine/csums.o $(RELINK_OBJS) $(B)/daemon/engine/metabudget.o \
 	$(B)/daemon/engine/physmap.o $(B)/daemon/engine/walk.o \
 	$(B)/daemon/engine/plan.o $(B)/daemon/common/util.o $(B)/daemon/common/log.o \
 	$(B)/libhashdb.a $(B)/libioctlcompat.a
 test-executor_WRAPS := dedupe_submit engine_open_file close
 test-hasher_OBJS := $(HASHER_OBJS) $(B)/daemon/engine/pass.o \
-	$(EXECUTOR_OBJS) $(B)/daemon/engine/engine.o $(RELINK_OBJS) $(B)/daemon/engine/metabudget.o \
+	$(EXECUTOR_OBJS) $(B)/daemon/engine/engine.o $(B)/daemon/engine/csums.o $(RELINK_OBJS) $(B)/daemon/engine/metabudget.o \
 	$(B)/daemon/engine/physmap.o $(B)/daemon/engine/walk.o $(B)/daemon/engine/plan.o \
 	$(B)/daemon/common/util.o $(B)/daemon/common/log.o $(B)/libhashdb.a \
 	$(B)/libioctlcompat.a
@@ -212,7 +212,7 @@ test-queue_OBJS := $(B)/daemon/service/queue.o $(B)/daemon/common/util.o
 test-queue_WRAPS :=
 test-plan_OBJS := $(B)/daemon/engine/plan.o $(B)/daemon/common/util.o
 test-plan_WRAPS :=
-test-phys_OBJS := $(B)/daemon/engine/engine.o $(RELINK_OBJS) $(B)/daemon/engine/metabudget.o \
+test-phys_OBJS := $(B)/daemon/engine/engine.o $(B)/daemon/engine/csums.o $(RELINK_OBJS) $(B)/daemon/engine/metabudget.o \
 	$(B)/daemon/engine/physmap.o $(B)/daemon/engine/walk.o $(B)/daemon/common/log.o $(B)/daemon/common/util.o $(B)/libhashdb.a \
 	$(B)/libioctlcompat.a
 test-phys_WRAPS :=

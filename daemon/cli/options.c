@@ -23,7 +23,7 @@
 enum {
 	OPT_MIN_SIZE = 0x1000, OPT_NO_PROGRESS, OPT_SNAPSHOTS, OPT_DOMAIN,
 	OPT_DB, OPT_DB_SIZE, OPT_SOCKET, OPT_STATE_DIR, OPT_CONFIG,
-	OPT_NO_CONFIG,
+	OPT_NO_CONFIG, OPT_READ_ALL,
 };
 
 #define ALWAYS SIZE_MAX
@@ -58,6 +58,8 @@ static const struct {
 	{ { "config", required_argument, NULL, OPT_CONFIG }, "", FIELD(config) },
 	{ { "no-config", no_argument, NULL, OPT_NO_CONFIG }, "",
 	  FIELD(no_config) },
+	{ { "read-all", no_argument, NULL, OPT_READ_ALL }, "",
+	  FIELD(read_all) },
 };
 
 #define NSHARED (sizeof(shared_opts) / sizeof(shared_opts[0]))
@@ -229,6 +231,9 @@ static int shared_option(int c, char **argv, const char *arg,
 		return 0;
 	case OPT_NO_CONFIG:
 		*sh->no_config = true;
+		return 0;
+	case OPT_READ_ALL:
+		*sh->read_all = true;
 		return 0;
 	case ':':
 		log_error("option '%s' needs an argument (see 'dedupd %s --help')",

@@ -41,6 +41,7 @@ struct cli_shared {
 	const char **state_dir;		/* --state-dir PATH (absolute) */
 	const char **config;		/* --config PATH (not empty) */
 	bool *no_config;		/* --no-config: set */
+	bool *read_all;			/* --read-all: set */
 	int *log_level;	/* what -v and -q change; NULL: the global log_level */
 };
 

@@ -36,7 +36,7 @@
 
 
 struct scan_opts {
-	bool dry_run, json, progress, no_daemon, skip_snapshots;
+	bool dry_run, json, progress, no_daemon, skip_snapshots, read_all;
 	enum dedupe_domain domain;
 	const char *db_path;
 	uint64_t db_size;
@@ -76,6 +76,9 @@ static void scan_usage(FILE *f)
 "      --domain=MODE    which files may share blocks: none (default): any;\n"
 "                       owner: files of the same owner; subvolume: files of\n"
 "                       the same btrfs subvolume (not handed to a daemon)\n"
+"      --read-all       read every block (on btrfs, blocks with a checksum\n"
+"                       are otherwise keyed by it, from the csum tree, and\n"
+"                       not read; not handed to a daemon)\n"
 "      --no-daemon      scan here even when 'dedupd watch' watches the\n"
 "                       filesystem (by default, without --db, the scan is\n"
 "                       handed to the daemon, which owns the index; the\n"
@@ -127,7 +130,7 @@ static int parse_args(int argc, char **argv, struct scan_opts *o)
 			.threads = &o->threads, .min_size = &o->min_size,
 			.skip_snapshots = &o->skip_snapshots,
 			.domain = &o->domain, .db = &o->db_path,
-			.db_size = &o->db_size,
+			.db_size = &o->db_size, .read_all = &o->read_all,
 		},
 	};
 	int ret;
@@ -340,6 +343,7 @@ static int setup_engine(struct engine *e, struct scan_opts *o, int root_fd,
 		e->tmp_dir = xstrdup(path);
 	}
 	e->skip_snapshots = o->skip_snapshots;
+	e->read_all = o->read_all;
 	e->domain = o->domain;
 	if (engine_init(e, root_fd) < 0)
 		return -1;
@@ -425,12 +429,14 @@ int cmd_scan(int argc, char **argv)
 	if (setup_engine(&e, &o, root_fd, argv[optind]) < 0)
 		goto out;
 	/*
-	 * The daemon dedupes with its own --domain and --snapshots: a scan
+	 * The daemon dedupes with its own --domain, --snapshots and
+	 * --read-all: a scan
 	 * asking for others is not handed over (it runs here, and needs an
 	 * index of its own when the daemon holds the default one).
 	 */
 	if (!o.db_path && !o.no_daemon && o.domain == DOMAIN_NONE &&
-	    !o.skip_snapshots && hand_over(&o, argc, argv, &rc))
+	    !o.skip_snapshots && !o.read_all &&
+	    hand_over(&o, argc, argv, &rc))
 		goto out;
 	index_guard_sigbus();
 	open_result = index_open(&e, root_fd, STATE_DIR, o.db_path, o.db_size,

@@ -63,6 +63,8 @@ static void watch_usage(FILE *f)
 "      --domain=MODE         which files may share blocks: none (default):\n"
 "                            any; owner: files of the same owner;\n"
 "                            subvolume: files of the same btrfs subvolume\n"
+"      --read-all            read every block, not the btrfs csums of those\n"
+"                            that have one (see 'dedupd scan --help')\n"
 "      --db PATH             index file (one MOUNT only; default\n"
 "                            " STATE_DIR "/<fs-uuid>/index)\n"
 "      --db-size SIZE        index budget, 256K to 1T (see 'dedupd scan')\n"
@@ -311,6 +313,7 @@ static struct cli_command watch_command(struct watch_opts *o)
 			.db_size = &o->db_size, .socket = &o->socket_path,
 			.state_dir = &o->state_dir,
 			.config = &o->config_path, .no_config = &o->no_config,
+			.read_all = &o->read_all,
 			.log_level = &o->log_level,
 		},
 	};

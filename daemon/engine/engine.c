@@ -95,6 +95,7 @@ int engine_init(struct engine *e, int root_fd)
 		else if (fd == -EPERM)
 			e->by_path = true;
 	}
+	csums_setup(e, root_fd);
 	return 0;
 }
 

@@ -22,6 +22,7 @@
 #include "ioctl-compat/fiemap.h"
 #include "ioctl-compat/fsprobe.h"
 #include "daemon/common/util.h"
+#include "daemon/engine/csums.h"
 
 struct engine_stats {
 	atomic_uint_fast64_t files_seen;
@@ -39,7 +40,11 @@ struct engine_stats {
 	atomic_uint_fast64_t files_replaced;
 	atomic_uint_fast64_t too_deep;	/* directories past the walk's depth */
 	atomic_uint_fast64_t bytes_seen;	/* sizes of files taken up */
-	atomic_uint_fast64_t bytes_hashed;
+	atomic_uint_fast64_t bytes_hashed;	/* indexed: read or by csum */
+	atomic_uint_fast64_t bytes_read;	/* data the hasher read */
+	atomic_uint_fast64_t bytes_csums_read;	/* csum items searched */
+	/* short crc32c runs a read back showed to differ: not submitted */
+	atomic_uint_fast64_t hints_refuted;
 	atomic_uint_fast64_t bytes_shared_skipped; /* extents seen this pass */
 	atomic_uint_fast64_t bytes_duplicate;
 	atomic_uint_fast64_t bytes_deduped;
@@ -93,6 +98,8 @@ struct engine {
 	int mnt_id;		/* the mount we stay on */
 	char *tmp_dir;		/* where relocation O_TMPFILEs go, or NULL */
 	bool dry_run;
+	bool read_all;		/* --read-all: no keys from csums */
+	struct csum_src csum;	/* set by engine_init (csums.h) */
 	volatile sig_atomic_t stop;	/* stop this engine's pass (pass.h) */
 	uint64_t min_size;
 	unsigned int threads;

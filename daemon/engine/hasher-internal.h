@@ -18,6 +18,7 @@
 
 #define SEG_BLOCKS (1u << 16)	/* blocks matched at a time: bounds memory */
 #define EXTEND_BLOCKS 64	/* source blocks read at a time to grow a run */
+#define CSUM_PIECE 4096		/* blocks keyed by csums at a time */
 
 struct hash_state {
 	struct engine *e;
@@ -36,6 +37,9 @@ struct hash_state {
 	uint8_t *xbuf;		/* EXTEND_BLOCKS blocks */
 	uint64_t bad_off;	/* where a read failed */
 	uint64_t salt;		/* --domain: the file's, or 0 */
+	uint64_t *keys;		/* CSUM_PIECE keys from csums, or NULL */
+	uint64_t min_transid;	/* csums: of the new ranges only, or 0 */
+	bool by_csum;		/* some blocks were keyed by their csums */
 };
 
 /*

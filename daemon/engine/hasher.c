@@ -324,6 +324,17 @@ static void put_hash(struct hash_state *hs, uint64_t blk, uint64_t h)
 	hs->seg_used = blk - hs->seg_start + 1;
 }
 
+/* Block @blk's hash (0: none, a zero block) goes to the segment and digest. */
+static void take_block(struct hash_state *hs, uint64_t blk, uint64_t h,
+		       uint64_t *next_blk)
+{
+	digest_skip_to(hs, next_blk, blk);
+	if (h)
+		put_hash(hs, blk, h);
+	digest_add(hs, h);
+	*next_blk = blk + 1;
+}
+
 /* Reads and hashes [off, off + len) of the file. Returns 0 or -errno. */
 static int hash_range(struct hash_state *hs, uint64_t off, uint64_t len,
 		      uint8_t *buf, size_t buflen, uint64_t *next_blk)
@@ -358,18 +369,68 @@ static int hash_range(struct hash_state *hs, uint64_t off, uint64_t len,
 		}
 		for (i = 0; i < want; i += e->blksz) {
 			size_t n = want - i < e->blksz ? want - i : e->blksz;
-			uint64_t blk = (off + i) / e->blksz, h;
+			uint64_t blk = (off + i) / e->blksz;
 
-			digest_skip_to(hs, next_blk, blk);
-			h = salted(hs, block_hash(buf + i, n, e->blksz,
-						  hs->zero_hash));
-			if (h)
-				put_hash(hs, blk, h);
-			digest_add(hs, h);
-			*next_blk = blk + 1;
+			take_block(hs, blk,
+				   salted(hs, block_hash(buf + i, n, e->blksz,
+							 hs->zero_hash)),
+				   next_blk);
 		}
 		atomic_fetch_add(&e->st.bytes_hashed, want);
+		atomic_fetch_add(&e->st.bytes_read, want);
 		off += want;
+	}
+	return 0;
+}
+
+/* Whether the blocks of extent @ex may be keyed by their btrfs csums. */
+static bool csum_extent(const struct engine *e, const struct extent *ex)
+{
+	return e->csum.on && ex->physical &&
+	       !(ex->flags & (EXTENT_ENCODED | EXTENT_UNKNOWN |
+			      EXTENT_DELALLOC | EXTENT_INLINE |
+			      EXTENT_NOT_ALIGNED | EXTENT_HOLE |
+			      EXTENT_UNWRITTEN));
+}
+
+/*
+ * Indexes [off, off + len) of extent @ex: by the blocks' csums where they
+ * all have one, a piece at a time, else by reading them. Returns 0 or -errno.
+ */
+static int index_range(struct hash_state *hs, const struct extent *ex,
+		       uint64_t off, uint64_t len, uint8_t *buf,
+		       size_t buflen, uint64_t *next_blk)
+{
+	struct engine *e = hs->e;
+	uint32_t bs = e->blksz;
+	uint64_t end = off + len, blk, last;
+
+	if (!csum_extent(e, ex) || off % bs || off < ex->logical ||
+	    end > ex->logical + ex->length)
+		return hash_range(hs, off, len, buf, buflen, next_blk);
+	if (!hs->keys)
+		hs->keys = xmalloc(CSUM_PIECE * sizeof(*hs->keys));
+	for (blk = off / bs, last = (end + bs - 1) / bs; blk < last;) {
+		uint64_t n = last - blk < CSUM_PIECE ? last - blk : CSUM_PIECE;
+		uint64_t a = blk * bs, b = (blk + n) * bs < end ?
+						   (blk + n) * bs : end;
+		uint32_t tail = hs->tail_len && blk + n == hs->nblocks ?
+					hs->tail_len : 0;
+		int ret = csums_keys(e, ex->physical + (a - ex->logical), n,
+				     tail, hs->min_transid, hs->keys);
+
+		if (ret <= 0) {	/* no csums: read this piece */
+			ret = hash_range(hs, a, b - a, buf, buflen, next_blk);
+			if (ret < 0)
+				return ret;
+		} else {
+			for (uint64_t i = 0; i < n; i++)
+				take_block(hs, blk + i,
+					   salted(hs, hs->keys[i]), next_blk);
+			atomic_fetch_add(&e->st.bytes_hashed, b - a);
+			hs->by_csum = true;
+		}
+		blk += n;
 	}
 	return 0;
 }
@@ -407,8 +468,8 @@ static int hash_shared_extent(struct hash_state *hs, const struct extent *ex,
 				  ex->physical + pos, next - pos);
 		if (i == n)
 			break;
-		ret = hash_range(hs, ex->logical + pieces[i].off,
-				 pieces[i].len, buf, buflen, next_blk);
+		ret = index_range(hs, ex, ex->logical + pieces[i].off,
+				  pieces[i].len, buf, buflen, next_blk);
 		if (ret < 0)
 			return ret;
 		done += pieces[i].len;
@@ -445,7 +506,7 @@ static int hash_new_parts(struct hash_state *hs, const struct extent *ex,
 			continue;
 		lo = lo > a ? lo : a;
 		hi = hi < b ? hi : b;
-		ret = hash_range(hs, lo, hi - lo, buf, buflen, next_blk);
+		ret = index_range(hs, ex, lo, hi - lo, buf, buflen, next_blk);
 		if (ret < 0)
 			return ret;
 	}
@@ -507,7 +568,8 @@ static int hash_extent(struct hash_state *hs, const struct extent *ex,
 	if ((ex->flags & EXTENT_SHARED) && hs->e->domain == DOMAIN_NONE &&
 	    !(ex->flags & (EXTENT_UNKNOWN | EXTENT_DELALLOC | EXTENT_ENCODED)))
 		return hash_shared_extent(hs, ex, buf, buflen, next_blk);
-	return hash_range(hs, ex->logical, ex->length, buf, buflen, next_blk);
+	return index_range(hs, ex, ex->logical, ex->length, buf, buflen,
+			   next_blk);
 }
 
 /*
@@ -582,6 +644,49 @@ static void read_failed(const struct hash_state *hs, int err)
 	}
 }
 
+/* Whether [dst, +len) of the file reads the same as [src, +len) of @fd. */
+static bool reads_same(struct hash_state *hs, int fd, uint64_t dst,
+		       uint64_t src, uint64_t len)
+{
+	uint8_t *a = hs->xbuf, *b = hs->xbuf + len;
+	ssize_t na = pread(hs->job->fd, a, len, (off_t)dst);
+	ssize_t nb = pread(fd, b, len, (off_t)src);
+
+	atomic_fetch_add(&hs->e->st.bytes_read,
+			 (na > 0 ? (uint64_t)na : 0) + (nb > 0 ? (uint64_t)nb : 0));
+	return na == (ssize_t)len && nb == (ssize_t)len && !memcmp(a, b, len);
+}
+
+/*
+ * crc32c: a run shorter than CSUM_WEAK_RUN blocks may be a false twin. Its
+ * blocks and the source's are read back and compared; a run that differs
+ * is dropped, counted as a refuted hint.
+ */
+static void confirm_short_runs(struct hash_state *hs)
+{
+	struct file_job *job = hs->job;
+	uint32_t bs = hs->e->blksz;
+	size_t i, out = 0;
+
+	if (!hs->xbuf)
+		hs->xbuf = xmalloc((size_t)EXTEND_BLOCKS * bs);
+	for (i = 0; i < job->nruns; i++) {
+		const struct match_run *r = &job->runs[i];
+		int fd;
+
+		if (r->nblk < CSUM_WEAK_RUN) {
+			fd = extension_source(hs, r->src_id);
+			if (fd < 0 || !reads_same(hs, fd, r->dst_blk * bs,
+						  r->src_blk * bs, r->len)) {
+				atomic_fetch_add(&hs->e->st.hints_refuted, 1);
+				continue;
+			}
+		}
+		job->runs[out++] = *r;
+	}
+	job->nruns = out;
+}
+
 /* The file is hashed and unchanged: its runs trimmed, counted, recorded. */
 static void file_hashed(struct hash_state *hs)
 {
@@ -596,6 +701,8 @@ static void file_hashed(struct hash_state *hs)
 	 */
 	if (hs->digest_valid && !job->nruns)
 		hasher_finish_digest(hs);
+	if (hs->by_csum && e->csum.weak)
+		confirm_short_runs(hs);
 	plan_trim_encoded(job, e->blksz);
 	plan_trim_self_overlap(job, e->blksz);
 	for (size_t i = 0; i < job->nruns; i++)
@@ -634,6 +741,8 @@ void engine_hash_file(struct engine *e, struct file_job *job, uint8_t *buf,
 	    btrfs_fs_generation(fd, &job->gen) < 0)
 		job->gen = 0;
 	only_new = hasher_find_new_ranges(e, job, &h, &nr) == 1;
+	/* New data's csums are in tree blocks written since. */
+	hs.min_transid = only_new ? job->prev_gen + 1 : 0;
 	if (hash_state_init(&hs, &st, buf, buflen) < 0)
 		goto out_close;
 	ret = hash_data(&hs, &nr, only_new, buf, buflen, &next_blk);
@@ -658,6 +767,7 @@ out_free:
 	if (hs.src_fd >= 0)
 		close(hs.src_fd);
 	free(hs.xbuf);
+	free(hs.keys);
 	free(hs.seg);
 	if (job->hashed && (job->nruns || job->naliases))
 		return;		/* keep the fd: the executor needs it */

@@ -61,6 +61,9 @@ void scan_report(FILE *out, const struct scan_report_args *r)
 			DJSON_U64("too_deep", ST(too_deep)),
 			DJSON_U64("errors", ST(errors)),
 			DJSON_U64("bytes_hashed", ST(bytes_hashed)),
+			DJSON_U64("bytes_read", ST(bytes_read)),
+			DJSON_U64("bytes_csums_read", ST(bytes_csums_read)),
+			DJSON_U64("hints_refuted", ST(hints_refuted)),
 			DJSON_U64("bytes_shared_skipped",
 				  ST(bytes_shared_skipped)),
 			DJSON_U64("bytes_duplicate", ST(bytes_duplicate)),
@@ -92,7 +95,10 @@ void scan_report(FILE *out, const struct scan_report_args *r)
 	       ST(files_unchanged), ST(files_skipped), ST(files_hardlinks),
 	       ST(files_changed), ST(files_vanished), ST(files_unreadable));
 	print_left_out(out, ST(files_special), ST(files_replaced), ST(too_deep));
-	fprintf(out, "  hashed     %s\n", fmt_bytes(ST(bytes_hashed), b1, sizeof(b1)));
+	fprintf(out, "  hashed     %s (read %s of data, %s of checksums)\n",
+		fmt_bytes(ST(bytes_hashed), b1, sizeof(b1)),
+		fmt_bytes(ST(bytes_read), b2, sizeof(b2)),
+		fmt_bytes(ST(bytes_csums_read), b3, sizeof(b3)));
 	fprintf(out, "  duplicate  %s\n",
 	       fmt_bytes(ST(bytes_duplicate), b2, sizeof(b2)));
 	if (r->dry_run)

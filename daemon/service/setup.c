@@ -110,6 +110,7 @@ static int open_engine(struct wfs *f, const struct watch_opts *o)
 	f->e.tmp_dir = xstrdup(f->mount);
 	f->e.skip_snapshots = o->skip_snapshots;	/* before its relinker */
 	f->e.domain = o->domain;
+	f->e.read_all = o->read_all;
 	engine_init(&f->e, f->top_fd);
 	f->engine_ready = true;
 	f->e.dry_run = o->dry_run;

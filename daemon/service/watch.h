@@ -36,6 +36,7 @@ struct watch_opts {
 	bool dry_run;
 	bool skip_snapshots;	/* --snapshots=skip: read-only ones stay */
 	enum dedupe_domain domain;	/* --domain */
+	bool read_all;		/* --read-all: no keys from btrfs csums */
 	int log_level;
 	const char *mounts[MAX_MOUNTS];
 	int nmounts;

@@ -161,7 +161,7 @@ setup() {
 # setup_fs btrfs|xfs|xfs-noreflink|ext4|tmpfs [SIZE [MOUNTPOINT]]: make a
 # fresh filesystem on a sparse image and mount it (with $MOUNT_OPTS too) on
 # MOUNTPOINT (default $TESTDIR/mntN); sets MNT, FSTYPE and DB (a fresh index
-# path). May be called several times in one test: every mount is undone at
+# path). $MKFS_BTRFS_OPTS go to mkfs.btrfs (e.g. "--csum xxhash"). May be called several times in one test: every mount is undone at
 # exit.
 setup_fs() {
 	local fs=$1 size=${2:-1G} n=${#_mounts[@]} img
@@ -176,7 +176,8 @@ setup_fs() {
 	btrfs)
 		require_cmd mkfs.btrfs btrfs
 		truncate -s "$size" "$img"
-		mkfs.btrfs -q -f "$img" >/dev/null 2>&1 ||
+		# shellcheck disable=SC2086 # options, split on purpose
+		mkfs.btrfs -q -f ${MKFS_BTRFS_OPTS:-} "$img" >/dev/null 2>&1 ||
 			_fail "mkfs.btrfs failed"
 		;;
 	xfs | xfs-noreflink | xfs-rmap)
