@@ -11,6 +11,8 @@
 #   bench_commit              COMMIT and DIRTY: what $DEDUPD was built from
 #   corpus_defaults TOOL...   SHARED, DEDUPD, CORPUS, REPEATS, FSTYPES and
 #                             TOOLS as the comparisons on the corpus have them
+#   corpus_build              CORPUS built with $SHARED/bench/make-corpus.sh
+#                             unless it is complete (under CORPUS.lock)
 #   fresh_fs FSTYPE SIZE      a new btrfs, XFS (reflink) or ext4 on
 #                             $WORK/fs.img mounted on $MNT; sets FS
 #   mkfs_mount FSTYPE SIZE IMG MNT   the same on IMG and MNT
@@ -82,6 +84,34 @@ corpus_defaults() {
 	REPEATS=${REPEATS:-3}
 	FSTYPES=${FSTYPES:-btrfs xfs}
 	TOOLS=${TOOLS:-$*}
+}
+
+# corpus_build: the "container images" corpus in CORPUS, built once by
+# $SHARED/bench/make-corpus.sh; never races another build (CORPUS.lock, and
+# a build started by hand is waited for).
+corpus_ready() {
+	[ -d "$CORPUS/img-build" ] && [ -d "$CORPUS/img-python" ] &&
+		[ -d "$CORPUS/rootfs-min" ] && ! compgen -G "$CORPUS/*.tmp" >/dev/null
+}
+corpus_build() {
+	corpus_ready && return 0
+	mkdir -p "$(dirname "$CORPUS")"
+	exec 9>"$CORPUS.lock"
+	say "waiting for the corpus lock $CORPUS.lock"
+	flock 9
+	while pgrep -f "make-corpus.sh $CORPUS" >/dev/null; do
+		say "a corpus build into $CORPUS is running, waiting"
+		sleep 30
+	done
+	if ! corpus_ready; then
+		say "building the corpus into $CORPUS (log: $CORPUS.log)"
+		rm -rf "$CORPUS"/*.tmp
+		"$SHARED/bench/make-corpus.sh" "$CORPUS" >>"$CORPUS.log" 2>&1 ||
+			die "corpus build failed, see $CORPUS.log"
+		echo done >>"$CORPUS.log"
+	fi
+	exec 9>&-
+	corpus_ready || die "corpus in $CORPUS is incomplete"
 }
 
 # mkfs_mount FSTYPE SIZE IMG MNT: whatever was on MNT goes.

@@ -42,31 +42,8 @@ case " $TOOLS " in *" jdupes "*)
 esac
 command -v python3 >/dev/null || die "needs python3"
 
-# ---- the corpus: build it once; never race another build ----
-corpus_ready() {
-	[ -d "$CORPUS/img-build" ] && [ -d "$CORPUS/img-python" ] &&
-		[ -d "$CORPUS/rootfs-min" ] && ! compgen -G "$CORPUS/*.tmp" >/dev/null
-}
-if ! corpus_ready; then
-	mkdir -p "$(dirname "$CORPUS")"
-	exec 9>"$CORPUS.lock"
-	echo "bench: waiting for the corpus lock $CORPUS.lock"
-	flock 9
-	# A build started by hand (not under our lock) may still be running.
-	while pgrep -f "make-corpus.sh $CORPUS" >/dev/null; do
-		echo "bench: a corpus build into $CORPUS is running, waiting"
-		sleep 30
-	done
-	if ! corpus_ready; then
-		echo "bench: building the corpus into $CORPUS (log: $CORPUS.log)"
-		rm -rf "$CORPUS"/*.tmp
-		"$SHARED/bench/make-corpus.sh" "$CORPUS" >>"$CORPUS.log" 2>&1 ||
-			die "corpus build failed, see $CORPUS.log"
-		echo done >>"$CORPUS.log"
-	fi
-	exec 9>&-
-	corpus_ready || die "corpus in $CORPUS is incomplete"
-fi
+# ---- the corpus: build it once ----
+corpus_build
 
 # ---- scratch space ----
 WORK=${WORK:-$(mktemp -d /tmp/dedupd-bench.XXXXXX)}
