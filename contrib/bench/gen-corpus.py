@@ -9,10 +9,13 @@
       copies of a run of an earlier file, placed between unique stretches
       (exponential, 2.9 MiB on average) whenever the share of duplicate
       blocks written so far is under DUP.
-  gen-corpus.py vm OUT [--mib 1024] [--copies 2] [--rewrite 0.10] [--seed 1]
+  gen-corpus.py vm OUT [--mib 1024] [--copies 2] [--rewrite 0.10]
+                                [--run-bits 6] [--seed 1]
       base.img: MIB MiB of random data (as contrib/bench/backups.sh makes its
-      image); copy-N.img: base.img with REWRITE of its 4 KiB blocks (chosen
-      at random, without repeats) rewritten with random data.
+      image); copy-N.img: base.img with REWRITE of its 4 KiB blocks rewritten
+      with random data, in runs of 1 to 2^RUN_BITS (6) blocks (log-uniform)
+      at random places, as a guest's filesystem writes; --run-bits 0: single
+      blocks.
 
 The data comes from random.Random(SEED) (the same SEED, the same bytes). The
 tree is built in OUT.tmp and renamed to OUT at the end; OUT.info gets the
@@ -92,16 +95,24 @@ def vm(tmp, a, rng, data):
     write_random(fd, data, nblocks * BS)
     os.close(fd)
     k = int(nblocks * a.rewrite)
+    dup = 0
     for n in range(1, a.copies + 1):
         copy = os.path.join(tmp, f"copy-{n}.img")
         shutil.copyfile(base, copy)
         fd = os.open(copy, os.O_WRONLY)
-        for b in sorted(rng.sample(range(nblocks), k)):
-            os.pwrite(fd, data.randbytes(BS), b * BS)
+        hit = bytearray(nblocks)  # blocks rewritten
+        left = k
+        while left > 0:
+            run = min(int(2 ** rng.uniform(0, a.run_bits)), left)
+            start = rng.randrange(nblocks - run + 1)
+            os.pwrite(fd, randblocks(data, run), start * BS)
+            left -= run - sum(hit[start:start + run])
+            hit[start:start + run] = b"\1" * run
         os.close(fd)
+        dup += nblocks - sum(hit)
     # each block of a copy that was not rewritten repeats base.img's
     return {"files": 1 + a.copies, "logical_bytes": (1 + a.copies) * nblocks * BS,
-            "dup_bytes": a.copies * (nblocks - k) * BS, "rewritten_per_copy": k}
+            "dup_bytes": dup * BS}
 
 
 def main():
@@ -114,6 +125,7 @@ def main():
     p.add_argument("--mib", type=int, default=1024)
     p.add_argument("--copies", type=int, default=2)
     p.add_argument("--rewrite", type=float, default=0.10)
+    p.add_argument("--run-bits", type=int, default=6)
     a = p.parse_args()
     out = a.out.rstrip("/")
     if os.path.isdir(out):
@@ -127,7 +139,7 @@ def main():
     st = (sparse if a.kind == "sparse" else vm)(tmp, a, rng, data)
     os.sync()
     os.rename(tmp, out)
-    keys = ("gib", "dup") if a.kind == "sparse" else ("mib", "copies", "rewrite")
+    keys = ("gib", "dup") if a.kind == "sparse" else ("mib", "copies", "rewrite", "run_bits")
     params = " ".join(f"{k}={getattr(a, k)}" for k in ("kind", "seed") + keys)
     counts = " ".join(f"{k}={v}" for k, v in st.items())
     line = (f"{params} {counts} "
