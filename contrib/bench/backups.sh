@@ -37,12 +37,7 @@ BENCH_NAME=backups BENCH_CLOCK=1
 need_root_dedupd
 need python3 sha256sum /usr/bin/time mkfs.btrfs mkfs.xfs
 
-WORK=${WORK:-$(mktemp -d /tmp/dedupd-bench-backups.XXXXXX)}
-mkdir -p "$WORK"
-bench_commit
-COMMIT=$COMMIT$DIRTY
-cp "$DEDUPD" "$WORK/dedupd"
-DEDUPD=$WORK/dedupd
+bench_work backups
 BIN_SHA=$(sha256sum "$DEDUPD" | cut -c1-12)
 MNT=$WORK/mnt
 

@@ -9,6 +9,8 @@
 #   need_root_dedupd [WHY]    run as root (else dies "needs root (WHY)") and
 #                             $DEDUPD an executable
 #   bench_commit              COMMIT and DIRTY: what $DEDUPD was built from
+#   bench_work NAME           WORK (/tmp/dedupd-bench-NAME.XXXXXX unless set),
+#                             COMMIT (with DIRTY) and DEDUPD, a copy in WORK
 #   corpus_defaults TOOL...   SHARED, DEDUPD, CORPUS, REPEATS, FSTYPES and
 #                             TOOLS as the comparisons on the corpus have them
 #   corpus_build              CORPUS built with $SHARED/bench/make-corpus.sh
@@ -70,6 +72,18 @@ bench_commit() {
 		COMMIT="$COMMIT?"
 		DIRTY=" ($DEDUPD, not the tree's build)"
 	fi
+}
+
+# bench_work NAME: the scratch directory WORK, made unless set, and the
+# binary measured copied there (DEDUPD), whatever is built meanwhile; COMMIT
+# says what it was built from, DIRTY included.
+bench_work() {
+	WORK=${WORK:-$(mktemp -d "/tmp/dedupd-bench-$1.XXXXXX")}
+	mkdir -p "$WORK"
+	bench_commit
+	COMMIT=$COMMIT$DIRTY
+	cp "$DEDUPD" "$WORK/dedupd"
+	DEDUPD=$WORK/dedupd
 }
 
 # corpus_defaults TOOL...: the settings of the scripts that compare tools on
