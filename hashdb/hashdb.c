@@ -107,6 +107,7 @@ void hashdb_header_write(struct hashdb *db)
 	h->digests_used = htole64(db->digests_used);
 	h->files = htole32(db->files_saved);
 	h->files_live = htole32(db->files_live);
+	h->key_kind = htole32(db->key_kind);
 	h->checksum = htole64(hashdb_header_checksum(slot.bytes));
 
 	db->sequence++;
@@ -152,6 +153,7 @@ static bool header_decode(const uint8_t *slot, uint64_t file_size,
 	h->digests_used = le64toh(h->digests_used);
 	h->files = le32toh(h->files);
 	h->files_live = le32toh(h->files_live);
+	h->key_kind = le32toh(h->key_kind);
 
 	if (h->version != HASHDB_VERSION)
 		return false;
@@ -381,6 +383,7 @@ static int open_index(struct hashdb *db, const struct hashdb_header *h,
 	db->digests_used = h->digests_used;
 	db->files = h->files;
 	db->files_live = h->files_live;
+	db->key_kind = h->key_kind;
 	hashdb_files_recover(db);
 	db->files_saved = db->files;
 	return 0;
@@ -535,5 +538,16 @@ void hashdb_get_stats(const struct hashdb *db, struct hashdb_stats *ret)
 	ret->digests_used = db->digests_used;
 	ret->files = db->files;
 	ret->files_live = db->files_live;
+	ret->budget = db->geo.budget;
 	ret->files_capacity = db->geo.file_capacity;
+}
+
+uint32_t hashdb_key_kind(const struct hashdb *db)
+{
+	return db->key_kind;
+}
+
+void hashdb_set_key_kind(struct hashdb *db, uint32_t kind)
+{
+	db->key_kind = kind;
 }

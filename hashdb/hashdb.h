@@ -194,10 +194,20 @@ int hashdb_file_set_gen(struct hashdb *db, uint32_t id, uint64_t gen);
  */
 int hashdb_file_forget(struct hashdb *db, uint32_t id);
 
+/*
+ * What the block keys of the index are made of, for its user to record and
+ * check (the header keeps it from the next hashdb_sync() on): 0 in a new
+ * index. dedupd: 0 hashes of the bytes only, 1 + the btrfs csum type when
+ * keys made from csums of that type may be in it.
+ */
+uint32_t hashdb_key_kind(const struct hashdb *db);
+void hashdb_set_key_kind(struct hashdb *db, uint32_t kind);
+
 /* ---- figures ---- */
 
 struct hashdb_stats {
 	uint64_t file_bytes;	/* size of the index file */
+	uint64_t budget;	/* of the block and digest tables */
 	uint64_t cells;		/* capacity of the block table */
 	uint64_t cells_used;
 	uint32_t sample_bits;	/* 0: every block is indexed */

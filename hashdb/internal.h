@@ -78,6 +78,8 @@ struct hashdb_header {
 	uint64_t digests_used;
 	uint32_t files;
 	uint32_t files_live;
+	/* what block keys are made of (hashdb_key_kind); 0 in older files */
+	uint32_t key_kind;
 };
 
 struct hashdb_cell {
@@ -146,6 +148,7 @@ struct hashdb {
 	uint32_t sample_bits;
 	uint32_t files;
 	uint32_t files_live;
+	uint32_t key_kind;
 	/*
 	 * The files the header claims: db->files as of the last
 	 * hashdb_sync(). Other header writes (the file table growing) keep

@@ -22,6 +22,7 @@ const char *const index_result_name[] = {
 	[HASHDB_CREATED] = "created",
 	[HASHDB_REBUILT] = "rebuilt",
 	[HASHDB_RESIZED] = "resized",
+	[INDEX_REKEYED] = "rekeyed",
 };
 
 int fs_used_bytes(int fd, uint64_t *ret)
@@ -239,6 +240,38 @@ int index_default_path(const struct engine *e, const char *state_dir,
 	return 0;
 }
 
+/*
+ * The index's block keys must be made as this pass makes them: from csums of
+ * the filesystem's type, or by reading (csums.h). Keys of another kind never
+ * match (a file indexed by reading would not match its copy keyed by csum),
+ * so such an index starts afresh: INDEX_REKEYED. With csums that costs
+ * little, the csum tree being 0.1% of the data.
+ */
+static int check_key_kind(struct engine *e, const char *path, int res)
+{
+	uint32_t want = e->csum.on ? 1u + e->csum.ci.type : 0;
+	uint64_t size;
+	int ret;
+
+	if (hashdb_key_kind(e->db) == want)
+		return res;
+	if (res == HASHDB_OPENED) {
+		struct hashdb_stats st;
+
+		hashdb_get_stats(e->db, &st);
+		size = st.budget;
+		e->db = hashdb_close(e->db);
+		if (unlink(path) < 0)
+			return -errno;
+		ret = hashdb_open(path, e->fs.uuid, size, &e->db);
+		if (ret < 0)
+			return ret;
+		res = INDEX_REKEYED;
+	}
+	hashdb_set_key_kind(e->db, want);
+	return res;
+}
+
 int index_open_at(struct engine *e, int fd, const char *path,
 		  uint64_t db_size)
 {
@@ -253,6 +286,8 @@ int index_open_at(struct engine *e, int fd, const char *path,
 		if (ret < 0)
 			res = ret;
 	}
+	if (res >= 0)
+		res = check_key_kind(e, path, res);
 	if (res >= 0)
 		guard_add(e->db);
 	return res;
@@ -284,10 +319,18 @@ int index_open(struct engine *e, int fd, const char *state_dir,
 			  strerror(-res));
 		return res;
 	}
+	index_say(e, ret_path, res);
+	return res;
+}
+
+void index_say(const struct engine *e, const char *path, int res)
+{
 	if (res == HASHDB_REBUILT)
 		log_warn("index '%s' was damaged or belongs to another filesystem, rebuilding it",
-			 ret_path);
+			 path);
 	else if (res == HASHDB_RESIZED)
-		log_info("index '%s' resized: starting it afresh", ret_path);
-	return res;
+		log_info("index '%s' resized: starting it afresh", path);
+	else if (res == INDEX_REKEYED)
+		log_info("index '%s' was keyed %s: starting it afresh", path,
+			 e->csum.on ? "by reading" : "by csums");
 }

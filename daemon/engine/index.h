@@ -13,6 +13,9 @@
 
 #define STATE_DIR "/var/lib/dedupd"
 
+/* index_open()'s result beyond enum hashdb_open_result: see index.c. */
+#define INDEX_REKEYED 4
+
 extern const char *const index_result_name[];
 
 /*
@@ -25,6 +28,9 @@ extern const char *const index_result_name[];
 int index_open(struct engine *e, int fd, const char *state_dir,
 	       const char *db_path, uint64_t db_size, char *ret_path,
 	       size_t len);
+
+/* Logs what index_open_at()'s result @res for @path means, if anything. */
+void index_say(const struct engine *e, const char *path, int res);
 
 /*
  * The default index of e->fs: <@state_dir>/<fs-uuid>/index, into @ret_path;

@@ -438,11 +438,7 @@ static int open_index(struct dedupd *d, const char *const *paths, size_t n)
 	if (ret < 0)
 		return fail(d, ret, "cannot open index '%s': %s", d->db_path,
 			    strerror(-ret));
-	if (ret == HASHDB_REBUILT)
-		log_warn("index '%s' was damaged or belongs to another filesystem, rebuilding it",
-			 d->db_path);
-	else if (ret == HASHDB_RESIZED)
-		log_info("index '%s' resized: starting it afresh", d->db_path);
+	index_say(&d->e, d->db_path, ret);
 	return 0;
 }
 

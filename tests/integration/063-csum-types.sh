@@ -3,7 +3,8 @@
 # csum are keyed by it and not read; nodatasum and compressed files are read;
 # zero blocks are known by their csum and never deduped (a wrong zero csum
 # would count the second zero file as duplicate); --read-all reads it all
-# and finds the same duplicates. Every file keeps its sha256.
+# and finds the same duplicates; an index keyed one way starts afresh when
+# used the other way. Every file keeps its sha256.
 . "$(dirname "$0")/lib.sh"
 setup
 require_cmd chattr
@@ -72,4 +73,12 @@ check_ge "$(json_get bytes_read)" $((2 * (2 * MiB + 5000 + 512 * KiB + 524290)))
 	"read-all: bytes_read"
 check_eq "$(json_get bytes_csums_read)" 0 "read-all: bytes_csums_read"
 check_eq "$(shared_bytes "$MNT/big2")" $((2 * MiB)) "read-all: big2 shared"
+# the same index, keyed by reading: csum keys would never match its keys,
+# so it starts afresh and every file is taken up again
+scan "$MNT"
+check_str "$(json_get index_result)" rekeyed "index keyed by reading, then by csums"
+check_eq "$(json_get files_unchanged)" 0 "rekeyed: files_unchanged"
+scan "$MNT"
+check_str "$(json_get index_result)" opened "the same keys again"
+check_manifest "$TESTDIR/before"
 teardown_fs

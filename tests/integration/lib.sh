@@ -417,7 +417,7 @@ if not isinstance(d.get("filesystem"), str):
     bad.append(f"filesystem={d.get('filesystem')!r} (want string)")
 if not isinstance(d.get("dry_run"), bool):
     bad.append(f"dry_run={d.get('dry_run')!r} (want bool)")
-if d.get("index_result") not in ("opened", "created", "rebuilt", "resized"):
+if d.get("index_result") not in ("opened", "created", "rebuilt", "resized", "rekeyed"):
     bad.append(f"index_result={d.get('index_result')!r}")
 for b in bad:
     print("report:", b, file=sys.stderr)
