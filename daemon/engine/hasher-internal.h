@@ -24,6 +24,7 @@ struct hash_state {
 	struct engine *e;
 	struct file_job *job;
 	uint64_t *seg;		/* hashes of the current segment, 0 = none */
+	uint8_t *seg_csum;	/* bit per block of seg: keyed by its csum */
 	uint64_t seg_start;	/* first block of the segment */
 	uint64_t seg_used;	/* blocks of the segment seen so far */
 	uint64_t nblocks;	/* blocks in the file, the tail included */
@@ -34,7 +35,9 @@ struct hash_state {
 	uint64_t zero_hash;
 	uint32_t src_id;	/* source open for extension, or 0 */
 	int src_fd;
+	uint64_t src_size;	/* its size, for its tail's key */
 	uint8_t *xbuf;		/* EXTEND_BLOCKS blocks */
+	uint64_t *xkeys;	/* 2 * EXTEND_BLOCKS keys, for extension */
 	uint64_t bad_off;	/* where a read failed */
 	uint64_t salt;		/* --domain: the file's, or 0 */
 	uint64_t *keys;		/* CSUM_PIECE keys from csums, or NULL */

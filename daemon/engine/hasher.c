@@ -133,6 +133,16 @@ static uint64_t salted(const struct hash_state *hs, uint64_t h)
 	return h ? h : 1;	/* 0 means "no hash" */
 }
 
+/* Whether the blocks of extent @ex may be keyed by their btrfs csums. */
+static bool csum_extent(const struct engine *e, const struct extent *ex)
+{
+	return e->csum.on && ex->physical &&
+	       !(ex->flags & (EXTENT_ENCODED | EXTENT_UNKNOWN |
+			      EXTENT_DELALLOC | EXTENT_INLINE |
+			      EXTENT_NOT_ALIGNED | EXTENT_HOLE |
+			      EXTENT_UNWRITTEN));
+}
+
 /* The source of a run, opened read-only; -errno if gone. */
 static int extension_source(struct hash_state *hs, uint32_t id)
 {
@@ -142,7 +152,60 @@ static int extension_source(struct hash_state *hs, uint32_t id)
 		close(hs->src_fd);
 	hs->src_id = id;
 	hs->src_fd = engine_open_file(hs->e, id);
+	if (hs->src_fd >= 0) {
+		struct stat st;
+
+		hs->src_size = fstat(hs->src_fd, &st) < 0 ? 0 :
+							    (uint64_t)st.st_size;
+	}
 	return hs->src_fd;
+}
+
+/* Whether block @d of the segment was keyed by its csum. */
+static bool seg_by_csum(const struct hash_state *hs, uint64_t d)
+{
+	uint64_t i = d - hs->seg_start;
+
+	return hs->seg_csum[i / 8] & (1u << (i % 8));
+}
+
+/*
+ * The keys by csum of the source's blocks [@first, @first + @n) (at most
+ * EXTEND_BLOCKS), as index_range() makes ours, into @keys: 0 where a block
+ * has none.
+ */
+static void source_csum_keys(struct hash_state *hs, int fd, uint64_t first,
+			     uint64_t n, uint64_t *keys)
+{
+	struct engine *e = hs->e;
+	uint32_t bs = e->blksz;
+	uint64_t lo = first * bs, hi = (first + n) * bs, last;
+	struct fiemap_iter *it;
+	struct extent ex;
+
+	memset(keys, 0, n * sizeof(*keys));
+	if (hs->src_size <= lo)
+		return;
+	if (hi > hs->src_size)
+		hi = hs->src_size;
+	last = (hs->src_size - 1) / bs;	/* the source's last block */
+	if (fiemap_iter_open(fd, lo, hi, 0, &it) < 0)
+		return;
+	while (fiemap_iter_next(it, &ex) == 1) {
+		uint64_t a = ex.logical > lo ? ex.logical : lo;
+		uint64_t b = ex.logical + ex.length < hi ?
+				     ex.logical + ex.length : hi;
+		uint64_t k = a / bs, cnt = (b - a + bs - 1) / bs;
+		uint32_t tail = k + cnt - 1 == last ? hs->src_size % bs : 0;
+
+		if (!csum_extent(e, &ex) || a % bs || a >= b ||
+		    csums_keys(e, ex.physical + (a - ex.logical), cnt, tail, 0,
+			       hs->xkeys) != (int)cnt)
+			continue;
+		for (uint64_t i = 0; i < cnt; i++)
+			keys[k - first + i] = salted(hs, hs->xkeys[i]);
+	}
+	fiemap_iter_free(it);
 }
 
 /*
@@ -154,28 +217,47 @@ static uint64_t extend_count(struct hash_state *hs, int src_fd, uint64_t dst,
 			     uint64_t src, int dir, uint64_t max)
 {
 	uint32_t bs = hs->e->blksz;
-	uint64_t n = 0;
+	uint64_t *ck = hs->xkeys + EXTEND_BLOCKS, n = 0;
 
 	while (n < max) {
 		uint64_t want = max - n < EXTEND_BLOCKS ? max - n : EXTEND_BLOCKS;
 		uint64_t first = dir > 0 ? src + n : src - n - (want - 1);
-		ssize_t got = pread(src_fd, hs->xbuf, want * bs,
-				    (off_t)(first * bs));
+		bool by_read = false, by_csum = false;
+		ssize_t got = 0;
 		uint64_t k;
 
-		if (got <= 0)
-			break;
+		/* Our blocks keyed by csum compare with the source's csums,
+		 * the others with its bytes. */
+		for (k = 0; k < want; k++) {
+			if (seg_by_csum(hs, dir > 0 ? dst + n + k : dst - n - k))
+				by_csum = true;
+			else
+				by_read = true;
+		}
+		if (by_csum)
+			source_csum_keys(hs, src_fd, first, want, ck);
+		if (by_read) {
+			got = pread(src_fd, hs->xbuf, want * bs,
+				    (off_t)(first * bs));
+			if (got <= 0)
+				got = 0;
+			atomic_fetch_add(&hs->e->st.bytes_read, (uint64_t)got);
+		}
 		for (k = 0; k < want; k++) {
 			uint64_t i = dir > 0 ? k : want - 1 - k;
 			uint64_t d = dir > 0 ? dst + n : dst - n;
 			uint64_t have, h;
 
-			if (i * bs >= (uint64_t)got)
-				return n;
-			have = (uint64_t)got - i * bs;
-			h = salted(hs, block_hash(hs->xbuf + i * bs,
-						  have < bs ? have : bs, bs,
-						  hs->zero_hash));
+			if (seg_by_csum(hs, d)) {
+				h = ck[i];
+			} else {
+				if (i * bs >= (uint64_t)got)
+					return n;
+				have = (uint64_t)got - i * bs;
+				h = salted(hs, block_hash(hs->xbuf + i * bs,
+							  have < bs ? have : bs,
+							  bs, hs->zero_hash));
+			}
 			if (!h || h != hs->seg[d - hs->seg_start])
 				return n;
 			n++;
@@ -308,29 +390,39 @@ static void match_segment(struct hash_state *hs)
 	if ((ix.sample_bits || ix.evictions) && job->nruns > first_run) {
 		if (!hs->xbuf)
 			hs->xbuf = xmalloc((size_t)EXTEND_BLOCKS * e->blksz);
+		if (!hs->xkeys)
+			hs->xkeys = xmalloc(2 * EXTEND_BLOCKS *
+					    sizeof(*hs->xkeys));
 		extend_runs(hs, first_run);
 	}
 	memset(hs->seg, 0, hs->seg_used * sizeof(*hs->seg));
+	memset(hs->seg_csum, 0, hs->seg_used / 8 + 1);
 	hs->seg_used = 0;
 }
 
-static void put_hash(struct hash_state *hs, uint64_t blk, uint64_t h)
+static void put_hash(struct hash_state *hs, uint64_t blk, uint64_t h,
+		     bool by_csum)
 {
+	uint64_t i;
+
 	if (blk >= hs->seg_start + SEG_BLOCKS) {
 		match_segment(hs);
 		hs->seg_start = blk - blk % SEG_BLOCKS;
 	}
-	hs->seg[blk - hs->seg_start] = h;
-	hs->seg_used = blk - hs->seg_start + 1;
+	i = blk - hs->seg_start;
+	hs->seg[i] = h;
+	if (by_csum)
+		hs->seg_csum[i / 8] |= (uint8_t)(1u << (i % 8));
+	hs->seg_used = i + 1;
 }
 
 /* Block @blk's hash (0: none, a zero block) goes to the segment and digest. */
 static void take_block(struct hash_state *hs, uint64_t blk, uint64_t h,
-		       uint64_t *next_blk)
+		       bool by_csum, uint64_t *next_blk)
 {
 	digest_skip_to(hs, next_blk, blk);
 	if (h)
-		put_hash(hs, blk, h);
+		put_hash(hs, blk, h, by_csum);
 	digest_add(hs, h);
 	*next_blk = blk + 1;
 }
@@ -374,23 +466,13 @@ static int hash_range(struct hash_state *hs, uint64_t off, uint64_t len,
 			take_block(hs, blk,
 				   salted(hs, block_hash(buf + i, n, e->blksz,
 							 hs->zero_hash)),
-				   next_blk);
+				   false, next_blk);
 		}
 		atomic_fetch_add(&e->st.bytes_hashed, want);
 		atomic_fetch_add(&e->st.bytes_read, want);
 		off += want;
 	}
 	return 0;
-}
-
-/* Whether the blocks of extent @ex may be keyed by their btrfs csums. */
-static bool csum_extent(const struct engine *e, const struct extent *ex)
-{
-	return e->csum.on && ex->physical &&
-	       !(ex->flags & (EXTENT_ENCODED | EXTENT_UNKNOWN |
-			      EXTENT_DELALLOC | EXTENT_INLINE |
-			      EXTENT_NOT_ALIGNED | EXTENT_HOLE |
-			      EXTENT_UNWRITTEN));
 }
 
 /*
@@ -426,7 +508,8 @@ static int index_range(struct hash_state *hs, const struct extent *ex,
 		} else {
 			for (uint64_t i = 0; i < n; i++)
 				take_block(hs, blk + i,
-					   salted(hs, hs->keys[i]), next_blk);
+					   salted(hs, hs->keys[i]), true,
+					   next_blk);
 			atomic_fetch_add(&e->st.bytes_hashed, b - a);
 			hs->by_csum = true;
 		}
@@ -526,9 +609,12 @@ static int hash_state_init(struct hash_state *hs, const struct stat *st,
 	 * each of them was the scan's largest CPU cost. */
 	hs->seg = xcalloc(hs->nblocks < SEG_BLOCKS ? hs->nblocks : SEG_BLOCKS,
 			  sizeof(*hs->seg));
+	hs->seg_csum = xcalloc((hs->nblocks < SEG_BLOCKS ? hs->nblocks :
+						       SEG_BLOCKS) / 8 + 1, 1);
 	hs->digest = XXH3_createState();
 	if (!hs->digest) {
 		free(hs->seg);
+		free(hs->seg_csum);
 		return -ENOMEM;
 	}
 	XXH3_64bits_reset(hs->digest);
@@ -768,6 +854,8 @@ out_free:
 		close(hs.src_fd);
 	free(hs.xbuf);
 	free(hs.keys);
+	free(hs.xkeys);
+	free(hs.seg_csum);
 	free(hs.seg);
 	if (job->hashed && (job->nruns || job->naliases))
 		return;		/* keep the fd: the executor needs it */

@@ -250,33 +250,37 @@ int index_default_path(const struct engine *e, const char *state_dir,
 static int check_key_kind(struct engine *e, const char *path, int res)
 {
 	uint32_t want = e->csum.on ? 1u + e->csum.ci.type : 0;
-	uint64_t size;
+	struct hashdb_stats st;
 	int ret;
 
 	if (hashdb_key_kind(e->db) == want)
 		return res;
-	if (res == HASHDB_OPENED) {
-		struct hashdb_stats st;
-
-		hashdb_get_stats(e->db, &st);
-		size = st.budget;
+	hashdb_get_stats(e->db, &st);
+	if (st.files) {
 		e->db = hashdb_close(e->db);
 		if (unlink(path) < 0)
 			return -errno;
-		ret = hashdb_open(path, e->fs.uuid, size, &e->db);
+		ret = hashdb_open(path, e->fs.uuid, st.budget, &e->db);
 		if (ret < 0)
 			return ret;
 		res = INDEX_REKEYED;
 	}
+	/* In the header now: a crash before the next sync keeps it. */
 	hashdb_set_key_kind(e->db, want);
-	return res;
+	ret = hashdb_sync(e->db);
+	return ret < 0 ? ret : res;
 }
 
 int index_open_at(struct engine *e, int fd, const char *path,
 		  uint64_t db_size)
 {
+	struct stat st;
 	int ret, res;
 
+	/* A new index is sized to the filesystem from the start: a crash
+	 * must not leave it at the minimum size. */
+	if (!db_size && stat(path, &st) < 0 && errno == ENOENT)
+		db_size = default_db_size(fd, e->blksz);
 	res = hashdb_open(path, e->fs.uuid, db_size, &e->db);
 	if (!db_size && (res == HASHDB_CREATED || res == HASHDB_REBUILT)) {
 		/* A new index: size it to the filesystem, not the minimum. */
