@@ -36,6 +36,7 @@ static const uint8_t zero_4k[4][BTRFS_CSUM_MAX_SIZE] = {
 struct thread_window {
 	struct btrfs_csum_window w;
 	uint64_t min_transid;	/* what it was read with */
+	unsigned int epoch;	/* the engine's csum.epoch when it was read */
 };
 
 static pthread_key_t window_key;
@@ -70,12 +71,19 @@ static struct thread_window *thread_window(void)
 	return tw;
 }
 
+void csums_new_batch(struct engine *e)
+{
+	atomic_fetch_add(&e->csum.epoch, 1);
+}
+
 void csums_setup(struct engine *e, int fd)
 {
 	struct btrfs_csum_info ci;
 	struct btrfs_csum_window w = { 0 };
 
-	memset(&e->csum, 0, sizeof(e->csum));
+	e->csum.on = false;
+	e->csum.weak = false;
+	e->csum.zero = NULL;
 	if (e->read_all || e->fs.kind != FS_BTRFS || fd < 0 ||
 	    btrfs_csum_info(fd, &ci) < 0 || ci.sectorsize != e->blksz)
 		return;
@@ -95,12 +103,14 @@ static int window_cover(struct engine *e, struct thread_window *tw,
 			uint64_t phys, uint64_t len, uint64_t min_transid)
 {
 	struct btrfs_csum_window *w = &tw->w;
+	unsigned int epoch = atomic_load(&e->csum.epoch);
 	uint64_t before = w->bytes_read;
 	int ret;
 
 	if (w->len && phys >= w->start && phys + len <= w->start + w->len &&
-	    tw->min_transid <= min_transid)
+	    tw->min_transid <= min_transid && tw->epoch == epoch)
 		return 0;
+	tw->epoch = epoch;
 	ret = btrfs_csums_read(e->mount_fd, &e->csum.ci, phys,
 			       len > WINDOW_BYTES ? len : WINDOW_BYTES,
 			       min_transid, w);

@@ -19,6 +19,7 @@
  * compared before it goes to the kernel (hasher.c).
  */
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -29,6 +30,11 @@
 struct engine;
 
 struct csum_src {
+	/*
+	 * Bumped for each batch: a window read before may hold the csums of
+	 * data since freed (by our dedupes too) and its blocks reused.
+	 */
+	atomic_uint epoch;
 	bool on;		/* keys come from csums where there are any */
 	bool weak;		/* crc32c: short runs are confirmed by a read */
 	struct btrfs_csum_info ci;
@@ -41,6 +47,9 @@ struct csum_src {
  * through @fd (CAP_SYS_ADMIN). Sets e->csum.
  */
 void csums_setup(struct engine *e, int fd);
+
+/* A new batch: csums read for the one before are read again. */
+void csums_new_batch(struct engine *e);
 
 /*
  * The keys of @n blocks whose data lie at btrfs logical address @phys on

@@ -87,6 +87,7 @@ void pass_flush(struct pass *p)
 
 	if (!b->n)
 		return;
+	csums_new_batch(b->e);
 	atomic_store(&b->next, 0);
 	if (n > b->n)
 		n = (unsigned int)b->n;

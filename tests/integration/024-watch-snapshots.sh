@@ -175,7 +175,9 @@ EOF
 }
 
 # --- rounds: snapshots taken while the copies are written and deduped ------
-watch_start --defrag-threshold 0 "$W"
+# --read-all: b and the catch-up freeze the daemon while it hashes, which
+# must last (keyed by csums, it reads nothing and is done at once)
+watch_start --defrag-threshold 0 --read-all "$W"
 watch_wait_idle
 manifest "$W" >"$TESTDIR/home"
 u0=$(used_bytes)
@@ -304,7 +306,7 @@ for try in 1 2 3 4 5; do
 	u2=$(used_bytes)
 	log "catch-up, try $try: used $u2 with $((NF * F)) duplicate bytes new"
 	sampler_start catchup$try
-	watch_start --defrag-threshold 0 "$W"
+	watch_start --defrag-threshold 0 --read-all "$W"
 	if freeze_mid_hash 0 $((NF * F)); then
 		snapshot
 		left=$(blocks_elsewhere "$MNT/.snapshots/$nsnap" "late$try")
@@ -346,7 +348,7 @@ run_expect_rc 2 "$DEDUPD" watch --no-config --snapshots=sometimes \
 printf 'snapshots = maybe\n' >"$TESTDIR/bad.conf"
 run_expect_rc 2 "$DEDUPD" watch --config "$TESTDIR/bad.conf" \
 	--socket "$TESTDIR/sock2" --state-dir "$TESTDIR/state2" "$W"
-printf 'settle = 1\ndefrag-threshold = 0\nsnapshots = skip\n' >"$TESTDIR/skip.conf"
+printf 'settle = 1\ndefrag-threshold = 0\nsnapshots = skip\nread-all\n' >"$TESTDIR/skip.conf"
 WATCH_CONF_SETTLE=1 watch_start --config "$TESTDIR/skip.conf" "$W"
 watch_wait_idle
 kill -STOP "$WATCH_PID"
