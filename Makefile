@@ -270,7 +270,7 @@ fuzz-protocol_OBJS := $(B)/daemon/common/protocol.o $(B)/daemon/common/util.o
 fuzz-fanotify_OBJS := $(B)/ioctl-compat/fanotify.o
 fuzz-fanotify_WRAPS := close
 fuzz-btrfs_OBJS := $(B)/ioctl-compat/btrfs.o $(B)/ioctl-compat/btrfs-search.o \
-	$(B)/ioctl-compat/btrfs-subvol.o
+	$(B)/ioctl-compat/btrfs-subvol.o $(B)/ioctl-compat/btrfs-csum.o
 fuzz-btrfs_WRAPS := ioctl
 fuzz-fiemap_OBJS := $(B)/ioctl-compat/fiemap.o
 FUZZ_BINS := $(FUZZERS:%=$(B)/fuzz/fuzz-%)

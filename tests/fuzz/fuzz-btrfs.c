@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Fuzzes the decoding of BTRFS_IOC_TREE_SEARCH_V2 and LOGICAL_INO_V2
- * results (ioctl-compat/btrfs-search.c, btrfs.c, btrfs-subvol.c), two ways,
+ * results (ioctl-compat/btrfs-search.c, btrfs.c, btrfs-subvol.c, and the
+ * csum tree's items in btrfs-csum.c), two ways,
  * by the input's first byte:
  *
  *  even: the rest is one result buffer, fed to the pure decoders
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <linux/btrfs.h>
 
+#include "ioctl-compat/btrfs-csum.h"
 #include "ioctl-compat/btrfs-decode.h"
 #include "ioctl-compat/btrfs-search.h"
 #include "ioctl-compat/btrfs-subvol.h"
@@ -136,13 +138,36 @@ static int rec_seen(void *arg, const struct btrfs_subvol_rec *r)
 	return 0;
 }
 
+/* A window of csums read from what the fake kernel answers, then all of it
+ * looked up: within its buffers, or ASan says. */
+static int csums(uint64_t a, uint64_t b)
+{
+	static const uint16_t sizes[] = { 4, 8, 32, 32 };
+	struct btrfs_csum_info ci = {
+		.type = (uint16_t)(b % 4), .size = sizes[b % 4],
+		.sectorsize = 4096, .nodesize = 16384,
+	};
+	struct btrfs_csum_window w = { 0 };
+	uint64_t start = a / 4096 * 4096, len = 4096 * (1 + (b >> 8) % 512);
+	int ret = btrfs_csums_read(FAKE_FD, &ci, start, len, b >> 20, &w);
+
+	for (uint64_t off = 0; ret == 0 && off < len; off += 4096) {
+		const uint8_t *c = btrfs_csum_get(&w, start + off);
+
+		if (c && (c < w.csums || c + ci.size > w.csums + w.cap * ci.size))
+			abort();
+	}
+	btrfs_csum_window_free(&w);
+	return ret;
+}
+
 static void hostile_kernel(uint8_t call, uint64_t a, uint64_t b)
 {
 	uint64_t n = 0, v = 0;
 	char name[300];
 	int ret = 0;
 
-	switch (call % 10) {
+	switch (call % 11) {
 	case 0:
 		ret = btrfs_file_extents(FAKE_FD, 5, 257, a, b, extent_seen,
 					 &n);
@@ -177,6 +202,9 @@ static void hostile_kernel(uint8_t call, uint64_t a, uint64_t b)
 		break;
 	case 8:
 		ret = btrfs_fs_generation(FAKE_FD, &v);
+		break;
+	case 9:
+		ret = csums(a, b);
 		break;
 	default:
 		ret = btrfs_subvol_recs(FAKE_FD, a, rec_seen, &n);
