@@ -58,6 +58,19 @@ for csum in crc32c xxhash sha256 blake2; do
 	check_ge "$(shared_bytes "$MNT/nosum/n2")" $((512 * KiB)) "$csum: n2 shared"
 	check_ge "$(shared_bytes "$MNT/zstd/c2")" 1 "$csum: c2 shared"
 	check_eq "$(shared_bytes "$MNT/zero2")" 0 "$csum: zero2 not shared"
+	# a second pass after 64 KiB of big1 were rewritten: only those
+	# blocks' csums are looked for, in tree blocks written since
+	dd if=/dev/urandom of="$MNT/big1" bs=64K seek=3 count=1 conv=notrunc \
+		status=none
+	sync
+	manifest >"$TESTDIR/before"
+	scan "$MNT"
+	check_manifest "$TESTDIR/before"
+	check_eq "$(json_get files_scanned)" 1 "$csum: second pass, files_scanned"
+	check_eq "$(json_get bytes_hashed)" $((64 * KiB)) "$csum: second pass, bytes_hashed"
+	check_eq "$(json_get bytes_read)" 0 "$csum: second pass, bytes_read"
+	check_between "$(json_get bytes_csums_read)" 1 $((16 * KiB)) \
+		"$csum: second pass, bytes_csums_read"
 	teardown_fs
 done
 
