@@ -3,9 +3,9 @@
 #define DEDUPD_HASHER_INTERNAL_H
 
 /*
- * What the hasher's files share (hasher.c, hasher-file.c): the state of one
- * file being hashed. Not for use outside them; engine_hash_file()
- * (engine.h) is the hasher's one entry.
+ * What the hasher's files share (hasher.c, hasher-file.c, hasher-runs.c):
+ * the state of one file being hashed. Not for use outside them;
+ * engine_hash_file() (engine.h) is the hasher's one entry.
  */
 
 #include <stdbool.h>
@@ -84,5 +84,28 @@ void hasher_finish_digest(struct hash_state *hs);
 int hasher_find_new_ranges(struct engine *e, struct file_job *job,
 			   const struct file_id_handle *h,
 			   struct new_ranges *nr);
+
+/* The hash of a block of @n bytes (the tail if < @blksz); 0 for a zero block. */
+uint64_t hasher_block_hash(const uint8_t *p, size_t n, uint32_t blksz,
+			  uint64_t zero_hash);
+
+/* @h salted with the file's --domain, if any (0 stays 0). */
+uint64_t hasher_salted(const struct hash_state *hs, uint64_t h);
+
+/* Whether the blocks of extent @ex may be keyed by their btrfs csums. */
+bool hasher_csum_extent(const struct engine *e, const struct extent *ex);
+
+/*
+ * Grows the runs from @first_run on both ways while the source's blocks
+ * match ours, and cuts or drops those that grew into each other
+ * (hasher-runs.c).
+ */
+void hasher_extend_runs(struct hash_state *hs, size_t first_run);
+
+/*
+ * crc32c: drops the runs shorter than CSUM_WEAK_RUN blocks whose blocks
+ * read back differ from the source's (counted in hints_refuted).
+ */
+void hasher_confirm_short_runs(struct hash_state *hs);
 
 #endif
