@@ -26,6 +26,7 @@ static bool matches(char **globs, size_t n, const char *path)
 char *fd_path(struct wfs *f, int fd)
 {
 	char proc[64], buf[PATH_MAX];
+	struct statx stx;
 	ssize_t n;
 
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
@@ -33,13 +34,15 @@ char *fd_path(struct wfs *f, int fd)
 	if (n <= 0)
 		return xstrdup("(unknown)");
 	buf[n] = '\0';
-	if (f->top_dir && f->subvol) {
-		size_t tl = strlen(f->top_dir), sl = strlen(f->subvol);
-		const char *rel = buf + tl;
+	/* Under the detached top level, a path reads from its root. */
+	if (f->top_dir && f->subvol &&
+	    statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) == 0 &&
+	    (int)stx.stx_mnt_id == f->top_mnt_id) {
+		size_t sl = strlen(f->subvol);
+		const char *rel = buf;
 
-		if (!strncmp(buf, f->top_dir, tl) && rel[0] == '/' &&
-		    !strncmp(rel + 1, f->subvol, sl) &&
-		    (rel[1 + sl] == '/' || !sl)) {
+		if (rel[0] == '/' && !strncmp(rel + 1, f->subvol, sl) &&
+		    (rel[1 + sl] == '/' || rel[1 + sl] == '\0' || !sl)) {
 			char out[PATH_MAX];
 
 			snprintf(out, sizeof(out), "%s%s", f->mount,

@@ -49,7 +49,10 @@ struct wfs {
 	char *mount;
 	int root_fd;		/* the mount as given */
 	int top_fd;		/* where handles are opened and marks sit */
-	char *top_dir;		/* our private btrfs top-level mount, or NULL */
+	/* our detached btrfs top-level mount, "/proc/self/fd/N", or NULL */
+	char *top_dir;
+	int top_mfd;		/* its fd, -1 if none */
+	int top_mnt_id;		/* its mount id */
 	char *subvol;		/* btrfs: the given mount's subvolume path */
 	int fan_fd;
 	bool btrfs;
@@ -120,7 +123,6 @@ struct watch_daemon {
 	double start;
 	int listen_fd;
 	char sock_path[PATH_MAX];
-	bool unshared;
 };
 
 extern struct watch_daemon W;
@@ -187,12 +189,12 @@ char *status_json(void);
 void status_line(void);
 
 /* mount.c: the private mount of a btrfs top level */
-/* Returns 0 with f->top_dir set, or -errno. */
-int mount_top_level(struct wfs *f, const char *run_dir);
+/* Returns 0 with f->top_dir, top_mfd and top_mnt_id set, or -errno. */
+int mount_top_level(struct wfs *f);
 
 /* setup.c: a watched filesystem set up and torn down */
 /* Returns an exit status (enum exit_code), the failure logged. */
-int setup_fs(struct wfs *f, const struct watch_opts *o, const char *run_dir);
+int setup_fs(struct wfs *f, const struct watch_opts *o);
 void teardown_fs(struct wfs *f);
 
 /* reload.c: SIGHUP reads the options again */

@@ -2,14 +2,16 @@
 /*
  * dedupd watch: the private mount. A btrfs filesystem mark must sit on the
  * top level (subvolid=5); when the given mount is a subvolume, the top level
- * is mounted in a mount namespace of the daemon's own.
+ * is mounted for the daemon alone, detached.
  */
 #include <errno.h>
-#include <sched.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "daemon/engine/index.h"
 #include "daemon/service/internal.h"
@@ -41,36 +43,43 @@ static char *mount_source(int mnt_id)
 }
 
 /*
- * A btrfs filesystem mark must sit on the top level (subvolid=5): mount it
- * privately, in a mount namespace of our own that dies with us.
+ * A btrfs filesystem mark must sit on the top level (subvolid=5). It is
+ * mounted detached (fsopen, fsmount): attached nowhere, in no namespace,
+ * gone with its last fd. A mount namespace of our own would have held a
+ * copy of every other mount of the host that existed then (where / is
+ * private, unmounting them elsewhere does not reach it), keeping their
+ * filesystems alive after their owners unmounted them.
  */
-int mount_top_level(struct wfs *f, const char *run_dir)
+int mount_top_level(struct wfs *f)
 {
-	char uuid[40], dir[PATH_MAX + 48], *src;
-	int ret;
+	char dir[64], *src;
+	int fs, mfd = -1, ret = 0;
+	struct statx stx;
 
 	src = mount_source(f->e.mnt_id);
 	if (!src)
 		return -ENODEV;
-	if (!W.unshared) {
-		if (unshare(CLONE_NEWNS) < 0 ||
-		    mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) {
-			ret = -errno;
-			free(src);
-			return ret;
-		}
-		W.unshared = true;
-	}
-	fs_uuid_format(f->e.fs.uuid, uuid);
-	snprintf(dir, sizeof(dir), "%s/top-%s", run_dir, uuid);
-	ret = mkdir_p(dir, 0700);
-	if (ret == 0 && mount(src, dir, "btrfs",
-			      MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME,
-			      "subvolid=5") < 0)
+	fs = fsopen("btrfs", FSOPEN_CLOEXEC);
+	if (fs < 0 ||
+	    fsconfig(fs, FSCONFIG_SET_STRING, "source", src, 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_SET_STRING, "subvolid", "5", 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0 ||
+	    (mfd = fsmount(fs, FSMOUNT_CLOEXEC,
+			   MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+			   MOUNT_ATTR_NOEXEC | MOUNT_ATTR_NOATIME)) < 0 ||
+	    statx(mfd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0)
 		ret = -errno;
+	if (fs >= 0)
+		close(fs);
 	free(src);
-	if (ret < 0)
+	if (ret < 0) {
+		if (mfd >= 0)
+			close(mfd);
 		return ret;
+	}
+	snprintf(dir, sizeof(dir), "/proc/self/fd/%d", mfd);
 	f->top_dir = xstrdup(dir);
+	f->top_mfd = mfd;
+	f->top_mnt_id = (int)stx.stx_mnt_id;
 	return 0;
 }

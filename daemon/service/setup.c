@@ -28,7 +28,7 @@ static int probe_fs(struct wfs *f)
 	struct statx stx;
 	int ret;
 
-	f->root_fd = f->top_fd = f->fan_fd = -1;
+	f->root_fd = f->top_fd = f->fan_fd = f->top_mfd = -1;
 	f->root_fd = open(f->mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (f->root_fd < 0) {
 		log_error("cannot open '%s': %s", f->mount, strerror(errno));
@@ -59,8 +59,7 @@ static int probe_fs(struct wfs *f)
  * level if the mount is a subvolume's; the top fd, where handles are
  * opened. Returns an exit status, the failure logged.
  */
-static int mark_fs(struct wfs *f, const struct watch_opts *o,
-		   const char *run_dir)
+static int mark_fs(struct wfs *f, const struct watch_opts *o)
 {
 	struct statx stx;
 	int ret;
@@ -77,7 +76,7 @@ static int mark_fs(struct wfs *f, const struct watch_opts *o,
 		enum btrfs_util_error err;
 		char *sv = NULL;
 
-		ret = mount_top_level(f, run_dir);
+		ret = mount_top_level(f);
 		if (ret < 0) {
 			log_error("cannot mount the top level of '%s' (needed for a filesystem mark on a subvolume mount): %s",
 				  f->mount, strerror(-ret));
@@ -198,14 +197,14 @@ static void open_defrag(struct wfs *f, const struct watch_opts *o)
 	}
 }
 
-int setup_fs(struct wfs *f, const struct watch_opts *o, const char *run_dir)
+int setup_fs(struct wfs *f, const struct watch_opts *o)
 {
 	char uuid[40];
 	int ret;
 
 	ret = probe_fs(f);
 	if (ret == EXIT_OK)
-		ret = mark_fs(f, o, run_dir);
+		ret = mark_fs(f, o);
 	if (ret == EXIT_OK)
 		ret = open_engine(f, o);
 	if (ret == EXIT_OK)
@@ -239,11 +238,9 @@ void teardown_fs(struct wfs *f)
 		close(f->top_fd);
 	if (f->root_fd >= 0)
 		close(f->root_fd);
-	if (f->top_dir) {
-		(void)umount2(f->top_dir, MNT_DETACH);
-		(void)rmdir(f->top_dir);
-		free(f->top_dir);
-	}
+	if (f->top_mfd >= 0)
+		close(f->top_mfd);
+	free(f->top_dir);
 	free(f->subvol);
 	free(f->mount);
 }

@@ -47,19 +47,6 @@ static void set_io_class(int cls)
 		log_warn("cannot set the I/O class: %s", strerror(errno));
 }
 
-/* The directory of the control socket, where private mounts go too. */
-static void run_dir_of(const char *sock_path, char *run_dir, size_t size)
-{
-	char *slash;
-
-	snprintf(run_dir, size, "%s", sock_path);
-	slash = strrchr(run_dir, '/');
-	if (slash && slash != run_dir)
-		*slash = '\0';
-	else
-		snprintf(run_dir, size, "/run/dedupd");
-}
-
 /* Signals go to the main loop through a signalfd. Returns it, or -errno. */
 static int signals_open(void)
 {
@@ -84,7 +71,7 @@ static int signals_open(void)
  * exit status with the reason logged (what was set up stays in W, for
  * shut_down()).
  */
-static int set_up(const char *run_dir)
+static int set_up(void)
 {
 	int i, ret;
 
@@ -104,7 +91,7 @@ static int set_up(const char *run_dir)
 
 		/* Copied: a reload frees the configuration it came from. */
 		f->mount = xstrdup(W.o.mounts[i]);
-		ret = setup_fs(f, &W.o, run_dir);
+		ret = setup_fs(f, &W.o);
 		if (ret != EXIT_OK)
 			return ret;
 		for (int j = 0; j < i; j++)
@@ -209,7 +196,6 @@ static void shut_down(pthread_t *worker_tid, pthread_t *defrag_tid)
 int watch_run(struct watch_opts *o, struct config *conf, watch_load_fn *load,
 	      int argc, char **argv)
 {
-	char run_dir[PATH_MAX];
 	pthread_t tid, dtid;
 	int sfd, rc;
 	bool worker_started = false, defragger_started = false;
@@ -224,7 +210,6 @@ int watch_run(struct watch_opts *o, struct config *conf, watch_load_fn *load,
 	W.start = now_wall();
 	snprintf(W.sock_path, sizeof(W.sock_path), "%s",
 		 watch_socket_path(W.o.socket_path));
-	run_dir_of(W.sock_path, run_dir, sizeof(run_dir));
 	sfd = signals_open();
 	if (sfd < 0) {
 		log_error("signalfd: %s", strerror(-sfd));
@@ -233,7 +218,7 @@ int watch_run(struct watch_opts *o, struct config *conf, watch_load_fn *load,
 	raise_fd_limit();
 	set_io_class(W.o.io_class);
 
-	rc = set_up(run_dir);
+	rc = set_up();
 	if (rc != EXIT_OK)
 		goto out;
 	rc = EXIT_RUNTIME;
