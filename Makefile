@@ -203,6 +203,8 @@ test-hasher_OBJS := $(HASHER_OBJS) $(B)/daemon/engine/pass.o \
 	$(B)/daemon/common/util.o $(B)/daemon/common/log.o $(B)/libhashdb.a \
 	$(B)/libioctlcompat.a
 test-hasher_WRAPS := openat64 pread64
+test-csum_OBJS := $(B)/ioctl-compat/btrfs-csum.o $(B)/ioctl-compat/btrfs-search.o
+test-csum_WRAPS :=
 test-metabudget_OBJS := $(B)/daemon/engine/metabudget.o $(B)/daemon/common/util.o \
 	$(B)/daemon/common/log.o
 test-metabudget_WRAPS :=
