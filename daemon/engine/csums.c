@@ -32,11 +32,20 @@ static const uint8_t zero_4k[4][BTRFS_CSUM_MAX_SIZE] = {
 	  0xa9, 0x84, 0x45, 0xda, 0xbc, 0x76, 0xf5, 0x5b, 0x8e, 0x5f },
 };
 
-/* Each hashing thread's window of csums. */
-struct thread_window {
+/* A window of csums and how it was read. */
+struct window {
 	struct btrfs_csum_window w;
 	uint64_t min_transid;	/* what it was read with */
 	unsigned int epoch;	/* the engine's csum.epoch when it was read */
+};
+
+/*
+ * Each hashing thread's windows: two, so that growing a run (our blocks
+ * against a source's elsewhere) does not read one window again and again.
+ */
+struct thread_window {
+	struct window v[2];
+	unsigned int last;	/* the one used last */
 };
 
 static pthread_key_t window_key;
@@ -46,7 +55,8 @@ static void window_free(void *p)
 {
 	struct thread_window *tw = p;
 
-	btrfs_csum_window_free(&tw->w);
+	btrfs_csum_window_free(&tw->v[0].w);
+	btrfs_csum_window_free(&tw->v[1].w);
 	free(tw);
 }
 
@@ -98,44 +108,57 @@ void csums_setup(struct engine *e, int fd)
 		e->csum.zero = zero_4k[ci.type];
 }
 
-/* Makes @tw's window hold [phys, phys + len). Returns 0 or -errno. */
-static int window_cover(struct engine *e, struct thread_window *tw,
-			uint64_t phys, uint64_t len, uint64_t min_transid)
+/*
+ * A window of @tw holding [phys, phys + len): one that does, or the other one
+ * read again. Returns it, or NULL with *@ret set to -errno.
+ */
+static const struct btrfs_csum_window *
+window_cover(struct engine *e, struct thread_window *tw, uint64_t phys,
+	     uint64_t len, uint64_t min_transid, int *ret)
 {
-	struct btrfs_csum_window *w = &tw->w;
-	unsigned int epoch = atomic_load(&e->csum.epoch);
-	uint64_t before = w->bytes_read;
-	int ret;
+	unsigned int epoch = atomic_load(&e->csum.epoch), i;
+	struct window *v;
+	uint64_t before;
 
-	if (w->len && phys >= w->start && phys + len <= w->start + w->len &&
-	    tw->min_transid <= min_transid && tw->epoch == epoch)
-		return 0;
-	tw->epoch = epoch;
-	ret = btrfs_csums_read(e->mount_fd, &e->csum.ci, phys,
-			       len > WINDOW_BYTES ? len : WINDOW_BYTES,
-			       min_transid, w);
-	atomic_fetch_add(&e->st.bytes_csums_read, w->bytes_read - before);
-	tw->min_transid = min_transid;
-	return ret;
+	for (i = 0; i < 2; i++) {
+		v = &tw->v[tw->last ^ i];
+		if (v->w.len && phys >= v->w.start &&
+		    phys + len <= v->w.start + v->w.len &&
+		    v->min_transid <= min_transid && v->epoch == epoch) {
+			tw->last ^= i;
+			return &v->w;
+		}
+	}
+	tw->last ^= 1;		/* the one used less lately */
+	v = &tw->v[tw->last];
+	before = v->w.bytes_read;
+	*ret = btrfs_csums_read(e->mount_fd, &e->csum.ci, phys,
+				len > WINDOW_BYTES ? len : WINDOW_BYTES,
+				min_transid, &v->w);
+	atomic_fetch_add(&e->st.bytes_csums_read, v->w.bytes_read - before);
+	v->epoch = epoch;
+	v->min_transid = min_transid;
+	return *ret < 0 ? NULL : &v->w;
 }
 
 int csums_keys(struct engine *e, uint64_t phys, uint64_t n,
 	       uint32_t tail_len, uint64_t min_transid, uint64_t *keys)
 {
 	struct thread_window *tw = thread_window();
+	const struct btrfs_csum_window *w;
 	uint32_t bs = e->blksz, size = e->csum.ci.size;
 	uint64_t i;
-	int ret;
+	int ret = 0;
 
 	if (!tw)
 		return -ENOMEM;
 	if (!n || phys % bs)
 		return 0;
-	ret = window_cover(e, tw, phys, n * bs, min_transid);
-	if (ret < 0)
+	w = window_cover(e, tw, phys, n * bs, min_transid, &ret);
+	if (!w)
 		return ret;
 	for (i = 0; i < n; i++) {
-		const uint8_t *c = btrfs_csum_get(&tw->w, phys + i * bs);
+		const uint8_t *c = btrfs_csum_get(w, phys + i * bs);
 		bool tail = tail_len && i == n - 1;
 		uint64_t k;
 
