@@ -109,6 +109,20 @@ $(B)/libhashdb.a: $(HASHDB_OBJS)
 $(PROG): $(DAEMON_OBJS) $(B)/libhashdb.a $(B)/libioctlcompat.a
 	$(call say,LD,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
+# The commit the program is built from, for `dedupd --version`: only when
+# this tree is a git work tree of its own (a tarball unpacked inside another
+# repository must not take that one's commit), "-dirty" with local changes;
+# DEDUPD_COMMIT= on the command line wins, empty for none. The stamp changes
+# only when the commit does, so that main.o is rebuilt then and only then.
+DEDUPD_COMMIT ?= $(shell test -e .git && \
+	c=$$(git rev-parse --short=12 HEAD 2>/dev/null) && \
+	{ git diff --quiet HEAD -- 2>/dev/null && echo "$$c" || echo "$$c-dirty"; })
+$(B)/commit.stamp: FORCE
+	@mkdir -p $(B)
+	$(Q)echo '$(DEDUPD_COMMIT)' | cmp -s - $@ || echo '$(DEDUPD_COMMIT)' >$@
+$(B)/daemon/cli/main.o: $(B)/commit.stamp
+$(B)/daemon/cli/main.o: ALL_CFLAGS += -DDEDUPD_COMMIT='"$(DEDUPD_COMMIT)"'
+
 # ---- libdedupd: the public API (daemon/lib/dedupd.h) and the engine under it --
 # Position-independent objects of their own, built with hidden visibility:
 # only what dedupd.h marks DEDUPD_API is exported. The static library is one

@@ -27,10 +27,27 @@ static void usage(FILE *f)
 "                 for pipelines: dedupe PATHs now, through the daemon if\n"
 "                 one runs, and say what was freed (see 'dedupd ctl --help')\n"
 "  help           this text\n"
-"  version        print the version\n"
+"  version        print the version and the commit it was built from\n"
 "\n"
 "Exit status: 0 done; 1 runtime error; 2 usage error; 3 the filesystem\n"
 "cannot dedupe; 4 the index is in use by another dedupd; 130 interrupted.\n");
+}
+
+/*
+ * The version, and the commit it was built from when the build had one: the
+ * Makefile passes DEDUPD_COMMIT only for a build in a git work tree, not for
+ * one from a tarball.
+ */
+static void print_version(void)
+{
+#ifdef DEDUPD_COMMIT
+	if (DEDUPD_COMMIT[0]) {
+		printf("dedupd %s (commit %s)\n", dedupd_version(),
+		       DEDUPD_COMMIT);
+		return;
+	}
+#endif
+	printf("dedupd %s\n", dedupd_version());
 }
 
 int main(int argc, char **argv)
@@ -62,7 +79,7 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
-		printf("dedupd %s\n", dedupd_version());
+		print_version();
 		return EXIT_OK;
 	}
 	log_error("unknown command '%s' (see 'dedupd --help')", cmd);

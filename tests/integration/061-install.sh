@@ -2,7 +2,8 @@
 # make install DESTDIR=... puts every file where PREFIX (or BINDIR, LIBDIR,
 # INCLUDEDIR, MANDIR, UNITDIR, PKGCONFIGDIR) says: the binary, libdedupd.a,
 # libdedupd.so.0 and its libdedupd.so link, dedupd.h, dedupd.pc, the
-# systemd unit (pointing at the installed binary) and dedupd.8; a program
+# systemd unit (pointing at the installed binary) and dedupd.8; `dedupd
+# --version` names the tree's commit; a program
 # built with `pkg-config --cflags --libs dedupd` (and --static) against that
 # tree links, and dedupes two files on btrfs; make uninstall removes it all.
 . "$(dirname "$0")/lib.sh"
@@ -53,7 +54,16 @@ fi
 
 # pkg-config against the DESTDIR tree (the sysroot prefixes its paths).
 export PKG_CONFIG_PATH=$D/usr/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$D
-check_str "dedupd $(pkg-config --modversion dedupd)" "$ver" "pkg-config --modversion"
+check_str "dedupd $(pkg-config --modversion dedupd)" "${ver%% (commit *}" \
+	"pkg-config --modversion"
+# --version names the commit of a build in a git work tree (a tarball's
+# build, without .git, says the version alone: test 065).
+if [ -e "$TOP/.git" ] && command -v git >/dev/null; then
+	head=$(git -C "$TOP" rev-parse --short=12 HEAD)
+	[[ $ver == "dedupd $(pkg-config --modversion dedupd) (commit $head"* ]] ||
+		_fail "dedupd version: '$ver', wanted the commit $head"
+	check_str "$ver" "$("$D/usr/sbin/dedupd" --version)" "dedupd --version"
+fi
 flags=$(pkg-config --cflags --libs dedupd)
 log "pkg-config --cflags --libs dedupd: $flags"
 [[ $flags == *"-I$D/usr/include"* ]] || _fail "cflags: $flags"
