@@ -13,8 +13,14 @@
 
 #define FST(f, x) ((unsigned long long)atomic_load(&(f)->e.st.x))
 
+/* Seconds since @f's last checkpoint at @now, or -1 if it had none yet. */
+static double checkpoint_age(const struct wfs *f, double now)
+{
+	return f->last_checkpoint ? now - f->last_checkpoint : -1;
+}
+
 /* One filesystem's part of the status. W.lock held. */
-static json_t *status_fs_json(struct wfs *f)
+static json_t *status_fs_json(struct wfs *f, double now)
 {
 	struct hashdb_stats ix;
 	char uuid[40];
@@ -28,8 +34,11 @@ static json_t *status_fs_json(struct wfs *f)
 			DJSON_STR("uuid", uuid),
 			DJSON_STR("index", f->db_path),
 			DJSON_U64("queue", f->q.nqueued),
+			DJSON_U64("in_flight", f->q.nflight),
 			DJSON_U64("events", f->events),
 			DJSON_U64("overflows", f->overflows),
+			DJSON_U64("catchups", f->catchups),
+			DJSON_REAL("last_checkpoint", checkpoint_age(f, now), 1),
 			DJSON_U64("checkpoint_gen", f->saved_gen),
 			DJSON_U64("files_taken", FST(f, files_seen)),
 			DJSON_U64("files_scanned", FST(f, files_scanned)),
@@ -39,7 +48,11 @@ static json_t *status_fs_json(struct wfs *f)
 			DJSON_U64("files_special", FST(f, files_special)),
 			DJSON_U64("files_replaced", FST(f, files_replaced)),
 			DJSON_U64("too_deep", FST(f, too_deep)),
+			DJSON_U64("files_unreadable", FST(f, files_unreadable)),
+			/* dedupes and defrag chunks that failed */
+			DJSON_U64("errors", FST(f, errors) + f->dstats.errors),
 			DJSON_U64("bytes_hashed", FST(f, bytes_hashed)),
+			DJSON_U64("bytes_duplicate", FST(f, bytes_duplicate)),
 			DJSON_U64("bytes_deduped", FST(f, bytes_deduped)),
 			DJSON_I64("bytes_freed", f->bytes_freed),
 			DJSON_U64("rounds", f->rounds),
@@ -66,7 +79,7 @@ char *status_json(void)
 {
 	unsigned long long q = 0, fl = 0, ev = 0, own = 0, ov = 0, cu = 0,
 			   taken = 0, hashed = 0, dup = 0, ded = 0, reloc = 0,
-			   rel = 0;
+			   rel = 0, errors = 0;
 	long long freed = 0;
 	double last_cp = -1, now = now_wall();
 	bool catching = false;
@@ -92,11 +105,12 @@ char *status_json(void)
 		rel += FST(f, bytes_relinked);
 		freed += f->bytes_freed;
 		catching |= f->need_catchup || f->catching_up;
-		if (f->last_checkpoint &&
-		    (last_cp < 0 || now - f->last_checkpoint < last_cp))
-			last_cp = now - f->last_checkpoint;
+		if (checkpoint_age(f, now) >= 0 &&
+		    (last_cp < 0 || checkpoint_age(f, now) < last_cp))
+			last_cp = checkpoint_age(f, now);
+		errors += FST(f, errors) + f->dstats.errors;
 		/* out of memory: no array, so no status either */
-		if (json_array_append_new(fss, status_fs_json(f)) < 0) {
+		if (json_array_append_new(fss, status_fs_json(f, now)) < 0) {
 			json_decref(fss);
 			fss = NULL;
 		}
@@ -121,6 +135,7 @@ char *status_json(void)
 			DJSON_U64("bytes_relocated", reloc),
 			DJSON_U64("bytes_relinked", rel),
 			DJSON_I64("bytes_freed", freed),
+			DJSON_U64("errors", errors),
 			DJSON_REAL("last_checkpoint", last_cp, 1),
 			DJSON_VALUE("filesystems", fss),
 		};
