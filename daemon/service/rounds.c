@@ -7,6 +7,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/sysinfo.h>
 #include <time.h>
 
 #include "daemon/common/log.h"
@@ -92,10 +93,13 @@ static double next_due(void)
 
 static bool load_too_high(void)
 {
-	double la[1];
+	struct sysinfo si;
 
-	return W.o.loadavg_target > 0 && getloadavg(la, 1) == 1 &&
-	       la[0] > W.o.loadavg_target;
+	/* sysinfo(2), not getloadavg(3): the unit's ProcSubset=pid hides
+	 * /proc/loadavg. The loads are fixed-point, SI_LOAD_SHIFT bits. */
+	return W.o.loadavg_target > 0 && sysinfo(&si) == 0 &&
+	       (double)si.loads[0] / (1 << SI_LOAD_SHIFT) >
+		       W.o.loadavg_target;
 }
 
 void *worker(void *arg)
