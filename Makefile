@@ -15,8 +15,12 @@
 #   make bench-watch     benchmark the daemon (root, slow)
 #   make bench-containers  benchmark a podman image store (root, slow)
 #   make install         PREFIX=/usr/local DESTDIR= (binary, libdedupd,
-#                        header, dedupd.pc, systemd unit, man page); also
-#                        BINDIR LIBDIR INCLUDEDIR MANDIR UNITDIR PKGCONFIGDIR
+#                        header, dedupd.pc, systemd units, man page, bash
+#                        and zsh completion); also BINDIR LIBDIR
+#                        INCLUDEDIR MANDIR UNITDIR PKGCONFIGDIR BASHCOMPDIR
+#                        ZSHCOMPDIR
+#   make check-deb       build the Debian packages, lintian, install them and
+#                        use them (root; tests/integration/check-deb.sh)
 #   make uninstall       the same files, removed
 
 PREFIX ?= /usr/local
@@ -25,6 +29,8 @@ LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR ?= $(PREFIX)/share/man
 UNITDIR ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 CC ?= gcc
 PKG_CONFIG ?= pkg-config
@@ -76,7 +82,8 @@ CMOCKA_CFLAGS = $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
 ALL_CFLAGS = -std=gnu11 $(OPT) $(WARN) $(SANFLAGS) -D_GNU_SOURCE \
-	-D_FILE_OFFSET_BITS=64 -pthread -I. $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
+	-D_FILE_OFFSET_BITS=64 -pthread -I. $(PKG_CFLAGS) -MMD -MP $(CPPFLAGS) \
+	$(CFLAGS)
 ALL_LDFLAGS = $(SANFLAGS) -pthread $(LDFLAGS)
 
 IOCTL_SRCS := $(wildcard ioctl-compat/*.c)
@@ -378,10 +385,15 @@ $(B)/tests/bench-subvols: tests/unit/bench-subvols.c $(B)/daemon/engine/subvols.
 	@mkdir -p $(dir $@)
 	$(call say,CCLD,$@)$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS)
 
+# The systemd units, with ExecStart= pointing at BINDIR.
+UNITS := dedupd.service dedupd@.service dedupd-metrics.service \
+	dedupd-metrics.timer
+
 install: $(PROG) lib $(B)/dedupd.pc
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \
 		$(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) \
-		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
 	install -m 0755 $(PROG) $(DESTDIR)$(BINDIR)/dedupd
 	install -m 0644 $(LIBA) $(DESTDIR)$(LIBDIR)/libdedupd.a
 	install -m 0755 $(LIBSO) $(DESTDIR)$(LIBDIR)/libdedupd.so.0
@@ -389,9 +401,13 @@ install: $(PROG) lib $(B)/dedupd.pc
 	install -m 0644 daemon/lib/dedupd.h $(DESTDIR)$(INCLUDEDIR)/dedupd.h
 	install -m 0644 $(B)/dedupd.pc $(DESTDIR)$(PKGCONFIGDIR)/dedupd.pc
 	install -m 0644 contrib/dedupd.8 $(DESTDIR)$(MANDIR)/man8/dedupd.8
-	sed 's|/usr/local/sbin/dedupd|$(BINDIR)/dedupd|' \
-		contrib/systemd/dedupd.service >$(DESTDIR)$(UNITDIR)/dedupd.service
-	chmod 0644 $(DESTDIR)$(UNITDIR)/dedupd.service
+	for u in $(UNITS); do \
+		sed 's|/usr/local/sbin/dedupd|$(BINDIR)/dedupd|' \
+			contrib/systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; done
+	install -m 0644 contrib/completion/dedupd.bash \
+		$(DESTDIR)$(BASHCOMPDIR)/dedupd
+	install -m 0644 contrib/completion/_dedupd $(DESTDIR)$(ZSHCOMPDIR)/_dedupd
 	$(Q)if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
 		ldconfig 2>/dev/null || true; fi
 
@@ -402,7 +418,8 @@ uninstall:
 		$(DESTDIR)$(INCLUDEDIR)/dedupd.h \
 		$(DESTDIR)$(PKGCONFIGDIR)/dedupd.pc \
 		$(DESTDIR)$(MANDIR)/man8/dedupd.8 \
-		$(DESTDIR)$(UNITDIR)/dedupd.service
+		$(UNITS:%=$(DESTDIR)$(UNITDIR)/%) \
+		$(DESTDIR)$(BASHCOMPDIR)/dedupd $(DESTDIR)$(ZSHCOMPDIR)/_dedupd
 
 clean:
 	rm -rf build build-asan build-fuzz dedupd
