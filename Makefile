@@ -99,7 +99,7 @@ else
 PROG := dedupd
 endif
 
-.PHONY: all clean check check-layers check-unit check-asan check-integration deps demo \
+.PHONY: all clean check check-deb check-layers check-unit check-asan check-integration deps demo \
 	bench bench-watch bench-containers install uninstall microbench lib \
 	fuzz fuzz-build fuzz-seeds check-fuzz
 all: $(PROG) lib
@@ -334,7 +334,9 @@ check-integration: $(PROG) lib
 # Everything a fresh Debian machine needs, installed only if missing.
 DEB_PKGS := build-essential pkg-config libxxhash-dev uthash-dev \
 	libbtrfsutil-dev libjansson-dev libcmocka-dev btrfs-progs xfsprogs \
-	e2fsprogs util-linux time podman runc clang libclang-rt-dev
+	e2fsprogs util-linux time podman runc clang libclang-rt-dev \
+	git debhelper dpkg-dev fakeroot lintian prometheus strace \
+	bash-completion zsh python3-yaml systemd
 deps:
 	$(Q)missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -343,6 +345,15 @@ deps:
 		echo "installing:" $$missing; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq $$missing >/dev/null; fi
+
+# The Debian packages from a clean clone: built, linted, installed, used,
+# purged (root; installs packages, so not part of `make check`).
+check-deb: deps
+	$(Q)rc=0; bash tests/integration/check-deb.sh || rc=$$?; \
+	case $$rc in \
+	0) echo "check-deb: 1 passed, 0 failed" ;; \
+	77) echo "check-deb: skipped" ;; \
+	*) echo "check-deb: 0 passed, 1 failed"; exit 1 ;; esac
 
 # Includes point down the layers only (README, "Architecture").
 check-layers:
