@@ -119,15 +119,16 @@ $(PROG): $(DAEMON_OBJS) $(B)/libhashdb.a $(B)/libioctlcompat.a
 # The commit the program is built from, for `dedupd --version`: only when
 # this tree is a git work tree of its own (a tarball unpacked inside another
 # repository must not take that one's commit), "-dirty" with local changes;
-# DEDUPD_COMMIT= on the command line wins, empty for none. The stamp changes
-# only when the commit does, so that main.o is rebuilt then and only then.
+# DEDUPD_COMMIT= on the command line wins, empty for none. The stamp is
+# rewritten as the Makefile is read, only when the commit changed, so that
+# main.o is rebuilt then and only then, and `make -q` stays true otherwise.
 DEDUPD_COMMIT ?= $(shell test -e .git && \
 	c=$$(git rev-parse --short=12 HEAD 2>/dev/null) && \
 	{ git diff --quiet HEAD -- 2>/dev/null && echo "$$c" || echo "$$c-dirty"; })
-$(B)/commit.stamp: FORCE
-	@mkdir -p $(B)
-	$(Q)echo '$(DEDUPD_COMMIT)' | cmp -s - $@ || echo '$(DEDUPD_COMMIT)' >$@
-$(B)/daemon/cli/main.o: $(B)/commit.stamp
+COMMIT_STAMP := $(shell mkdir -p $(B) && \
+	{ echo '$(DEDUPD_COMMIT)' | cmp -s - $(B)/commit.stamp || \
+	  echo '$(DEDUPD_COMMIT)' >$(B)/commit.stamp; } && echo $(B)/commit.stamp)
+$(B)/daemon/cli/main.o: $(COMMIT_STAMP)
 $(B)/daemon/cli/main.o: ALL_CFLAGS += -DDEDUPD_COMMIT='"$(DEDUPD_COMMIT)"'
 
 # ---- libdedupd: the public API (daemon/lib/dedupd.h) and the engine under it --
