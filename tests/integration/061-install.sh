@@ -57,7 +57,7 @@ export PKG_CONFIG_PATH=$D/usr/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$D
 check_str "dedupd $(pkg-config --modversion dedupd)" "${ver%% (commit *}" \
 	"pkg-config --modversion"
 # --version names the commit of a build in a git work tree (a tarball's
-# build, without .git, says the version alone: test 065).
+# build, without .git, says the version alone: check-deb.sh).
 if [ -e "$TOP/.git" ] && command -v git >/dev/null; then
 	head=$(git -C "$TOP" rev-parse --short=12 HEAD)
 	[[ $ver == "dedupd $(pkg-config --modversion dedupd) (commit $head"* ]] ||

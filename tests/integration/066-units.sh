@@ -72,7 +72,7 @@ allow |= {'execve', 'exit', 'exit_group', 'rt_sigreturn', 'getrlimit'}
 print('\n'.join(sorted(allow)))
 PY
 check_ge "$(wc -l <"$allowed")" 100 "system calls the unit allows"
-for c in fanotify_init mount open_by_handle_at ioprio_set; do
+for c in fanotify_init fsopen fsconfig fsmount open_by_handle_at ioprio_set; do
 	grep -qx "$c" "$allowed" || _fail "the unit's filter lacks $c"
 done
 
@@ -149,7 +149,7 @@ PY
 	for c in fanotify_init open_by_handle_at ioprio_set sysinfo; do
 		grep -qx "$c" <<<"$used" || _fail "$fs: no $c seen: is the trace whole?"
 	done
-	[ "$fs" != btrfs ] || grep -qx mount <<<"$used" || _fail "no private mount seen"
+	[ "$fs" != btrfs ] || grep -qx fsmount <<<"$used" || _fail "no private mount (fsmount) seen"
 	procs=$(grep -o '"/proc/[^"]*"' "$TRACE.$pid" |
 		grep -Ev '^"/proc/(self|thread-self|[0-9]+)(/|")' | sort -u || true)
 	[ -z "$procs" ] || _fail "$fs: opens in /proc that ProcSubset=pid hides: $procs"
