@@ -242,6 +242,40 @@ static bool reads_same(struct hash_state *hs, int fd, uint64_t dst,
  * blocks and the source's are read back and compared; a run that differs
  * is dropped, counted as a refuted hint.
  */
+/*
+ * Joins two runs of one source whose gap is the same in both files, a few
+ * blocks wide, and reads the same: blocks whose key a false crc32c twin
+ * took in the index, so that their lookup found the twin (refuted) and not
+ * the source that holds them too.
+ */
+static void bridge_gaps(struct hash_state *hs)
+{
+	struct file_job *job = hs->job;
+	uint32_t bs = hs->e->blksz;
+	size_t i, out = 0;
+
+	for (i = 1; i < job->nruns; i++) {
+		struct match_run *p = &job->runs[out];
+		const struct match_run *r = &job->runs[i];
+		uint64_t dend = p->dst_blk + p->nblk, send = p->src_blk + p->nblk;
+		uint64_t gap = r->dst_blk - dend;
+		int fd;
+
+		if (r->src_id == p->src_id && r->dst_blk > dend &&
+		    r->src_blk > send && r->src_blk - send == gap &&
+		    gap < CSUM_WEAK_RUN && p->len == p->nblk * bs &&
+		    (fd = extension_source(hs, r->src_id)) >= 0 &&
+		    reads_same(hs, fd, dend * bs, send * bs, gap * bs)) {
+			p->nblk += gap + r->nblk;
+			p->len += gap * bs + r->len;
+			continue;
+		}
+		job->runs[++out] = *r;
+	}
+	if (job->nruns)
+		job->nruns = out + 1;
+}
+
 void hasher_confirm_short_runs(struct hash_state *hs)
 {
 	struct file_job *job = hs->job;
@@ -265,4 +299,5 @@ void hasher_confirm_short_runs(struct hash_state *hs)
 		job->runs[out++] = *r;
 	}
 	job->nruns = out;
+	bridge_gaps(hs);
 }
