@@ -54,6 +54,11 @@ else
 B := build
 SANFLAGS :=
 OPT := -O2 -g
+# As distributions build it (Debian's hardening flags define it too), so that
+# warn_unused_result and the checked string functions fail here first.
+ifeq ($(findstring _FORTIFY_SOURCE,$(CPPFLAGS) $(CFLAGS)),)
+OPT += -D_FORTIFY_SOURCE=2
+endif
 endif
 
 ifneq ($(V),1)

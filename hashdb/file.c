@@ -170,7 +170,7 @@ static int file_table_grow(struct hashdb *db)
 	return ret;
 
 out_truncate:
-	(void)ftruncate(db->fd, (off_t)old.file_bytes);
+	hashdb_truncate_back(db->fd, old.file_bytes);
 out_clear:
 	db->flags &= ~HASHDB_HEADER_GROWING;
 	hashdb_header_write(db);

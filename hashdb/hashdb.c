@@ -276,7 +276,7 @@ int hashdb_file_extend(int fd, uint64_t from, uint64_t to)
 			return 0;
 		ret = -errno;
 	}
-	(void)ftruncate(fd, (off_t)from);
+	hashdb_truncate_back(fd, from);
 	return ret;
 }
 
@@ -355,7 +355,7 @@ out_unmap:
 	(void)munmap(db->map, db->map_len);
 	db->map = NULL;
 out_truncate:
-	(void)ftruncate(db->fd, 0);
+	hashdb_truncate_back(db->fd, 0);
 	return ret;
 }
 
@@ -366,8 +366,9 @@ static int open_index(struct hashdb *db, const struct hashdb_header *h,
 
 	hashdb_geometry_compute(&db->geo, h->budget, h->file_capacity);
 	/* Left over from a failed growth: drop it, it must read as zeros. */
-	if (file_size > db->geo.file_bytes)
-		(void)ftruncate(db->fd, (off_t)db->geo.file_bytes);
+	if (file_size > db->geo.file_bytes &&
+	    ftruncate(db->fd, (off_t)db->geo.file_bytes) < 0)
+		return -errno;
 	ret = map_file(db);
 	if (ret < 0)
 		return ret;

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <unistd.h>
 
 #include "hashdb/hashdb.h"
 
@@ -163,6 +164,16 @@ struct hashdb {
  * Maps a 64-bit hash onto [0, n) by its high bits (multiply-shift), so
  * that n need not be a power of two and the budget is used in full.
  */
+/*
+ * Cut the file back on a failure path. Best effort: the caller fails either
+ * way, and open_index drops whatever lies past the recorded size.
+ */
+static inline void hashdb_truncate_back(int fd, uint64_t len)
+{
+	if (ftruncate(fd, (off_t)len) < 0)
+		return;
+}
+
 static inline uint64_t hashdb_index_of(uint64_t hash, uint64_t n)
 {
 	return (uint64_t)(((unsigned __int128)hash * n) >> 64);

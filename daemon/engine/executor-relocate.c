@@ -240,7 +240,8 @@ out_close:
 	 * Drop the copy's own references now: the original and its
 	 * referrers hold what moved; the rest goes with the file.
 	 */
-	(void)ftruncate(tmp, 0);
+	if (ftruncate(tmp, 0) < 0)
+		log_debug("relocate: truncating the copy: %s", strerror(errno));
 	close(tmp);
 out:
 	if (items)

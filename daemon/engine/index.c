@@ -207,8 +207,9 @@ void index_close(struct engine *e, const char *path)
 	if (i < GUARD_SLOTS)
 		atomic_store(&guard[i].db, NULL);
 	e->db = hashdb_close(e->db);	/* a lost one saves into nothing */
-	if (lost && path)
-		(void)truncate(path, 0);	/* rebuilt at the next open */
+	if (lost && path && truncate(path, 0) < 0)	/* rebuilt at next open */
+		log_warn("index %s: cannot empty it (%s); it is checked when "
+			 "next opened", path, strerror(errno));
 }
 
 static uint64_t default_db_size(int fd, uint32_t blksz)
