@@ -235,6 +235,14 @@ int hashdb_file_add(struct hashdb *db, int32_t handle_type, const void *handle,
 	rec->handle_len = htole16((uint16_t)handle_len);
 	memcpy(rec->handle, handle, handle_len);
 	rec->state = HASHDB_FILE_LIVE;
+	/*
+	 * The next record ends what hashdb_files_recover() adopts after a
+	 * crash: a stale one there (written before an earlier crash whose
+	 * page reached the disk while this one's did not) is not taken for
+	 * a record of this run.
+	 */
+	if (id < db->geo.file_capacity)
+		hashdb_file_record(db, id + 1)->state = 0;
 	*slot = htole32(id);
 	db->files++;
 	db->files_live++;
