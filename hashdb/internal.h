@@ -161,10 +161,6 @@ struct hashdb {
 };
 
 /*
- * Maps a 64-bit hash onto [0, n) by its high bits (multiply-shift), so
- * that n need not be a power of two and the budget is used in full.
- */
-/*
  * Cut the file back on a failure path. Best effort: the caller fails either
  * way, and open_index drops whatever lies past the recorded size.
  */
@@ -174,6 +170,10 @@ static inline void hashdb_truncate_back(int fd, uint64_t len)
 		return;
 }
 
+/*
+ * Maps a 64-bit hash onto [0, n) by its high bits (multiply-shift), so
+ * that n need not be a power of two and the budget is used in full.
+ */
 static inline uint64_t hashdb_index_of(uint64_t hash, uint64_t n)
 {
 	return (uint64_t)(((unsigned __int128)hash * n) >> 64);

@@ -238,11 +238,6 @@ static bool reads_same(struct hash_state *hs, int fd, uint64_t dst,
 }
 
 /*
- * crc32c: a run shorter than CSUM_WEAK_RUN blocks may be a false twin. Its
- * blocks and the source's are read back and compared; a run that differs
- * is dropped, counted as a refuted hint.
- */
-/*
  * Joins two runs of one source whose gap is the same in both files, a few
  * blocks wide, and reads the same: blocks whose key a false crc32c twin
  * took in the index, so that their lookup found the twin (refuted) and not
@@ -276,6 +271,11 @@ static void bridge_gaps(struct hash_state *hs)
 		job->nruns = out + 1;
 }
 
+/*
+ * crc32c: a run shorter than CSUM_WEAK_RUN blocks may be a false twin. Its
+ * blocks and the source's are read back and compared; a run that differs
+ * is dropped, counted as a refuted hint. Then short gaps are bridged.
+ */
 void hasher_confirm_short_runs(struct hash_state *hs)
 {
 	struct file_job *job = hs->job;
